@@ -1,0 +1,484 @@
+//! The subcommands' bodies. Each writes to the writer it is given, so tests capture output.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use posture_policies::model::{Finding, ObservationSet, Status};
+use posture_policies::rules::Kind;
+use posture_policies::score::{
+    self, DomainScore, NationalScore, OrganisationScore, ScoreContext, Weights,
+};
+use posture_policies::{Check, PolicySet};
+use serde::Serialize;
+
+use crate::cli::{EvaluateArgs, ExplainArgs, Format};
+use crate::error::{Error, Result};
+use crate::output::{Table, indent, score as fmt_score};
+
+/// Load the built-in standards or those in `dir`.
+pub fn load_policies(dir: Option<&Path>) -> Result<PolicySet> {
+    Ok(match dir {
+        Some(dir) => PolicySet::load_dir(dir)?,
+        None => PolicySet::builtin()?,
+    })
+}
+
+/// `policy lint [DIR]`.
+pub fn lint(dir: Option<&Path>, format: Format, out: &mut dyn Write) -> Result<()> {
+    let shown = dir.map_or_else(
+        || "built-in standards".to_owned(),
+        |d| d.display().to_string(),
+    );
+    let set = load_policies(dir)?;
+    let report = set.lint()?;
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Table => writeln!(
+            out,
+            "{shown}: OK: {} standards, {} checks, {} examples evaluated",
+            report.standards, report.checks, report.examples
+        )?,
+    }
+    Ok(())
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tls => "TLS endpoints (HTTPS, SMTP STARTTLS, any TLS service)",
+        Kind::Web => "websites (domains with the web role)",
+        Kind::Dns => "domains (DNS and registration)",
+        Kind::Mail => "domains' email",
+    }
+}
+
+#[derive(Serialize)]
+struct Explained<'a> {
+    id: &'a str,
+    title: &'a str,
+    severity: String,
+    applies_to: &'a str,
+    roles: Vec<&'static str>,
+    description: &'a str,
+    why: &'a str,
+    mandated_by: Vec<Mandate>,
+    outcomes: Vec<ExplainedOutcome<'a>>,
+    remediation: &'a str,
+    references: &'a [String],
+    defined_in: String,
+}
+
+#[derive(Serialize)]
+struct Mandate {
+    standard: String,
+    title: String,
+    url: Option<String>,
+    severity: String,
+}
+
+#[derive(Serialize)]
+struct ExplainedOutcome<'a> {
+    status: Status,
+    condition: &'a str,
+    message: &'a str,
+}
+
+/// `explain [CHECK-ID]`.
+pub fn explain(args: &ExplainArgs, out: &mut dyn Write) -> Result<()> {
+    let set = load_policies(args.policy.policies.as_deref())?;
+    let Some(id) = &args.check else {
+        return list_checks(&set, args.format, out);
+    };
+    let check = set.check(id)?;
+    let explained = explained(&set, check);
+    if args.format == Format::Json {
+        serde_json::to_writer_pretty(&mut *out, &explained).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{}: {}", check.id, check.title)?;
+    writeln!(
+        out,
+        "Severity {}; applies to {}{}",
+        check.severity,
+        kind_name(check.applies_to),
+        if check.roles.is_empty() {
+            String::new()
+        } else {
+            format!(" with role {}", explained.roles.join(" or "))
+        }
+    )?;
+    writeln!(out, "\nWhat it means\n{}", indent(&check.description, 2))?;
+    writeln!(out, "\nWhy it matters\n{}", indent(&check.why, 2))?;
+    writeln!(out, "\nMandated by")?;
+    let mut t = Table::new(&["  STANDARD", "SEVERITY", "TITLE"]);
+    for m in &explained.mandated_by {
+        let title = match &m.url {
+            Some(url) => format!("{} <{url}>", m.title),
+            None => m.title.clone(),
+        };
+        t.row(vec![format!("  {}", m.standard), m.severity.clone(), title]);
+    }
+    write!(out, "{}", t.render())?;
+    writeln!(
+        out,
+        "\nHow it is judged (the first outcome whose condition holds; otherwise pass)"
+    )?;
+    let mut t = Table::new(&["  STATUS", "CONDITION (CEL)"]);
+    for o in &explained.outcomes {
+        t.row(vec![format!("  {}", o.status), o.condition.to_owned()]);
+    }
+    t.row(vec!["  pass".into(), "otherwise".into()]);
+    write!(out, "{}", t.render())?;
+    writeln!(out, "\nHow to fix it\n{}", indent(&check.remediation, 2))?;
+    writeln!(out, "\nReferences: {}", check.references.join("; "))?;
+    writeln!(out, "Defined in {}", explained.defined_in)?;
+    Ok(())
+}
+
+fn explained<'a>(set: &'a PolicySet, check: &'a Check) -> Explained<'a> {
+    Explained {
+        id: &check.id,
+        title: &check.title,
+        severity: check.severity.to_string(),
+        applies_to: check.applies_to.as_str(),
+        roles: check.roles.iter().map(|r| r.as_str()).collect(),
+        description: check.description.trim(),
+        why: check.why.trim(),
+        mandated_by: set
+            .mandated_by(&check.id)
+            .into_iter()
+            .map(|(s, sev)| Mandate {
+                standard: s.id.clone(),
+                title: s.title.clone(),
+                url: s.url.clone(),
+                severity: sev.to_string(),
+            })
+            .collect(),
+        outcomes: check
+            .outcomes()
+            .map(|(status, condition, message)| ExplainedOutcome {
+                status,
+                condition,
+                message,
+            })
+            .collect(),
+        remediation: check.remediation.trim(),
+        references: &check.references,
+        defined_in: check.file.display().to_string(),
+    }
+}
+
+fn list_checks(set: &PolicySet, format: Format, out: &mut dyn Write) -> Result<()> {
+    if format == Format::Json {
+        let all: Vec<Explained<'_>> = set.checks().map(|c| explained(set, c)).collect();
+        serde_json::to_writer_pretty(&mut *out, &all).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let mut t = Table::new(&["CHECK", "SEVERITY", "STANDARDS", "TITLE"]);
+    for check in set.checks() {
+        let standards: Vec<String> = set
+            .mandated_by(&check.id)
+            .iter()
+            .map(|(s, _)| s.id.clone())
+            .collect();
+        t.row(vec![
+            check.id.clone(),
+            check.severity.to_string(),
+            standards.join(","),
+            check.title.clone(),
+        ]);
+    }
+    write!(out, "{}", t.render())?;
+    writeln!(
+        out,
+        "\n`posture-agent explain CHECK-ID` tells more about one check."
+    )?;
+    Ok(())
+}
+
+/// What `evaluate --format json` prints.
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    /// Always `posture/v1`.
+    pub schema: &'static str,
+    /// The scoring method version.
+    pub method: &'static str,
+    /// The time scores are computed for.
+    pub scored_at: DateTime<Utc>,
+    /// Every finding.
+    pub findings: Vec<Finding>,
+    /// Per domain and standard.
+    pub domain_scores: Vec<DomainScore>,
+    /// Per organisation and standard.
+    pub organisation_scores: Vec<OrganisationScore>,
+    /// Per standard, over organisations.
+    pub national_scores: Vec<NationalScore>,
+}
+
+/// `evaluate FILE`.
+pub fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<()> {
+    let set = load_policies(args.policy.policies.as_deref())?;
+    if let Some(s) = &args.standard {
+        set.standard(s)?;
+    }
+    let now = args
+        .now
+        .as_deref()
+        .map(|t| {
+            DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| Error::Usage(format!("--now {t:?}: not an RFC 3339 time ({e})")))
+        })
+        .transpose()?;
+    let interval = parse_duration(&args.scan_interval).ok_or_else(|| {
+        Error::Usage(format!(
+            "--scan-interval {:?}: use e.g. 3600s, 30m, 24h or 7d",
+            args.scan_interval
+        ))
+    })?;
+    let observations = read_observations(&args.file)?;
+    let evaluation = run_evaluation(&set, &observations, now, interval, args.standard.as_deref());
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &evaluation).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Table => print_evaluation(&evaluation, args.all, out)?,
+    }
+    Ok(())
+}
+
+/// Evaluate and score: the whole of `evaluate` but the printing.
+pub fn run_evaluation(
+    set: &PolicySet,
+    observations: &ObservationSet,
+    now: Option<DateTime<Utc>>,
+    scan_interval: Duration,
+    standard: Option<&str>,
+) -> Evaluation {
+    let findings = set.evaluate_set(observations, now, standard);
+    let scored_at = now
+        .or_else(|| findings.iter().map(|f| f.observed_at).max())
+        .or_else(|| {
+            observations
+                .observations
+                .iter()
+                .map(|o| o.scan.finished)
+                .max()
+        })
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let ctx = ScoreContext {
+        now: scored_at,
+        scan_interval,
+    };
+    let weights: BTreeMap<String, Weights> = set
+        .standards()
+        .iter()
+        .map(|s| (s.id.clone(), s.weights))
+        .collect();
+    let domain_scores: Vec<DomainScore> = score::score_domains(&findings, &weights, &ctx)
+        .into_iter()
+        .filter(|d| standard.is_none_or(|s| d.standard.eq_ignore_ascii_case(s)))
+        .collect();
+    let organisation = observations
+        .organisation
+        .clone()
+        .unwrap_or_else(|| "(unassigned)".to_owned());
+    let mut by_standard: BTreeMap<&str, Vec<DomainScore>> = BTreeMap::new();
+    for d in &domain_scores {
+        by_standard
+            .entry(d.standard.as_str())
+            .or_default()
+            .push(d.clone());
+    }
+    let organisation_scores: Vec<OrganisationScore> = by_standard
+        .iter()
+        .map(|(s, ds)| score::score_organisation(&organisation, s, ds))
+        .collect();
+    let national_scores = organisation_scores
+        .iter()
+        .map(|o| score::score_national(&o.standard, std::slice::from_ref(o)))
+        .collect();
+    Evaluation {
+        schema: posture_policies::model::SCHEMA,
+        method: score::METHOD_VERSION,
+        scored_at,
+        findings,
+        domain_scores,
+        organisation_scores,
+        national_scores,
+    }
+}
+
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::Fail => 0,
+        Status::Warn => 1,
+        Status::Error => 2,
+        Status::Untestable => 3,
+        Status::Pass => 4,
+        Status::NotApplicable => 5,
+    }
+}
+
+fn print_evaluation(e: &Evaluation, all: bool, out: &mut dyn Write) -> Result<()> {
+    let mut findings: Vec<&Finding> = e.findings.iter().collect();
+    findings.sort_by(|a, b| {
+        a.domain
+            .cmp(&b.domain)
+            .then_with(|| a.target.to_string().cmp(&b.target.to_string()))
+            .then_with(|| status_rank(a.status).cmp(&status_rank(b.status)))
+            .then_with(|| b.severity.cmp(&a.severity))
+            .then_with(|| a.check.cmp(&b.check))
+    });
+    let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
+    for f in findings
+        .iter()
+        .filter(|f| all || !matches!(f.status, Status::Pass | Status::NotApplicable))
+    {
+        t.row(vec![
+            f.target.to_string(),
+            f.check.clone(),
+            f.status.to_string(),
+            f.severity.to_string(),
+            f.message.clone(),
+        ]);
+    }
+    if t.is_empty() {
+        writeln!(out, "No problems found.")?;
+    } else {
+        write!(out, "{}", t.render())?;
+    }
+    let mut counts: BTreeMap<u8, (Status, usize)> = BTreeMap::new();
+    for f in &e.findings {
+        counts
+            .entry(status_rank(f.status))
+            .or_insert((f.status, 0))
+            .1 += 1;
+    }
+    let summary: Vec<String> = counts.values().map(|(s, n)| format!("{n} {s}")).collect();
+    writeln!(
+        out,
+        "\n{} findings: {}",
+        e.findings.len(),
+        summary.join(", ")
+    )?;
+    if !all {
+        writeln!(
+            out,
+            "(passing and not-applicable findings hidden; --all shows them, `explain CHECK` explains one)"
+        )?;
+    }
+
+    writeln!(
+        out,
+        "\nScores ({}, as of {})",
+        e.method,
+        e.scored_at.to_rfc3339()
+    )?;
+    let mut t = Table::new(&[
+        "DOMAIN",
+        "STANDARD",
+        "SCORE",
+        "COUNTED",
+        "CRITICAL-FAILS",
+        "NOTE",
+    ]);
+    for d in &e.domain_scores {
+        let mut note = Vec::new();
+        if d.hard_zero {
+            note.push("hard zero".to_owned());
+        }
+        if d.excluded > 0 {
+            note.push(format!("{} not scored (untestable/error/n.a.)", d.excluded));
+        }
+        if d.stale > 0 {
+            note.push(format!("{} stale", d.stale));
+        }
+        t.row(vec![
+            d.domain.clone(),
+            d.standard.clone(),
+            fmt_score(d.score),
+            d.counted.to_string(),
+            d.critical_failures.to_string(),
+            note.join("; "),
+        ]);
+    }
+    write!(out, "{}", t.render())?;
+    if let Some(first) = e.organisation_scores.first() {
+        writeln!(out, "\nOrganisation {}", first.organisation)?;
+        let mut t = Table::new(&["STANDARD", "SCORE", "DOMAINS", "WITH-CRITICAL-FAILURE"]);
+        for o in &e.organisation_scores {
+            t.row(vec![
+                o.standard.clone(),
+                fmt_score(o.score),
+                o.domains.to_string(),
+                format!("{:.0}%", 100.0 * o.critical_share),
+            ]);
+        }
+        write!(out, "{}", t.render())?;
+    }
+    Ok(())
+}
+
+/// Read an observation set from a file or `-` (standard input).
+pub fn read_observations(path: &Path) -> Result<ObservationSet> {
+    let text = if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|source| Error::NoInput {
+                path: path.to_owned(),
+                source,
+            })?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|source| Error::NoInput {
+            path: path.to_owned(),
+            source,
+        })?
+    };
+    serde_json::from_str(&text).map_err(|e| Error::Data {
+        path: path.to_owned(),
+        message: format!("not a posture/v1 observation set: {e}"),
+    })
+}
+
+/// `90s`, `30m`, `24h`, `7d`, or bare seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = number.parse().ok()?;
+    let d = match unit {
+        "s" => Duration::try_seconds(n)?,
+        "m" => Duration::try_minutes(n)?,
+        "h" => Duration::try_hours(n)?,
+        "d" => Duration::try_days(n)?,
+        _ => return None,
+    };
+    (d > Duration::zero()).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("24h"), Some(Duration::hours(24)));
+        assert_eq!(parse_duration("90"), Some(Duration::seconds(90)));
+        assert_eq!(parse_duration("7d"), Some(Duration::days(7)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration("h"), None);
+    }
+}

@@ -1,0 +1,53 @@
+//! The agent library's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong in an agent command. Each variant maps to one exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command line asks for something impossible (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// An input file is missing or unreadable (exit 66).
+    #[error("{path}: {source}")]
+    NoInput {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An input file's content is wrong (exit 65).
+    #[error("{path}: {message}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// Policy files are wrong, or a check or standard is unknown (exit 1 for lint problems,
+    /// 64 for an unknown name).
+    #[error(transparent)]
+    Policy(#[from] posture_policies::Error),
+    /// Writing the output failed (exit 74).
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The exit code, following BSD sysexits where one fits.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 64,
+            Error::Data { .. } => 65,
+            Error::NoInput { .. } => 66,
+            Error::Policy(posture_policies::Error::Unknown { .. }) => 64,
+            Error::Policy(posture_policies::Error::Io { .. }) => 66,
+            Error::Policy(_) => 1,
+            Error::Output(_) => 74,
+        }
+    }
+}
+
+/// The agent library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

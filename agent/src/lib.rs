@@ -1,0 +1,30 @@
+//! # posture-agent
+//!
+//! The agent that security teams run on their own networks. Today it evaluates recorded
+//! observations against the built-in standards, explains checks and lints policy files; the
+//! probes (TLS, DNS, web, mail) land here next.
+//!
+//! The binary is thin: [`run`] does the work and returns an error that carries its exit code,
+//! so every command is testable in-process.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+mod output;
+
+use std::io::Write;
+
+pub use error::{Error, Result};
+
+use crate::cli::{Cli, Command, PolicyCommand};
+
+/// Run one command line, writing its output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    match cli.command {
+        Command::Policy(PolicyCommand::Lint { dir, format }) => {
+            commands::lint(dir.as_deref(), format, out)
+        }
+        Command::Explain(args) => commands::explain(&args, out),
+        Command::Evaluate(args) => commands::evaluate(&args, out),
+    }
+}

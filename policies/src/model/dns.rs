@@ -1,0 +1,112 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What DNS and the registry say about a domain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFacts {
+    /// DNSSEC validation of the zone.
+    #[serde(default)]
+    pub dnssec: Option<DnssecFacts>,
+    /// The delegated nameservers, each queried directly.
+    #[serde(default)]
+    pub nameservers: Vec<NameserverFacts>,
+    /// Distinct IPv4 /24 prefixes across all nameserver addresses (`192.0.2.0/24`).
+    #[serde(default)]
+    pub ns_ipv4_prefixes: Vec<String>,
+    /// Distinct IPv6 /48 prefixes across all nameserver addresses.
+    #[serde(default)]
+    pub ns_ipv6_prefixes: Vec<String>,
+    /// CAA records in effect for the domain (absent: the lookup failed).
+    #[serde(default)]
+    pub caa: Option<Vec<CaaRecord>>,
+    /// Records whose target does not resolve or matches a takeover fingerprint.
+    #[serde(default)]
+    pub dangling: Vec<DanglingRecord>,
+    /// The website has an AAAA record (absent: no web role).
+    #[serde(default)]
+    pub web_ipv6: Option<bool>,
+    /// Every MX host has an AAAA record (absent: no MX).
+    #[serde(default)]
+    pub mx_ipv6: Option<bool>,
+    /// RDAP registration data (absent: not looked up).
+    #[serde(default)]
+    pub registration: Option<RegistrationFacts>,
+}
+
+/// DNSSEC state of a zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnssecFacts {
+    /// `secure`, `insecure` (unsigned), `bogus` or `indeterminate`.
+    pub status: String,
+    /// The earliest RRSIG expiration among the records looked up.
+    #[serde(default)]
+    pub earliest_rrsig_expiry: Option<DateTime<Utc>>,
+    /// Why the chain is bogus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One delegated nameserver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameserverFacts {
+    /// Its name.
+    pub name: String,
+    /// Its addresses.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// It answered SOA for the zone with the AA bit (absent: it did not answer).
+    #[serde(default)]
+    pub authoritative: Option<bool>,
+    /// `allowed`, `refused` or `untestable`.
+    pub axfr: String,
+}
+
+/// A CAA record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaaRecord {
+    /// Flags (128 = critical).
+    pub flags: u8,
+    /// `issue`, `issuewild`, `iodef` ...
+    pub tag: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A record pointing at something that is not there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DanglingRecord {
+    /// The owner name.
+    pub name: String,
+    /// `CNAME`, `MX`, `SRV` or `NS`.
+    pub record_type: String,
+    /// The target.
+    pub target: String,
+    /// `nxdomain`, `no_soa` or `takeover_fingerprint`.
+    pub reason: String,
+    /// The third-party service a fingerprint matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// RDAP registration data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationFacts {
+    /// The domain is registrable at a public registry (false under a private one such as
+    /// nhs.uk, where DOMAIN-* checks do not apply).
+    pub registrable: bool,
+    /// The registrable domain looked up.
+    #[serde(default)]
+    pub registered_domain: Option<String>,
+    /// Registration expiry.
+    #[serde(default)]
+    pub expires: Option<DateTime<Utc>>,
+    /// RDAP status values (`client transfer prohibited` ...).
+    #[serde(default)]
+    pub statuses: Vec<String>,
+}

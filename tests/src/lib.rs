@@ -1,0 +1,37 @@
+//! # posture-lab
+//!
+//! The test lab and the end-to-end tests across agent and collector. Servers the tests start
+//! (TLS, DNS, SMTP, HTTP) bind to loopback on port 0 and return their address; nothing here
+//! talks to any other address.
+//!
+//! Today it holds the helpers the repository-wide tests share.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repository_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .map_or_else(|| here.to_owned(), Path::to_owned)
+}
+
+/// Every file under `dir` (recursively) whose name ends in `suffix`, sorted.
+pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
