@@ -43,6 +43,14 @@ pub enum Command {
     /// are judged as of each observation's scan time unless --now says otherwise, so a recorded
     /// file gives the same findings whenever it is evaluated.
     Evaluate(EvaluateArgs),
+    /// Scan TLS endpoints: every protocol version (SSLv2 to TLS 1.3), every cipher suite, the
+    /// named groups and the certificate, then judge them against the standards.
+    ///
+    /// Targets: tls://HOST:PORT (any TLS service), https://HOST[:PORT] (default 443),
+    /// smtp://HOST[:PORT] (STARTTLS; default 25). Scanning is gentle: at most --per-host
+    /// connections at once to a host, each read bounded in time and size, and the whole target
+    /// within --budget.
+    Scan(ScanArgs),
 }
 
 /// `policy` subcommands.
@@ -103,6 +111,54 @@ pub struct EvaluateArgs {
     /// Show passing and not-applicable findings in the table too.
     #[arg(long)]
     pub all: bool,
+    /// Where the standards come from.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// `scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// What to scan, e.g. https://www.example.nhs.uk or smtp://mx.example.nhs.uk:25.
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+    /// The SNI name to send (and match the certificate against) instead of the target's host.
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Trust the CA certificates in this PEM file as well as the public roots (a trust's own CA).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Dial somewhere else, as curl does: HOST1:PORT1:HOST2:PORT2 sends connections for
+    /// HOST1:PORT1 to HOST2:PORT2 (empty HOST1 or PORT1 match any). Repeatable.
+    #[arg(long, value_name = "RULE")]
+    pub connect_to: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write the observations (posture/v1 JSON) to this file, for `evaluate` later.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only the findings of this standard.
+    #[arg(long, value_name = "S")]
+    pub standard: Option<String>,
+    /// Score the findings under this domain (an endpoint's owner).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Seconds to wait for a TCP connection.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub connect_timeout: f64,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "SECS", default_value_t = 8.0)]
+    pub read_timeout: f64,
+    /// Seconds allowed for one target in all.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub budget: f64,
+    /// Connections open at once to one host.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub per_host: usize,
+    /// Connections open at once in all.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_connections: usize,
     /// Where the standards come from.
     #[command(flatten)]
     pub policy: PolicyArgs,

@@ -13,7 +13,7 @@ use posture_policies::score::{
 use posture_policies::{Check, PolicySet};
 use serde::Serialize;
 
-use crate::cli::{EvaluateArgs, ExplainArgs, Format};
+use crate::cli::{EvaluateArgs, ExplainArgs, Format, ScanArgs};
 use crate::error::{Error, Result};
 use crate::output::{Table, indent, score as fmt_score};
 
@@ -481,4 +481,222 @@ mod tests {
         assert_eq!(parse_duration("1w"), None);
         assert_eq!(parse_duration("h"), None);
     }
+}
+
+fn seconds(name: &str, v: f64) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Error::Usage(format!("--{name} {v}: give a positive number of seconds")))
+}
+
+/// What `scan --format json` prints.
+#[derive(Debug, Serialize)]
+pub struct ScanReport {
+    /// Always `posture/v1`.
+    pub schema: &'static str,
+    /// The observations, one per target.
+    pub observations: Vec<posture_policies::model::Observation>,
+    /// The findings.
+    pub findings: Vec<Finding>,
+}
+
+/// `scan TARGET...`.
+pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
+    use crate::probe::tls::cert::TrustStore;
+    use crate::probe::tls::conn::Limits;
+    use crate::runner::RunOptions;
+    use crate::target::{ConnectTo, parse_target};
+
+    let set = load_policies(args.policy.policies.as_deref())?;
+    if let Some(s) = &args.standard {
+        set.standard(s)?;
+    }
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| parse_target(t).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
+    let connect_to = args
+        .connect_to
+        .iter()
+        .map(|r| ConnectTo::parse(r).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
+    let mut trust = TrustStore::default();
+    if let Some(path) = &args.ca_file {
+        trust = trust.with_pem_bundle(path).map_err(|message| Error::Data {
+            path: path.clone(),
+            message,
+        })?;
+    }
+    if args.per_host == 0 || args.max_connections == 0 {
+        return Err(Error::Usage(
+            "--per-host and --max-connections must be at least 1".into(),
+        ));
+    }
+    let limits = Limits {
+        connect_timeout: seconds("connect-timeout", args.connect_timeout)?,
+        read_timeout: seconds("read-timeout", args.read_timeout)?,
+        target_budget: seconds("budget", args.budget)?,
+        per_host: args.per_host,
+        ..Limits::default()
+    };
+    let options = RunOptions {
+        tls: crate::probe::tls::scan::TlsOptions { limits, trust },
+        sni: args.sni.clone(),
+        connect_to,
+        max_connections: args.max_connections,
+        agent: "local".into(),
+        domain: args.domain.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Output)?;
+    let observations = runtime.block_on(crate::runner::scan_tls_targets(&targets, &options));
+    let observation_set = ObservationSet {
+        schema: posture_policies::model::Schema,
+        organisation: None,
+        observations,
+    };
+    if let Some(path) = &args.output {
+        let text = serde_json::to_string_pretty(&observation_set).map_err(std::io::Error::other)?;
+        std::fs::write(path, text + "\n").map_err(|source| Error::NoInput {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let findings = set.evaluate_set(&observation_set, None, args.standard.as_deref());
+    match args.format {
+        Format::Json => {
+            let report = ScanReport {
+                schema: posture_policies::model::SCHEMA,
+                observations: observation_set.observations,
+                findings,
+            };
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            for o in &observation_set.observations {
+                print_tls_summary(o, out)?;
+            }
+            let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
+            let mut sorted: Vec<&Finding> = findings
+                .iter()
+                .filter(|f| !matches!(f.status, Status::Pass | Status::NotApplicable))
+                .collect();
+            sorted.sort_by(|a, b| {
+                status_rank(a.status)
+                    .cmp(&status_rank(b.status))
+                    .then_with(|| b.severity.cmp(&a.severity))
+                    .then_with(|| a.check.cmp(&b.check))
+            });
+            for f in &sorted {
+                t.row(vec![
+                    f.target.to_string(),
+                    f.check.clone(),
+                    f.status.to_string(),
+                    f.severity.to_string(),
+                    f.message.clone(),
+                ]);
+            }
+            if t.is_empty() {
+                writeln!(out, "No problems found.")?;
+            } else {
+                write!(out, "{}", t.render())?;
+            }
+            let passed = findings.iter().filter(|f| f.status == Status::Pass).count();
+            writeln!(
+                out,
+                "\n{} findings: {} not passing (shown), {passed} passing",
+                findings.len(),
+                sorted.len()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "{}  ({} connections, {:.1}s)",
+        o.target,
+        o.scan.connections,
+        (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0
+    )?;
+    for e in &o.scan.errors {
+        writeln!(out, "  {}: {}", e.status, e.message)?;
+    }
+    let Some(tls) = &o.tls else { return Ok(()) };
+    for p in &tls.protocols {
+        let order = match p.server_order {
+            Some(true) => ", server order",
+            Some(false) => ", client order",
+            None => "",
+        };
+        let detail = p
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:<8} {:?}{detail}{}",
+            p.version.as_str(),
+            p.result,
+            if p.cipher_suites.is_empty() {
+                String::new()
+            } else {
+                format!(": {} suites{order}", p.cipher_suites.len())
+            }
+        )?;
+        for s in &p.cipher_suites {
+            writeln!(out, "             {}", s.name)?;
+        }
+    }
+    if !tls.groups.is_empty() {
+        writeln!(
+            out,
+            "  groups   {}",
+            tls.groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    if let Some(c) = &tls.certificate {
+        if let Some(leaf) = c.chain.first() {
+            writeln!(
+                out,
+                "  cert     {} ({} {} bits, {}), valid {} to {}",
+                leaf.subject,
+                leaf.key_type,
+                leaf.key_bits,
+                leaf.signature_algorithm,
+                leaf.not_before.date_naive(),
+                leaf.not_after.date_naive()
+            )?;
+        }
+        writeln!(
+            out,
+            "           trusted: {}, name {}: {}",
+            match c.trusted {
+                Some(true) => "yes".to_owned(),
+                Some(false) => format!("no ({})", c.trust_error.as_deref().unwrap_or("?")),
+                None => "?".into(),
+            },
+            c.name_checked,
+            match c.name_matches {
+                Some(true) => "matches",
+                Some(false) => "does not match",
+                None => "?",
+            }
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
 }

@@ -1,8 +1,9 @@
 //! # posture-agent
 //!
-//! The agent that security teams run on their own networks. Today it evaluates recorded
-//! observations against the built-in standards, explains checks and lints policy files; the
-//! probes (TLS, DNS, web, mail) land here next.
+//! The agent that security teams run on their own networks. It scans TLS endpoints
+//! ([`probe::tls`]), evaluates observations against the built-in standards, explains checks
+//! and lints policy files. The network-facing code lives in [`probe`] and [`runner`]; the TLS
+//! wire format in [`probe::tls::wire`] is sans-I/O.
 //!
 //! The binary is thin: [`run`] does the work and returns an error that carries its exit code,
 //! so every command is testable in-process.
@@ -11,6 +12,9 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 mod output;
+pub mod probe;
+pub mod runner;
+pub mod target;
 
 use std::io::Write;
 
@@ -26,5 +30,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         }
         Command::Explain(args) => commands::explain(&args, out),
         Command::Evaluate(args) => commands::evaluate(&args, out),
+        Command::Scan(args) => commands::scan(&args, out),
     }
 }

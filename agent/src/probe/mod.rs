@@ -1,0 +1,3 @@
+//! Probes: network in, [`posture_policies::model::Observation`] out.
+
+pub mod tls;

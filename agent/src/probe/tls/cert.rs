@@ -1,0 +1,417 @@
+//! The certificate: captured with a rustls client whose verifier records the chain (TLS 1.3
+//! encrypts it, so our own hellos cannot see it), parsed with x509-parser and validated with
+//! webpki against the Mozilla roots plus any CA bundle the user names.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use posture_policies::model::{CertificateFacts, CertificateInfo};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
+
+use super::conn::{Dialer, Failure};
+
+/// What the rustls handshake recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    /// The chain, leaf first.
+    pub chain: Vec<Vec<u8>>,
+    /// A stapled OCSP response.
+    pub ocsp: Option<Vec<u8>>,
+    /// The protocol version rustls negotiated (`TLSv1.3`).
+    pub version: Option<String>,
+    /// The ALPN protocol selected.
+    pub alpn: Option<String>,
+}
+
+/// The chain (leaf first) and the OCSP response the verifier was shown.
+type Seen = (Vec<Vec<u8>>, Vec<u8>);
+
+#[derive(Debug)]
+struct Recorder {
+    seen: Mutex<Option<Seen>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = vec![end_entity.to_vec()];
+        chain.extend(intermediates.iter().map(|c| c.to_vec()));
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some((chain, ocsp_response.to_vec()));
+        }
+        // Judging the chain is done afterwards, with the results reported rather than enforced.
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Handshake with rustls (TLS 1.2 or 1.3) and record the chain and any OCSP staple.
+pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let recorder = Arc::new(Recorder {
+        seen: Mutex::new(None),
+        provider: provider.clone(),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::Smtp(format!("rustls configuration: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    let mut config = config;
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    config.enable_sni = true;
+    let name = server_name(dialer.endpoint().server_name());
+    let conn = dialer.connect().await?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let wait = std::time::Duration::from_secs(10);
+    let outcome = tokio::time::timeout(wait, connector.connect(name, conn.stream)).await;
+    let seen = recorder.seen.lock().ok().and_then(|mut s| s.take());
+    let mut captured = Captured::default();
+    if let Some((chain, ocsp)) = seen {
+        captured.chain = chain;
+        captured.ocsp = (!ocsp.is_empty()).then_some(ocsp);
+    }
+    match outcome {
+        Ok(Ok(stream)) => {
+            let (_, session) = stream.get_ref();
+            captured.version = session.protocol_version().map(|v| format!("{v:?}"));
+            captured.alpn = session
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            Ok(captured)
+        }
+        _ if !captured.chain.is_empty() => Ok(captured),
+        Ok(Err(_)) => Err(Failure::Closed),
+        Err(_) => Err(Failure::Silent(wait)),
+    }
+}
+
+fn server_name(name: &str) -> ServerName<'static> {
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(name.to_owned()).unwrap_or_else(|_| {
+            ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into())
+        }),
+    }
+}
+
+/// Trust anchors: the Mozilla roots, plus the organisation's own.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    extra: Vec<TrustAnchor<'static>>,
+}
+
+impl TrustStore {
+    /// Add the CA certificates of a PEM bundle.
+    pub fn with_pem_bundle(mut self, path: &std::path::Path) -> Result<TrustStore, String> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{}: no PEM certificate in the file",
+                path.display()
+            ));
+        }
+        for c in certs {
+            self = self.with_der(c.as_ref())?;
+        }
+        Ok(self)
+    }
+
+    /// Add one CA certificate (DER).
+    pub fn with_der(mut self, der: &[u8]) -> Result<TrustStore, String> {
+        let cert = CertificateDer::from(der.to_vec());
+        let anchor = webpki::anchor_from_trusted_cert(&cert)
+            .map_err(|e| format!("not a usable CA certificate: {e:?}"))?;
+        self.extra.push(anchor.to_owned());
+        Ok(self)
+    }
+
+    fn public(&self) -> &[TrustAnchor<'static>] {
+        webpki_roots::TLS_SERVER_ROOTS
+    }
+}
+
+/// Judge a chain: parse each certificate, validate, match the name.
+pub fn facts(
+    chain: &[Vec<u8>],
+    name: &str,
+    trust: &TrustStore,
+    now: DateTime<Utc>,
+    sct_outside_cert: u32,
+) -> Option<CertificateFacts> {
+    let leaf_der = chain.first()?;
+    let infos: Vec<CertificateInfo> = chain.iter().filter_map(|der| info(der)).collect();
+    if infos.len() != chain.len() {
+        return Some(CertificateFacts {
+            chain: infos,
+            trusted: Some(false),
+            trust_error: Some("a certificate in the chain does not parse".into()),
+            publicly_trusted: false,
+            name_checked: name.to_owned(),
+            name_matches: None,
+            chain_complete: None,
+            chain_ordered: None,
+            chain_includes_root: false,
+            sct_count: sct_outside_cert,
+        });
+    }
+    let leaf = CertificateDer::from(leaf_der.clone());
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(now.timestamp()).unwrap_or(0),
+    ));
+    let (trusted, publicly_trusted, trust_error) = match webpki::EndEntityCert::try_from(&leaf) {
+        Err(e) => (
+            false,
+            false,
+            Some(format!("the leaf certificate is not usable: {e:?}")),
+        ),
+        Ok(ee) => {
+            let verify = |anchors: &[TrustAnchor<'_>]| {
+                ee.verify_for_usage(
+                    webpki::ALL_VERIFICATION_ALGS,
+                    anchors,
+                    &intermediates,
+                    time,
+                    webpki::KeyUsage::server_auth(),
+                    None,
+                    None,
+                )
+                .map(|_| ())
+            };
+            match verify(trust.public()) {
+                Ok(()) => (true, true, None),
+                Err(public_error) if !trust.extra.is_empty() => match verify(&trust.extra) {
+                    Ok(()) => (true, false, None),
+                    Err(e) => (false, false, Some(explain_webpki(&e, &public_error))),
+                },
+                Err(e) => (false, false, Some(explain_webpki(&e, &e))),
+            }
+        }
+    };
+    let name_matches = webpki::EndEntityCert::try_from(&leaf).ok().map(|ee| {
+        ee.verify_is_valid_for_subject_name(&server_name(name))
+            .is_ok()
+    });
+    let ordered = infos.windows(2).all(|w| w[0].issuer == w[1].subject);
+    let last = infos.last()?;
+    let anchored_by_known = trust
+        .public()
+        .iter()
+        .chain(trust.extra.iter())
+        .any(|a| dn_matches(a.subject.as_ref(), last));
+    let complete = trusted || last.self_signed || anchored_by_known;
+    let includes_root = infos.iter().skip(1).any(|c| c.self_signed && c.is_ca);
+    let embedded = infos.first().map_or(0, |c| c.embedded_scts);
+    Some(CertificateFacts {
+        chain: infos,
+        trusted: Some(trusted),
+        trust_error,
+        publicly_trusted,
+        name_checked: name.to_owned(),
+        name_matches,
+        chain_complete: Some(complete),
+        chain_ordered: Some(ordered),
+        chain_includes_root: includes_root,
+        sct_count: embedded + sct_outside_cert,
+    })
+}
+
+/// Whether a trust anchor's subject (DER of the Name's contents) is the certificate's issuer.
+fn dn_matches(anchor_subject: &[u8], cert: &CertificateInfo) -> bool {
+    // Wrap the anchor's subject contents back into a SEQUENCE to parse it as a Name.
+    let mut der = vec![0x30];
+    let len = anchor_subject.len();
+    if len < 0x80 {
+        der.push(u8::try_from(len).unwrap_or(0));
+    } else if len < 0x100 {
+        der.extend_from_slice(&[0x81, u8::try_from(len).unwrap_or(0)]);
+    } else {
+        der.push(0x82);
+        der.extend_from_slice(&u16::try_from(len).unwrap_or(0).to_be_bytes());
+    }
+    der.extend_from_slice(anchor_subject);
+    x509_parser::x509::X509Name::from_der(&der)
+        .map(|(_, n)| n.to_string() == cert.issuer)
+        .unwrap_or(false)
+}
+
+fn explain_webpki(e: &webpki::Error, public: &webpki::Error) -> String {
+    use webpki::Error as E;
+    let text = match e {
+        E::CertExpired { .. } => "a certificate in the chain has expired".to_owned(),
+        E::CertNotValidYet { .. } => "a certificate in the chain is not valid yet".to_owned(),
+        E::UnknownIssuer => "the chain does not lead to a trusted root (self-signed, private CA, or a missing intermediate)".to_owned(),
+        E::UnsupportedSignatureAlgorithmContext(_) | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "signed with an algorithm no longer accepted (SHA-1, MD5, or an RSA key below 2048 bits)".to_owned()
+        }
+        E::InvalidSignatureForPublicKey => "a signature in the chain does not verify".to_owned(),
+        E::CaUsedAsEndEntity => "the leaf is a CA certificate".to_owned(),
+        E::RequiredEkuNotFoundContext(_) => "the certificate is not for server authentication".to_owned(),
+        other => format!("{other:?}"),
+    };
+    if std::mem::discriminant(e) == std::mem::discriminant(public) {
+        text
+    } else {
+        format!("{text} (against public roots: {public:?})")
+    }
+}
+
+/// Parse one certificate into the facts policies read.
+pub fn info(der: &[u8]) -> Option<CertificateInfo> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let mut sans = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => sans.push((*d).to_owned()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => sans.push(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()),
+                    16 => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(b);
+                        sans.push(std::net::Ipv6Addr::from(a).to_string());
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    let (key_type, key_bits) = match cert.public_key().parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(k)) => {
+            ("rsa", u32::try_from(k.key_size()).unwrap_or(0))
+        }
+        Ok(x509_parser::public_key::PublicKey::EC(k)) => {
+            ("ec", u32::try_from(k.key_size()).unwrap_or(0))
+        }
+        Ok(x509_parser::public_key::PublicKey::DSA(y)) => {
+            ("dsa", u32::try_from(y.len() * 8).unwrap_or(0))
+        }
+        _ => match cert
+            .public_key()
+            .algorithm
+            .algorithm
+            .to_id_string()
+            .as_str()
+        {
+            "1.3.101.112" => ("ed25519", 256),
+            "1.3.101.113" => ("ed448", 456),
+            _ => ("unknown", 0),
+        },
+    };
+    let (signature_algorithm, signature_hash) =
+        signature_name(&cert.signature_algorithm.algorithm.to_id_string());
+    let mut embedded_scts = 0;
+    let mut must_staple = false;
+    let mut is_ca = false;
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SCT(list) => embedded_scts = u32::try_from(list.len()).unwrap_or(0),
+            ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
+            _ => {}
+        }
+        if ext.oid.to_id_string() == "1.3.6.1.5.5.7.1.24" {
+            must_staple = true;
+        }
+    }
+    let subject = cert.subject().to_string();
+    let issuer = cert.issuer().to_string();
+    Some(CertificateInfo {
+        self_signed: subject == issuer,
+        subject,
+        issuer,
+        serial: cert.tbs_certificate.raw_serial_as_string().replace(':', ""),
+        sans,
+        not_before: DateTime::from_timestamp(cert.validity().not_before.timestamp(), 0)?,
+        not_after: DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)?,
+        key_type: key_type.to_owned(),
+        key_bits,
+        signature_algorithm: signature_algorithm.to_owned(),
+        signature_hash: signature_hash.to_owned(),
+        is_ca,
+        embedded_scts,
+        must_staple,
+        fingerprint_sha256: hex(&Sha256::digest(der)),
+    })
+}
+
+/// Signature algorithm OIDs (RFC 8017 Appendix C, RFC 5758 §3.2, RFC 8410, RFC 3279).
+fn signature_name(oid: &str) -> (&'static str, &'static str) {
+    match oid {
+        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", "MD2"),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", "MD5"),
+        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", "SHA1"),
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", "SHA256"),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", "SHA384"),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", "SHA512"),
+        "1.2.840.113549.1.1.14" => ("sha224WithRSAEncryption", "SHA224"),
+        "1.2.840.113549.1.1.10" => ("rsassaPss", "SHA256"),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", "SHA1"),
+        "1.2.840.10045.4.3.1" => ("ecdsa-with-SHA224", "SHA224"),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", "SHA256"),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", "SHA384"),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", "SHA512"),
+        "1.3.101.112" => ("Ed25519", "none"),
+        "1.3.101.113" => ("Ed448", "none"),
+        "1.2.840.10040.4.3" => ("dsa-with-sha1", "SHA1"),
+        "2.16.840.1.101.3.4.3.2" => ("dsa-with-sha256", "SHA256"),
+        _ => ("unknown", "unknown"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

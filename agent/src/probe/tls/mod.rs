@@ -1,0 +1,9 @@
+//! The TLS probe: which protocol versions, suites and groups a server accepts, and what
+//! certificate it presents. [`wire`], [`suites`] and [`groups`] are sans-I/O.
+
+pub mod cert;
+pub mod conn;
+pub mod groups;
+pub mod scan;
+pub mod suites;
+pub mod wire;

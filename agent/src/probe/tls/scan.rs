@@ -1,0 +1,877 @@
+//! One TLS endpoint, scanned: protocol versions and suites by elimination, groups, server
+//! order, fallback protection, compression, renegotiation, OCSP, ALPN and the certificate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use posture_policies::model::{
+    DhParams, GroupSupport, ProbeOutcome, ProtocolResult, ProtocolVersion, Service, TlsFacts,
+    Vulnerability,
+};
+use rand::RngCore;
+use tokio::sync::Semaphore;
+
+use super::cert::{self, TrustStore};
+use super::conn::{Dialer, Endpoint, Failure, Limits};
+use super::groups;
+use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
+use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
+
+/// Most suites offered in one hello.
+pub const CHUNK: usize = 64;
+
+/// Scan options.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Time-outs, budget, size and concurrency limits.
+    pub limits: Limits,
+    /// Roots to validate against.
+    pub trust: TrustStore,
+}
+
+/// The result of scanning one endpoint.
+#[derive(Debug, Clone)]
+pub struct TlsScan {
+    /// What was found.
+    pub facts: TlsFacts,
+    /// Connections opened.
+    pub connections: u32,
+    /// Why the scan could not look at all, when it could not: `(status, message)` with status
+    /// `untestable` or `error`.
+    pub failure: Option<(posture_policies::model::Status, String)>,
+}
+
+/// What one version's enumeration found.
+#[derive(Debug, Clone)]
+struct VersionResult {
+    version: ProtocolVersion,
+    outcome: ProbeOutcome,
+    detail: Option<String>,
+    /// Accepted suites in the order the server picked them.
+    accepted: Vec<u32>,
+    /// First flights of accepted handshakes.
+    flights: Vec<ServerFlight>,
+}
+
+fn kex_of(id: u16) -> Option<&'static str> {
+    suites::lookup(u32::from(id)).map(|s| s.suite.kex.as_str())
+}
+
+fn random32() -> [u8; 32] {
+    let mut r = [0u8; 32];
+    rand::rng().fill_bytes(&mut r);
+    r
+}
+
+/// A sort key that puts the suites servers commonly accept first, so one chunk usually
+/// holds all of them and the server's order comes out of the enumeration itself.
+fn commonness(s: &suites::SuiteInfo) -> (u8, u8, u32) {
+    let kex = match s.suite.kex.as_str() {
+        "ANY" | "ECDHE" => 0,
+        "DHE" => 1,
+        "RSA" => 2,
+        _ => 3,
+    };
+    let anon_or_psk = matches!(
+        s.suite.auth.as_str(),
+        "anon" | "PSK" | "NULL" | "SRP" | "KRB5"
+    );
+    let mode = match s.suite.mode.as_str() {
+        "aead" => 0,
+        "cbc" => 1,
+        _ => 2,
+    };
+    (kex + if anon_or_psk { 4 } else { 0 }, mode, s.suite.id)
+}
+
+struct HelloSpec<'a> {
+    version: ProtocolVersion,
+    suites: &'a [u16],
+    groups: &'a [u16],
+    key_shares: Vec<(u16, Vec<u8>)>,
+    fallback: bool,
+}
+
+fn build_hello(ep: &Endpoint, spec: &HelloSpec<'_>) -> Vec<u8> {
+    let name = ep.server_name();
+    let sni = name.parse::<std::net::IpAddr>().is_err();
+    let https = ep.service == Service::Https;
+    let mut extensions = Vec::new();
+    if sni {
+        extensions.push((ext::SERVER_NAME, body::server_name(name)));
+    }
+    let mut suites: Vec<u16> = spec.suites.to_vec();
+    if spec.version == ProtocolVersion::Tls13 {
+        extensions.push((ext::SUPPORTED_GROUPS, body::u16_list(spec.groups)));
+        extensions.push((
+            ext::SIGNATURE_ALGORITHMS,
+            body::u16_list(&wire::SIGNATURE_SCHEMES),
+        ));
+        extensions.push((ext::SUPPORTED_VERSIONS, body::supported_versions(&[0x0304])));
+        extensions.push((ext::KEY_SHARE, body::key_share(&spec.key_shares)));
+        extensions.push((ext::PSK_KEY_EXCHANGE_MODES, body::psk_modes()));
+        extensions.push((ext::STATUS_REQUEST, body::status_request()));
+        extensions.push((ext::SCT, Vec::new()));
+        if https {
+            extensions.push((ext::ALPN, body::alpn(&["h2", "http/1.1"])));
+        }
+        return ClientHello {
+            record_version: 0x0301,
+            version: 0x0303,
+            random: random32(),
+            session_id: random32().to_vec(),
+            cipher_suites: suites,
+            compression_methods: vec![0],
+            extensions,
+        }
+        .to_bytes();
+    }
+    let code = wire::version_code(spec.version);
+    if spec.version == ProtocolVersion::Ssl3 {
+        // SSLv3 predates extensions; signal secure renegotiation with the SCSV instead.
+        suites.push(EMPTY_RENEGOTIATION_INFO_SCSV);
+        extensions.clear();
+    } else {
+        extensions.push((ext::SUPPORTED_GROUPS, body::u16_list(spec.groups)));
+        extensions.push((ext::EC_POINT_FORMATS, body::ec_point_formats()));
+        if spec.version == ProtocolVersion::Tls12 {
+            extensions.push((
+                ext::SIGNATURE_ALGORITHMS,
+                body::u16_list(&wire::SIGNATURE_SCHEMES),
+            ));
+        }
+        extensions.push((ext::RENEGOTIATION_INFO, body::renegotiation_info()));
+        extensions.push((ext::STATUS_REQUEST, body::status_request()));
+        extensions.push((ext::SCT, Vec::new()));
+        extensions.push((ext::EXTENDED_MASTER_SECRET, Vec::new()));
+        extensions.push((ext::SESSION_TICKET, Vec::new()));
+        if https {
+            extensions.push((ext::ALPN, body::alpn(&["h2", "http/1.1"])));
+        }
+    }
+    if spec.fallback {
+        suites.push(FALLBACK_SCSV);
+    }
+    ClientHello {
+        record_version: code.min(0x0301),
+        version: code,
+        random: random32(),
+        session_id: Vec::new(),
+        cipher_suites: suites,
+        // Offering DEFLATE alongside null tells us whether the server would compress (CRIME).
+        compression_methods: vec![1, 0],
+        extensions,
+    }
+    .to_bytes()
+}
+
+/// How one hello ended.
+enum Attempt {
+    Accepted(u16, ServerFlight),
+    VersionRejected,
+    NoSuite,
+    Error(String),
+    Unreachable(String),
+}
+
+fn classify(version: ProtocolVersion, result: Result<ServerFlight, Failure>) -> Attempt {
+    match result {
+        Ok(flight) => {
+            if let Some(h) = &flight.hello {
+                let negotiated = if version == ProtocolVersion::Tls13 {
+                    h.version == 0x0304 || h.hello_retry
+                } else {
+                    h.version == wire::version_code(version) && h.legacy_version == h.version
+                };
+                if negotiated {
+                    let suite = h.cipher_suite;
+                    Attempt::Accepted(suite, flight)
+                } else {
+                    Attempt::VersionRejected
+                }
+            } else if let Some((_, desc)) = flight.alert {
+                if desc == 70 {
+                    Attempt::VersionRejected
+                } else {
+                    Attempt::NoSuite
+                }
+            } else {
+                Attempt::Error("the server answered without a ServerHello".into())
+            }
+        }
+        Err(Failure::Closed) => Attempt::NoSuite,
+        Err(Failure::Unreachable { reason, .. }) => Attempt::Unreachable(reason),
+        Err(e) => Attempt::Error(e.to_string()),
+    }
+}
+
+async fn try_hello(dialer: &Dialer, spec: &HelloSpec<'_>, until: Until) -> Attempt {
+    let hello = build_hello(dialer.endpoint(), spec);
+    let reader = FlightReader::new(until, dialer.limits().max_response).with_kex_lookup(kex_of);
+    classify(spec.version, dialer.exchange(&hello, reader).await)
+}
+
+fn groups_for(version: ProtocolVersion) -> Vec<u16> {
+    if version == ProtocolVersion::Tls13 {
+        groups::tls13_codes()
+    } else {
+        let mut g = groups::ecdhe_codes();
+        g.extend([256, 257, 258, 259, 260]);
+        g
+    }
+}
+
+/// Whether a suite is worth offering: suites that need a pre-shared key, a Kerberos ticket or
+/// an SRP password are never chosen for a client that has none (the reference scanners, built
+/// on OpenSSL clients, do not offer them either).
+fn offerable(s: &suites::SuiteInfo) -> bool {
+    !matches!(s.suite.kex.as_str(), "PSK" | "KRB5" | "SRP" | "ECCPWD")
+        && !matches!(s.suite.auth.as_str(), "PSK" | "KRB5" | "SRP" | "ECCPWD")
+}
+
+/// Enumerate the suites of one version by elimination.
+///
+/// `known` are suites the server accepted in another version: offered first, and when the
+/// server refuses a hello that holds any of them, this version is taken as refused without
+/// offering the rest (servers configure one suite list for all versions), which saves a
+/// connection per remaining chunk.
+async fn enumerate(dialer: &Dialer, version: ProtocolVersion, known: &[u32]) -> VersionResult {
+    let mut pool: Vec<&suites::SuiteInfo> = suites::for_version(version)
+        .into_iter()
+        .filter(|s| offerable(s))
+        .collect();
+    pool.sort_by_key(|s| (!known.contains(&s.suite.id), commonness(s)));
+    let known_here: Vec<u16> = pool
+        .iter()
+        .filter(|s| known.contains(&s.suite.id))
+        .filter_map(|s| u16::try_from(s.suite.id).ok())
+        .collect();
+    let mut remaining: VecDeque<u16> = pool
+        .iter()
+        .filter_map(|s| u16::try_from(s.suite.id).ok())
+        .collect();
+    let mut offered: Vec<u16> = Vec::new();
+    let mut result = VersionResult {
+        version,
+        outcome: ProbeOutcome::Rejected,
+        detail: None,
+        accepted: Vec::new(),
+        flights: Vec::new(),
+    };
+    let groups = groups_for(version);
+    let until = if version == ProtocolVersion::Tls13 {
+        Until::ServerHello
+    } else {
+        Until::HelloDone
+    };
+    loop {
+        while offered.len() < CHUNK {
+            match remaining.pop_front() {
+                Some(s) => offered.push(s),
+                None => break,
+            }
+        }
+        if offered.is_empty() {
+            break;
+        }
+        let spec = HelloSpec {
+            version,
+            suites: &offered,
+            groups: &groups,
+            key_shares: vec![(29, random32().to_vec())],
+            fallback: false,
+        };
+        match try_hello(dialer, &spec, until).await {
+            Attempt::Accepted(suite, flight) => {
+                if !offered.contains(&suite) || result.accepted.contains(&u32::from(suite)) {
+                    result.detail = Some(format!(
+                        "the server chose suite 0x{suite:04x}, which was not offered"
+                    ));
+                    result.accepted.push(u32::from(suite));
+                    result.flights.push(flight);
+                    break;
+                }
+                offered.retain(|s| *s != suite);
+                result.accepted.push(u32::from(suite));
+                result.flights.push(flight);
+            }
+            Attempt::VersionRejected => break,
+            Attempt::NoSuite
+                if result.accepted.is_empty() && offered.iter().any(|s| known_here.contains(s)) =>
+            {
+                result.detail = Some("refused suites the server accepts in another version".into());
+                break;
+            }
+            Attempt::NoSuite => offered.clear(),
+            Attempt::Error(e) => {
+                if result.accepted.is_empty() {
+                    result.outcome = ProbeOutcome::Error;
+                }
+                result.detail = Some(e);
+                break;
+            }
+            Attempt::Unreachable(e) => {
+                if result.accepted.is_empty() {
+                    result.outcome = ProbeOutcome::Untestable;
+                }
+                result.detail = Some(e);
+                break;
+            }
+        }
+    }
+    if !result.accepted.is_empty() {
+        result.outcome = ProbeOutcome::Accepted;
+    }
+    result
+}
+
+/// SSLv2: one hello offering every kind; the SERVER-HELLO lists what it shares.
+async fn probe_sslv2(dialer: &Dialer) -> VersionResult {
+    let kinds: Vec<u32> = suites::for_version(ProtocolVersion::Ssl2)
+        .iter()
+        .map(|s| s.suite.id)
+        .collect();
+    let mut challenge = [0u8; 16];
+    rand::rng().fill_bytes(&mut challenge);
+    let hello = wire::sslv2_client_hello(&kinds, challenge);
+    let mut result = VersionResult {
+        version: ProtocolVersion::Ssl2,
+        outcome: ProbeOutcome::Rejected,
+        detail: None,
+        accepted: Vec::new(),
+        flights: Vec::new(),
+    };
+    match dialer
+        .exchange(
+            &hello,
+            FlightReader::new(Until::HelloDone, dialer.limits().max_response),
+        )
+        .await
+    {
+        Ok(flight) => {
+            if let Some(v2) = &flight.sslv2 {
+                result.accepted = v2
+                    .cipher_kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| kinds.contains(k))
+                    .collect();
+                if !result.accepted.is_empty() {
+                    result.outcome = ProbeOutcome::Accepted;
+                    result.flights.push(flight);
+                }
+            }
+        }
+        // A TLS-only server answers an SSLv2 hello with a TLS alert, garbage to an SSLv2
+        // parser, or by closing: all refusals.
+        Err(Failure::Closed | Failure::Wire(_)) => {}
+        Err(Failure::Unreachable { reason, .. }) => {
+            result.outcome = ProbeOutcome::Untestable;
+            result.detail = Some(reason);
+        }
+        Err(e) => {
+            result.outcome = ProbeOutcome::Error;
+            result.detail = Some(e.to_string());
+        }
+    }
+    result
+}
+
+/// Whether the server imposes its order: offer the accepted suites reversed and see whether
+/// it still picks its first.
+async fn server_order(dialer: &Dialer, r: &VersionResult) -> Option<bool> {
+    if r.accepted.len() < 2 {
+        return None;
+    }
+    let reversed: Vec<u16> = r
+        .accepted
+        .iter()
+        .rev()
+        .filter_map(|s| u16::try_from(*s).ok())
+        .collect();
+    let groups = groups_for(r.version);
+    let spec = HelloSpec {
+        version: r.version,
+        suites: &reversed,
+        groups: &groups,
+        key_shares: vec![(29, random32().to_vec())],
+        fallback: false,
+    };
+    match try_hello(dialer, &spec, Until::ServerHello).await {
+        Attempt::Accepted(s, _) => Some(u32::from(s) == r.accepted[0]),
+        _ => None,
+    }
+}
+
+/// TLS 1.3 groups by elimination: the first hello carries an x25519 share; later ones carry
+/// none, so the server names its choice in a HelloRetryRequest.
+async fn groups_tls13(dialer: &Dialer, suites: &[u16]) -> Vec<u16> {
+    let mut candidates = groups::tls13_codes();
+    candidates.sort_by_key(|g| match g {
+        29 => 0,
+        23 => 1,
+        _ => 2,
+    });
+    let mut found = Vec::new();
+    let mut first = true;
+    while !candidates.is_empty() && found.len() < 16 {
+        let shares = if first && candidates.contains(&29) {
+            vec![(29, random32().to_vec())]
+        } else {
+            Vec::new()
+        };
+        first = false;
+        let spec = HelloSpec {
+            version: ProtocolVersion::Tls13,
+            suites,
+            groups: &candidates,
+            key_shares: shares,
+            fallback: false,
+        };
+        match try_hello(dialer, &spec, Until::ServerHello).await {
+            Attempt::Accepted(_, flight) => match flight.hello.and_then(|h| h.key_share_group) {
+                Some(g) if candidates.contains(&g) => {
+                    found.push(g);
+                    candidates.retain(|c| *c != g);
+                }
+                _ => break,
+            },
+            _ => break,
+        }
+    }
+    found
+}
+
+/// ECDHE groups in TLS 1.2 and earlier, read from ServerKeyExchange.
+async fn groups_tls12(dialer: &Dialer, version: ProtocolVersion, ecdhe_suites: &[u16]) -> Vec<u16> {
+    let mut candidates = groups::ecdhe_codes();
+    let mut found = Vec::new();
+    while !candidates.is_empty() && found.len() < 32 {
+        let spec = HelloSpec {
+            version,
+            suites: ecdhe_suites,
+            groups: &candidates,
+            key_shares: Vec::new(),
+            fallback: false,
+        };
+        match try_hello(dialer, &spec, Until::HelloDone).await {
+            Attempt::Accepted(_, flight) => match flight.key_exchange {
+                Some(KeyExchange::Ecdh { group }) if candidates.contains(&group) => {
+                    found.push(group);
+                    candidates.retain(|c| *c != group);
+                }
+                _ => break,
+            },
+            _ => break,
+        }
+    }
+    found
+}
+
+/// Scan one endpoint. `now` is when the certificate is judged.
+pub async fn scan(
+    endpoint: Endpoint,
+    options: &TlsOptions,
+    global: Arc<Semaphore>,
+    now: DateTime<Utc>,
+) -> TlsScan {
+    let dialer = Dialer::new(endpoint, options.limits, global);
+
+    // SMTP: check STARTTLS once before anything else, so a server without it costs one connection.
+    if dialer.endpoint().service == Service::SmtpStarttls {
+        match dialer.connect().await {
+            Ok(_) => {}
+            Err(Failure::NoStarttls) => {
+                return fail(
+                    &dialer,
+                    posture_policies::model::Status::Untestable,
+                    "the SMTP server does not offer STARTTLS",
+                );
+            }
+            Err(Failure::Unreachable { reason, .. }) => {
+                return fail(
+                    &dialer,
+                    posture_policies::model::Status::Untestable,
+                    &reason,
+                );
+            }
+            Err(e) => {
+                return fail(
+                    &dialer,
+                    posture_policies::model::Status::Error,
+                    &e.to_string(),
+                );
+            }
+        }
+    }
+
+    let https = dialer.endpoint().service == Service::Https;
+    let alpn_for_capture: &[&str] = if https { &["http/1.1"] } else { &[] };
+    let (v2, v12, v13, captured) = tokio::join!(
+        probe_sslv2(&dialer),
+        enumerate(&dialer, ProtocolVersion::Tls12, &[]),
+        enumerate(&dialer, ProtocolVersion::Tls13, &[]),
+        cert::capture(&dialer, alpn_for_capture),
+    );
+    let (v3, v10, v11) = tokio::join!(
+        enumerate(&dialer, ProtocolVersion::Ssl3, &v12.accepted),
+        enumerate(&dialer, ProtocolVersion::Tls10, &v12.accepted),
+        enumerate(&dialer, ProtocolVersion::Tls11, &v12.accepted),
+    );
+    let mut results = vec![v2, v3, v10, v11, v12, v13];
+
+    if results
+        .iter()
+        .all(|r| r.outcome == ProbeOutcome::Untestable)
+    {
+        let detail = results
+            .iter()
+            .find_map(|r| r.detail.clone())
+            .unwrap_or_default();
+        return fail(
+            &dialer,
+            posture_policies::model::Status::Untestable,
+            &detail,
+        );
+    }
+    if results
+        .iter()
+        .all(|r| matches!(r.outcome, ProbeOutcome::Error | ProbeOutcome::Untestable))
+    {
+        let detail = results
+            .iter()
+            .find_map(|r| r.detail.clone())
+            .unwrap_or_default();
+        let mut s = fail(
+            &dialer,
+            posture_policies::model::Status::Error,
+            &format!("no usable answer to any hello: {detail}"),
+        );
+        s.facts.protocols = results.iter().map(protocol_result).collect();
+        return s;
+    }
+
+    // Server order, per version with two or more suites.
+    let mut orders = Vec::new();
+    for r in results
+        .iter()
+        .filter(|r| r.version != ProtocolVersion::Ssl2)
+    {
+        orders.push(server_order(&dialer, r).await);
+    }
+
+    // Groups.
+    let tls13 = &results[5];
+    let mut group_codes = if tls13.outcome == ProbeOutcome::Accepted {
+        let s: Vec<u16> = tls13
+            .accepted
+            .iter()
+            .filter_map(|s| u16::try_from(*s).ok())
+            .collect();
+        groups_tls13(&dialer, &s).await
+    } else {
+        Vec::new()
+    };
+    let legacy_ecdhe = results.iter().rev().find(|r| {
+        r.version != ProtocolVersion::Tls13
+            && r.accepted
+                .iter()
+                .any(|s| kex_of(u16::try_from(*s).unwrap_or(0)) == Some("ECDHE"))
+    });
+    if let (true, Some(r)) = (group_codes.is_empty(), legacy_ecdhe) {
+        let ecdhe: Vec<u16> = r
+            .accepted
+            .iter()
+            .filter_map(|s| u16::try_from(*s).ok())
+            .filter(|s| kex_of(*s) == Some("ECDHE"))
+            .collect();
+        group_codes = groups_tls12(&dialer, r.version, &ecdhe).await;
+    }
+
+    // Fallback protection: offer the second-highest version with TLS_FALLBACK_SCSV.
+    let accepted_versions: Vec<ProtocolVersion> = results
+        .iter()
+        .filter(|r| r.outcome == ProbeOutcome::Accepted && r.version != ProtocolVersion::Ssl2)
+        .map(|r| r.version)
+        .collect();
+    let fallback_scsv = if accepted_versions.len() >= 2 {
+        let lower = results
+            .iter()
+            .rev()
+            .filter(|r| {
+                r.outcome == ProbeOutcome::Accepted
+                    && r.version != ProtocolVersion::Ssl2
+                    && r.version != ProtocolVersion::Tls13
+            })
+            .nth(usize::from(tls13.outcome != ProbeOutcome::Accepted));
+        match lower {
+            Some(r) => {
+                let s: Vec<u16> = r
+                    .accepted
+                    .iter()
+                    .filter_map(|s| u16::try_from(*s).ok())
+                    .collect();
+                let groups = groups_for(r.version);
+                let spec = HelloSpec {
+                    version: r.version,
+                    suites: &s,
+                    groups: &groups,
+                    key_shares: Vec::new(),
+                    fallback: true,
+                };
+                match dialer
+                    .exchange(
+                        &build_hello(dialer.endpoint(), &spec),
+                        FlightReader::new(Until::ServerHello, dialer.limits().max_response),
+                    )
+                    .await
+                {
+                    Ok(f) if f.alert.map(|a| a.1) == Some(86) => Some(true),
+                    Ok(f) if f.hello.is_some() => Some(false),
+                    _ => None,
+                }
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+
+    let facts = assemble(
+        &mut results,
+        &orders,
+        &group_codes,
+        fallback_scsv,
+        captured.ok(),
+        &dialer,
+        options,
+        now,
+    );
+    TlsScan {
+        facts,
+        connections: dialer.connections(),
+        failure: None,
+    }
+}
+
+fn fail(dialer: &Dialer, status: posture_policies::model::Status, message: &str) -> TlsScan {
+    TlsScan {
+        facts: TlsFacts::default(),
+        connections: dialer.connections(),
+        failure: Some((status, message.to_owned())),
+    }
+}
+
+fn protocol_result(r: &VersionResult) -> ProtocolResult {
+    ProtocolResult {
+        version: r.version,
+        result: r.outcome,
+        server_order: None,
+        cipher_suites: r
+            .accepted
+            .iter()
+            .map(|id| suites::lookup(*id).map_or_else(|| suites::unknown(*id), |s| s.suite.clone()))
+            .collect(),
+        detail: r.detail.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    results: &mut [VersionResult],
+    orders: &[Option<bool>],
+    group_codes: &[u16],
+    fallback_scsv: Option<bool>,
+    captured: Option<cert::Captured>,
+    dialer: &Dialer,
+    options: &TlsOptions,
+    now: DateTime<Utc>,
+) -> TlsFacts {
+    let mut protocols: Vec<ProtocolResult> = results.iter().map(protocol_result).collect();
+    for (p, order) in protocols.iter_mut().skip(1).zip(orders) {
+        p.server_order = *order;
+    }
+    let legacy: Vec<&ServerFlight> = results
+        .iter()
+        .filter(|r| !matches!(r.version, ProtocolVersion::Tls13 | ProtocolVersion::Ssl2))
+        .flat_map(|r| r.flights.iter())
+        .collect();
+    let hellos: Vec<&wire::ServerHello> = legacy.iter().filter_map(|f| f.hello.as_ref()).collect();
+    let tls13_accepted = results
+        .iter()
+        .any(|r| r.version == ProtocolVersion::Tls13 && r.outcome == ProbeOutcome::Accepted);
+
+    let mut dh_params: Vec<DhParams> = Vec::new();
+    for f in &legacy {
+        if let Some(KeyExchange::Dh { prime }) = &f.key_exchange {
+            let p = DhParams {
+                bits: wire::bit_length(prime),
+                known_weak: groups::known_prime(prime).is_some_and(|n| n.starts_with("RFC 2409"))
+                    || wire::bit_length(prime) < 1024,
+                name: groups::known_prime(prime).map(str::to_owned),
+            };
+            if !dh_params.contains(&p) {
+                dh_params.push(p);
+            }
+        }
+    }
+    let mut group_list: Vec<GroupSupport> =
+        group_codes.iter().map(|g| groups::support(*g)).collect();
+    for f in &legacy {
+        if let Some(KeyExchange::Ecdh { group }) = f.key_exchange {
+            let g = groups::support(group);
+            if !group_list.contains(&g) {
+                group_list.push(g);
+            }
+        }
+    }
+
+    let compression = if hellos.is_empty() {
+        tls13_accepted.then_some(false)
+    } else {
+        Some(hellos.iter().any(|h| h.compression == 1))
+    };
+    let secure_renegotiation =
+        (!hellos.is_empty()).then(|| hellos.iter().all(|h| h.secure_renegotiation));
+    let sct_extension = hellos.iter().any(|h| h.sct_extension);
+    let mut alpn: Vec<String> = Vec::new();
+    for a in results
+        .iter()
+        .flat_map(|r| r.flights.iter())
+        .filter_map(|f| f.hello.as_ref().and_then(|h| h.alpn.clone()))
+        .chain(captured.as_ref().and_then(|c| c.alpn.clone()))
+    {
+        if !alpn.contains(&a) {
+            alpn.push(a);
+        }
+    }
+
+    let legacy_chain = legacy
+        .iter()
+        .find_map(|f| f.certificates.clone())
+        .filter(|c| !c.is_empty());
+    let sslv2_chain = results
+        .iter()
+        .flat_map(|r| r.flights.iter())
+        .find_map(|f| f.sslv2.as_ref().map(|v| vec![v.certificate.clone()]));
+    let chain = captured
+        .as_ref()
+        .map(|c| c.chain.clone())
+        .filter(|c| !c.is_empty())
+        .or(legacy_chain)
+        .or(sslv2_chain);
+    let ocsp_stapled = if captured.is_some() || !legacy.is_empty() {
+        Some(
+            captured.as_ref().is_some_and(|c| c.ocsp.is_some())
+                || legacy.iter().any(|f| f.ocsp_response.is_some()),
+        )
+    } else {
+        None
+    };
+    let name = dialer.endpoint().server_name().to_owned();
+    let certificate =
+        chain.and_then(|c| cert::facts(&c, &name, &options.trust, now, u32::from(sct_extension)));
+
+    let vulnerabilities = derive_vulnerabilities(&protocols, &dh_params);
+    TlsFacts {
+        protocols,
+        groups: group_list,
+        dh_params,
+        certificate,
+        ocsp_stapled,
+        secure_renegotiation,
+        compression,
+        fallback_scsv,
+        alpn,
+        vulnerabilities,
+        interception: None,
+    }
+}
+
+/// The vulnerabilities that follow from what was accepted, without any further probing.
+pub fn derive_vulnerabilities(protocols: &[ProtocolResult], dh: &[DhParams]) -> Vec<Vulnerability> {
+    let accepted = |v: ProtocolVersion| {
+        protocols
+            .iter()
+            .find(|p| p.version == v && p.result == ProbeOutcome::Accepted)
+    };
+    let all_suites = || {
+        protocols
+            .iter()
+            .flat_map(|p| p.cipher_suites.iter().map(move |s| (p.version, s)))
+    };
+    let names = |f: &dyn Fn(&posture_policies::model::CipherSuite) -> bool| -> Vec<String> {
+        all_suites()
+            .filter(|(_, s)| f(s))
+            .map(|(v, s)| format!("{v} {}", s.name))
+            .collect()
+    };
+    let entry = |name: &str, hits: Vec<String>, what: &str| Vulnerability {
+        name: name.to_owned(),
+        vulnerable: !hits.is_empty(),
+        detail: if hits.is_empty() {
+            format!("no {what}")
+        } else {
+            hits.join(", ")
+        },
+    };
+    let mut out = vec![
+        entry(
+            "DROWN",
+            accepted(ProtocolVersion::Ssl2)
+                .map(|_| vec!["SSLv2 accepted".to_owned()])
+                .unwrap_or_default(),
+            "SSLv2",
+        ),
+        entry(
+            "POODLE",
+            accepted(ProtocolVersion::Ssl3)
+                .map(|p| {
+                    p.cipher_suites
+                        .iter()
+                        .filter(|s| s.mode == "cbc")
+                        .map(|s| format!("SSLv3 {}", s.name))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            "CBC suite on SSLv3",
+        ),
+        entry(
+            "SWEET32",
+            names(&|s| s.block_bits == 64),
+            "64-bit block cipher",
+        ),
+        entry(
+            "FREAK",
+            names(&|s| s.export && s.kex == "RSA"),
+            "RSA EXPORT suite",
+        ),
+        entry("RC4", names(&|s| s.cipher == "RC4"), "RC4 suite"),
+        entry(
+            "BEAST",
+            accepted(ProtocolVersion::Tls10)
+                .map(|p| {
+                    p.cipher_suites
+                        .iter()
+                        .filter(|s| s.mode == "cbc")
+                        .map(|s| format!("TLSv1.0 {}", s.name))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            "CBC suite on TLS 1.0",
+        ),
+    ];
+    let mut logjam = names(&|s| s.export && s.kex == "DHE");
+    logjam.extend(
+        dh.iter()
+            .filter(|d| d.bits < 1024)
+            .map(|d| format!("{}-bit DH group", d.bits)),
+    );
+    out.push(entry(
+        "LOGJAM",
+        logjam,
+        "EXPORT DHE suite or DH group below 1024 bits",
+    ));
+    out
+}

@@ -1,0 +1,141 @@
+//! Runs scans: resolves targets, applies `--connect-to`, bounds concurrency overall and per
+//! host, and turns probe results into observations.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use posture_policies::model::{
+    EndpointTarget, Observation, ProbeError, ScanMeta, Schema, Status, Target,
+};
+use tokio::sync::Semaphore;
+
+use crate::probe::tls::conn::Endpoint;
+use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
+use crate::target::{ConnectTo, TargetSpec};
+
+/// How a scan run is set up.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// TLS probe options.
+    pub tls: TlsOptions,
+    /// SNI to send instead of the target's host.
+    pub sni: Option<String>,
+    /// `--connect-to` rules, first match wins.
+    pub connect_to: Vec<ConnectTo>,
+    /// Connections open at once across all targets.
+    pub max_connections: usize,
+    /// The agent id written into observations.
+    pub agent: String,
+    /// The domain findings are scored under, if given.
+    pub domain: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            tls: TlsOptions::default(),
+            sni: None,
+            connect_to: Vec::new(),
+            max_connections: 32,
+            agent: "local".into(),
+            domain: None,
+        }
+    }
+}
+
+async fn resolve(spec: &TargetSpec, options: &RunOptions) -> Result<SocketAddr, String> {
+    let (host, port) = options
+        .connect_to
+        .iter()
+        .find_map(|rule| rule.apply(spec))
+        .unwrap_or_else(|| (spec.host.clone(), spec.port));
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let mut addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    addrs.next().ok_or_else(|| format!("{host} has no address"))
+}
+
+/// Scan every target (concurrently, within the limits) and return one observation each, in
+/// the order given.
+pub async fn scan_tls_targets(targets: &[TargetSpec], options: &RunOptions) -> Vec<Observation> {
+    let global = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let options = Arc::new(options.clone());
+    let mut set = tokio::task::JoinSet::new();
+    for (index, spec) in targets.iter().cloned().enumerate() {
+        let (global, options) = (global.clone(), options.clone());
+        set.spawn(async move { (index, scan_one(spec, &options, global).await) });
+    }
+    let mut done: Vec<(usize, Observation)> = Vec::with_capacity(targets.len());
+    while let Some(joined) = set.join_next().await {
+        // A panicking probe is a bug; the other targets' results still stand.
+        if let Ok(pair) = joined {
+            done.push(pair);
+        }
+    }
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, o)| o).collect()
+}
+
+async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>) -> Observation {
+    let started = Utc::now();
+    let target = Target::Endpoint(EndpointTarget {
+        host: spec.host.clone(),
+        port: spec.port,
+        sni: options.sni.clone(),
+        service: spec.service,
+        domain: options.domain.clone(),
+    });
+    let mut meta = ScanMeta {
+        agent: options.agent.clone(),
+        started,
+        finished: started,
+        connections: 0,
+        errors: Vec::new(),
+    };
+    let tls = match resolve(&spec, options).await {
+        Err(message) => {
+            meta.errors.push(ProbeError {
+                probe: "tls".into(),
+                status: Status::Untestable,
+                message,
+            });
+            None
+        }
+        Ok(addr) => {
+            let endpoint = Endpoint {
+                host: spec.host.clone(),
+                port: spec.port,
+                addr,
+                sni: options.sni.clone(),
+                service: spec.service,
+            };
+            let result = tls_scan::scan(endpoint, &options.tls, global, started).await;
+            meta.connections = result.connections;
+            match result.failure {
+                Some((status, message)) => {
+                    meta.errors.push(ProbeError {
+                        probe: "tls".into(),
+                        status,
+                        message,
+                    });
+                    None
+                }
+                None => Some(result.facts),
+            }
+        }
+    };
+    meta.finished = Utc::now();
+    Observation {
+        schema: Schema,
+        target,
+        scan: meta,
+        tls,
+        web: None,
+        dns: None,
+        mail: None,
+    }
+}
