@@ -1,5 +1,7 @@
-//! Repository-wide tests: every data file the repository ships is valid.
+//! Repository-wide and end-to-end tests: shipped files are valid, and the agent's TLS engine
+//! judges real servers on loopback correctly.
 
 #![allow(clippy::unwrap_used)]
 
 mod shipped_files;
+mod tls;

@@ -535,10 +535,12 @@ pub async fn scan(
             &detail,
         );
     }
-    if results
+    // A TLS server may answer an SSLv2 hello with anything; judge the peer by its TLS answers.
+    let tls_failed = results
         .iter()
-        .all(|r| matches!(r.outcome, ProbeOutcome::Error | ProbeOutcome::Untestable))
-    {
+        .filter(|r| r.version != ProtocolVersion::Ssl2)
+        .all(|r| matches!(r.outcome, ProbeOutcome::Error | ProbeOutcome::Untestable));
+    if tls_failed && results[0].outcome != ProbeOutcome::Accepted {
         let detail = results
             .iter()
             .find_map(|r| r.detail.clone())

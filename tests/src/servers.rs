@@ -1,0 +1,394 @@
+//! Real TLS servers on loopback, port 0, each stopped when dropped: rustls in process,
+//! Debian's `openssl s_server` and `gnutls-serv` as child processes, and small scripted peers
+//! for what nothing here can serve (SSLv2) or for hostile behaviour (silence, garbage).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use crate::pki::{Leaf, TempDir};
+
+/// A server that stops when dropped.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+    child: Option<Child>,
+    _dir: Option<TempDir>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago (for servers that cannot bind port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// Which TLS versions a rustls server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RustlsVersions {
+    /// TLS 1.2 and 1.3.
+    Both,
+    /// TLS 1.2 only.
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// A rustls server.
+#[derive(Debug)]
+pub struct RustlsServer {
+    versions: RustlsVersions,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    ocsp: Option<Vec<u8>>,
+    send_chain: bool,
+}
+
+impl RustlsServer {
+    /// A server presenting `leaf` (and its chain).
+    pub fn new(leaf: &Leaf) -> RustlsServer {
+        let mut chain = vec![CertificateDer::from(leaf.cert_der.clone())];
+        chain.extend(
+            leaf.chain_der
+                .iter()
+                .map(|d| CertificateDer::from(d.clone())),
+        );
+        RustlsServer {
+            versions: RustlsVersions::Both,
+            chain,
+            key: PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}")),
+            ocsp: None,
+            send_chain: true,
+        }
+    }
+
+    /// Choose the versions.
+    pub fn versions(mut self, v: RustlsVersions) -> Self {
+        self.versions = v;
+        self
+    }
+
+    /// Staple this OCSP response.
+    pub fn ocsp(mut self, response: Vec<u8>) -> Self {
+        self.ocsp = Some(response);
+        self
+    }
+
+    /// Send the leaf only, without its intermediate.
+    pub fn without_intermediate(mut self) -> Self {
+        self.send_chain = false;
+        self
+    }
+
+    /// Bind 127.0.0.1:0 and serve until dropped.
+    pub async fn start(self) -> Running {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions: &[&rustls::SupportedProtocolVersion] = match self.versions {
+            RustlsVersions::Both => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            RustlsVersions::Tls12 => &[&rustls::version::TLS12],
+            RustlsVersions::Tls13 => &[&rustls::version::TLS13],
+        };
+        let chain = if self.send_chain {
+            self.chain
+        } else {
+            self.chain.into_iter().take(1).collect()
+        };
+        let builder = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_no_client_auth();
+        let mut config = match self.ocsp {
+            Some(ocsp) => builder.with_single_cert_with_ocsp(chain, self.key, ocsp),
+            None => builder.with_single_cert(chain, self.key),
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(Ok(mut tls)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        Running {
+            addr,
+            task: Some(task),
+            child: None,
+            _dir: None,
+        }
+    }
+}
+
+/// Debian's `openssl s_server`, for what rustls will not serve: TLS 1.0/1.1, NULL, anonymous,
+/// static RSA, CBC, CAMELLIA, ARIA, weak DH, RSA-1024 and SHA-1 certificates.
+#[derive(Debug)]
+pub struct OpensslServer {
+    args: Vec<String>,
+    leaf_files: Option<(String, String, String)>,
+    binary: PathBuf,
+}
+
+impl OpensslServer {
+    /// A server presenting `leaf` with these extra `s_server` arguments, e.g.
+    /// `["-tls1", "-cipher", "ALL:@SECLEVEL=0"]`.
+    pub fn new(leaf: &Leaf, args: &[&str]) -> OpensslServer {
+        OpensslServer {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            leaf_files: Some((
+                leaf.cert_pem.clone(),
+                leaf.key_pem.clone(),
+                leaf.chain_pem.clone(),
+            )),
+            binary: PathBuf::from("openssl"),
+        }
+    }
+
+    /// Use another `openssl` binary (the 1.1.1 build with SSLv3).
+    pub fn binary(mut self, path: PathBuf) -> Self {
+        self.binary = path;
+        self
+    }
+
+    /// Start it and wait for its `ACCEPT` line.
+    pub async fn start(self) -> Running {
+        let dir = TempDir::new("s_server");
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("s_server")
+            .arg("-accept")
+            .arg("127.0.0.1:0")
+            .arg("-www");
+        if let Some((cert, key, chain)) = &self.leaf_files {
+            cmd.arg("-cert").arg(dir.write("cert.pem", cert));
+            cmd.arg("-key").arg(dir.write("key.pem", key));
+            if !chain.is_empty() {
+                cmd.arg("-cert_chain").arg(dir.write("chain.pem", chain));
+            }
+        }
+        cmd.args(&self.args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.binary.display()));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(a) = line.strip_prefix("ACCEPT ") {
+                    return a.trim().parse::<SocketAddr>().ok();
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(addr) = addr else {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
+            }
+            panic!("s_server {:?} did not start: {err}", self.args);
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        let task = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Running {
+            addr,
+            task: Some(task),
+            child: Some(child),
+            _dir: Some(dir),
+        }
+    }
+}
+
+/// Debian's `gnutls-serv`, for RC4, 3DES and servers without secure renegotiation.
+#[derive(Debug)]
+pub struct GnutlsServer {
+    priority: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl GnutlsServer {
+    /// A server presenting `leaf` with this GnuTLS priority string.
+    pub fn new(leaf: &Leaf, priority: &str) -> GnutlsServer {
+        GnutlsServer {
+            priority: priority.to_owned(),
+            cert_pem: leaf.full_chain_pem(),
+            key_pem: leaf.key_pem.clone(),
+        }
+    }
+
+    /// Start it (it binds every address; we only ever dial 127.0.0.1) and wait until it accepts.
+    pub async fn start(self) -> Running {
+        let dir = TempDir::new("gnutls");
+        let port = free_port();
+        let mut cmd = Command::new("gnutls-serv");
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--x509certfile")
+            .arg(dir.write("cert.pem", &self.cert_pem))
+            .arg("--x509keyfile")
+            .arg(dir.write("key.pem", &self.key_pem))
+            .arg("--priority")
+            .arg(&self.priority)
+            .arg("--http")
+            .arg("--quiet");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("gnutls-serv: {e} (apt-get install gnutls-bin)"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Running {
+            addr,
+            task: None,
+            child: Some(child),
+            _dir: Some(dir),
+        }
+    }
+}
+
+/// How a scripted peer behaves.
+#[derive(Debug, Clone)]
+pub enum Script {
+    /// Accept the connection, then say nothing until dropped.
+    Silent,
+    /// Answer any hello with this non-TLS text.
+    Garbage(&'static [u8]),
+    /// Answer an SSLv2 CLIENT-HELLO with a SERVER-HELLO carrying `certificate` and these
+    /// cipher kinds (three-byte codes); answer anything else by closing.
+    Sslv2 {
+        /// The certificate, DER.
+        certificate: Vec<u8>,
+        /// The kinds the server claims.
+        kinds: Vec<u32>,
+    },
+    /// Send one byte of a TLS alert record every `every`, forever.
+    Trickle(Duration),
+}
+
+/// Start a scripted peer.
+pub async fn scripted(script: Script) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let script = script.clone();
+            match script {
+                Script::Silent => held.push(tcp),
+                Script::Garbage(text) => {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        let _ = tcp.write_all(text).await;
+                        let _ = tcp.shutdown().await;
+                    });
+                }
+                Script::Trickle(every) => {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        // A handshake record header announcing 16 KiB, then a byte at a time.
+                        for b in [22u8, 3, 3, 0x40, 0]
+                            .into_iter()
+                            .chain(std::iter::repeat(0))
+                        {
+                            if tcp.write_all(&[b]).await.is_err() {
+                                break;
+                            }
+                            tokio::time::sleep(every).await;
+                        }
+                    });
+                }
+                Script::Sslv2 { certificate, kinds } => {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let n = tcp.read(&mut buf).await.unwrap_or(0);
+                        if n >= 3 && buf[0] & 0x80 != 0 && buf[2] == 1 {
+                            let _ = tcp
+                                .write_all(&sslv2_server_hello(&certificate, &kinds))
+                                .await;
+                        }
+                        let _ = tcp.shutdown().await;
+                    });
+                }
+            }
+        }
+    });
+    Running {
+        addr,
+        task: Some(task),
+        child: None,
+        _dir: None,
+    }
+}
+
+/// An SSLv2 SERVER-HELLO (draft-hickman-netscape-ssl-00 §2.6).
+fn sslv2_server_hello(certificate: &[u8], kinds: &[u32]) -> Vec<u8> {
+    let conn_id = [0x42u8; 16];
+    let mut body = vec![4u8, 0, 1]; // SERVER-HELLO, no session hit, X.509 certificate
+    body.extend_from_slice(&0x0002u16.to_be_bytes());
+    body.extend_from_slice(&u16::try_from(certificate.len()).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(&u16::try_from(kinds.len() * 3).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(&u16::try_from(conn_id.len()).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(certificate);
+    for k in kinds {
+        body.extend_from_slice(&k.to_be_bytes()[1..]);
+    }
+    body.extend_from_slice(&conn_id);
+    let mut out = (0x8000u16 | u16::try_from(body.len()).unwrap_or(0))
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(&body);
+    out
+}

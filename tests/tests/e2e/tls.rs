@@ -1,0 +1,452 @@
+//! The TLS engine against real servers: every TLS-* check failed by one lab server and passed
+//! by another, hostile peers that must not hang the agent, and the connection budget.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use posture_agent::probe::tls::cert::TrustStore;
+use posture_lab::pki::{LeafKey, LeafSpec, Pki};
+use posture_lab::scan::{scan_and_judge, scan_with, test_limits};
+use posture_lab::servers::{
+    GnutlsServer, OpensslServer, RustlsServer, RustlsVersions, Script, scripted,
+};
+use posture_policies::model::{ProbeOutcome, ProtocolVersion as V, Service, Status};
+
+const NAME: &str = "www.lab.test";
+
+fn trust(pki: &Pki) -> TrustStore {
+    TrustStore::default().with_der(&pki.root_der()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modern_rustls_server_passes_and_is_enumerated_exactly() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let server = RustlsServer::new(&leaf).start().await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+
+    assert_eq!(j.accepted_versions(), vec![V::Tls12, V::Tls13]);
+    // rustls's defaults with the ring provider and an ECDSA key (rustls::crypto::ring::DEFAULT_CIPHER_SUITES).
+    let mut t13 = j.suites(V::Tls13);
+    t13.sort();
+    assert_eq!(
+        t13,
+        vec![
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256"
+        ]
+    );
+    let mut t12 = j.suites(V::Tls12);
+    t12.sort();
+    assert_eq!(
+        t12,
+        vec![
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        ]
+    );
+    let groups: Vec<&str> = j
+        .scan
+        .facts
+        .groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert_eq!(groups, vec!["x25519", "secp256r1", "secp384r1"]);
+    assert!(
+        j.scan.connections <= 50,
+        "{} connections",
+        j.scan.connections
+    );
+
+    for check in [
+        "TLS-PROTO-SSL",
+        "TLS-PROTO-LEGACY",
+        "TLS-PROTO-MODERN",
+        "TLS-PROTO-13",
+        "TLS-CIPHER-BROKEN",
+        "TLS-CIPHER-3DES",
+        "TLS-CIPHER-FS",
+        "TLS-CIPHER-CBC",
+        "TLS-KX-WEAK",
+        "TLS-CERT-TRUST",
+        "TLS-CERT-NAME",
+        "TLS-CERT-EXPIRED",
+        "TLS-CERT-EXPIRING",
+        "TLS-CERT-KEY",
+        "TLS-CERT-SIG",
+        "TLS-CERT-CHAIN",
+        "TLS-CERT-LIFETIME",
+        "TLS-RENEG",
+        "TLS-COMPRESSION",
+    ] {
+        assert_eq!(
+            j.status(check),
+            Status::Pass,
+            "{check}: {}",
+            j.message(check)
+        );
+    }
+    // A private CA: Certificate Transparency does not apply.
+    assert_eq!(j.status("TLS-SCT"), Status::NotApplicable);
+    assert_eq!(j.status("TLS-OCSP-STAPLE"), Status::Warn);
+    let cert = j.scan.facts.certificate.as_ref().unwrap();
+    assert_eq!(cert.chain.len(), 2);
+    assert_eq!(cert.chain[0].key_type, "ec");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stapling_and_tls12_only() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let stapled = RustlsServer::new(&leaf)
+        .ocsp(vec![0x30, 0x03, 0x0a, 0x01, 0x00])
+        .start()
+        .await;
+    let j = scan_and_judge(stapled.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(j.status("TLS-OCSP-STAPLE"), Status::Pass);
+
+    let only12 = RustlsServer::new(&leaf)
+        .versions(RustlsVersions::Tls12)
+        .start()
+        .await;
+    let j = scan_and_judge(only12.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(j.accepted_versions(), vec![V::Tls12]);
+    assert_eq!(j.status("TLS-PROTO-13"), Status::Warn);
+    assert_eq!(j.status("TLS-FALLBACK-SCSV"), Status::NotApplicable);
+
+    let only13 = RustlsServer::new(&leaf)
+        .versions(RustlsVersions::Tls13)
+        .start()
+        .await;
+    let j = scan_and_judge(only13.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(j.accepted_versions(), vec![V::Tls13]);
+    // The certificate is captured from an encrypted TLS 1.3 handshake too.
+    assert_eq!(j.status("TLS-CERT-TRUST"), Status::Pass);
+    assert_eq!(j.status("TLS-RENEG"), Status::NotApplicable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_defects_fail_their_checks() {
+    let pki = Pki::new();
+    let now = Utc::now();
+    let cases: Vec<(&str, LeafSpec, &str, Status)> = vec![
+        (
+            "expired",
+            LeafSpec {
+                not_before: now - chrono::Duration::days(100),
+                not_after: now - chrono::Duration::days(1),
+                ..LeafSpec::valid(&[NAME])
+            },
+            "TLS-CERT-EXPIRED",
+            Status::Fail,
+        ),
+        (
+            "not yet valid",
+            LeafSpec {
+                not_before: now + chrono::Duration::days(2),
+                not_after: now + chrono::Duration::days(60),
+                ..LeafSpec::valid(&[NAME])
+            },
+            "TLS-CERT-EXPIRED",
+            Status::Fail,
+        ),
+        (
+            "10 days left",
+            LeafSpec {
+                not_after: now + chrono::Duration::days(10),
+                ..LeafSpec::valid(&[NAME])
+            },
+            "TLS-CERT-EXPIRING",
+            Status::Fail,
+        ),
+        (
+            "20 days left",
+            LeafSpec {
+                not_after: now + chrono::Duration::days(20),
+                ..LeafSpec::valid(&[NAME])
+            },
+            "TLS-CERT-EXPIRING",
+            Status::Warn,
+        ),
+        (
+            "wrong name",
+            LeafSpec::valid(&["other.lab.test"]),
+            "TLS-CERT-NAME",
+            Status::Fail,
+        ),
+        (
+            "self-signed",
+            LeafSpec {
+                self_signed: true,
+                ..LeafSpec::valid(&[NAME])
+            },
+            "TLS-CERT-TRUST",
+            Status::Fail,
+        ),
+        (
+            "800 days",
+            LeafSpec {
+                not_after: now + chrono::Duration::days(790),
+                ..LeafSpec::valid(&[NAME])
+            },
+            "TLS-CERT-LIFETIME",
+            Status::Fail,
+        ),
+    ];
+    for (label, spec, check, expected) in cases {
+        let leaf = pki.leaf(&spec);
+        let server = RustlsServer::new(&leaf).start().await;
+        let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+        assert_eq!(j.status(check), expected, "{label}: {}", j.message(check));
+    }
+
+    // Missing intermediate: the chain does not validate and is incomplete.
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let server = RustlsServer::new(&leaf)
+        .without_intermediate()
+        .start()
+        .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(
+        j.status("TLS-CERT-CHAIN"),
+        Status::Fail,
+        "{}",
+        j.message("TLS-CERT-CHAIN")
+    );
+    assert_eq!(j.status("TLS-CERT-TRUST"), Status::Fail);
+
+    // Without the organisation's CA, a private chain is untrusted.
+    let server = RustlsServer::new(&leaf).start().await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, TrustStore::default()).await;
+    assert_eq!(j.status("TLS-CERT-TRUST"), Status::Fail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_rsa_and_sha1_certificates() {
+    let pki = Pki::new();
+    let weak = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(1024),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = OpensslServer::new(&weak, &["-cipher", "ALL:@SECLEVEL=0"])
+        .start()
+        .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(
+        j.status("TLS-CERT-KEY"),
+        Status::Fail,
+        "{}",
+        j.message("TLS-CERT-KEY")
+    );
+
+    let sha1 = pki.leaf(&LeafSpec {
+        sha1: true,
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = OpensslServer::new(&sha1, &["-cipher", "ALL:@SECLEVEL=0"])
+        .start()
+        .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(
+        j.status("TLS-CERT-SIG"),
+        Status::Fail,
+        "{}",
+        j.message("TLS-CERT-SIG")
+    );
+    assert_eq!(j.status("TLS-CERT-KEY"), Status::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_openssl_server_fails_protocol_and_cipher_checks() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = OpensslServer::new(&leaf, &["-tls1", "-cipher", "ALL:@SECLEVEL=0"])
+        .start()
+        .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(j.accepted_versions(), vec![V::Tls10]);
+    assert_eq!(j.status("TLS-PROTO-LEGACY"), Status::Fail);
+    assert_eq!(j.status("TLS-PROTO-MODERN"), Status::Fail);
+    assert_eq!(
+        j.status("TLS-CIPHER-BROKEN"),
+        Status::Fail,
+        "anonymous suites are in ALL"
+    );
+    assert_eq!(j.status("TLS-CIPHER-FS"), Status::Fail);
+    let beast = j
+        .scan
+        .facts
+        .vulnerabilities
+        .iter()
+        .find(|v| v.name == "BEAST")
+        .unwrap();
+    assert!(beast.vulnerable);
+    // The certificate comes from the clear-text TLS 1.0 handshake.
+    assert_eq!(j.status("TLS-CERT-TRUST"), Status::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cbc_null_and_weak_dh_on_tls12() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let dir = posture_lab::pki::TempDir::new("dh");
+    let dh = dir.write("dh1024.pem", posture_lab::pki::DH_1024_PEM);
+    let server = OpensslServer::new(
+        &leaf,
+        &[
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-RSA-AES128-SHA:NULL-SHA256:DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+            "-dhparam",
+            dh.to_str().unwrap(),
+        ],
+    )
+    .start()
+    .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    let mut suites = j.suites(V::Tls12);
+    suites.sort();
+    assert_eq!(
+        suites,
+        vec![
+            "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_RSA_WITH_NULL_SHA256"
+        ]
+    );
+    assert_eq!(j.status("TLS-CIPHER-CBC"), Status::Warn);
+    assert_eq!(j.status("TLS-CIPHER-BROKEN"), Status::Fail);
+    assert_eq!(
+        j.status("TLS-KX-WEAK"),
+        Status::Fail,
+        "{}",
+        j.message("TLS-KX-WEAK")
+    );
+    assert!(j.scan.facts.dh_params.iter().any(|d| d.bits == 1024));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gnutls_3des_rc4_and_no_secure_renegotiation() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = GnutlsServer::new(
+        &leaf,
+        "NORMAL:-VERS-TLS1.3:+VERS-TLS1.0:+VERS-TLS1.1:+RSA:+3DES-CBC:+ARCFOUR-128:+SHA1:+MD5:%SERVER_PRECEDENCE:%DISABLE_SAFE_RENEGOTIATION",
+    )
+    .start()
+    .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(
+        j.status("TLS-CIPHER-3DES"),
+        Status::Fail,
+        "{}",
+        j.message("TLS-CIPHER-3DES")
+    );
+    assert_eq!(
+        j.status("TLS-CIPHER-BROKEN"),
+        Status::Fail,
+        "{}",
+        j.message("TLS-CIPHER-BROKEN")
+    );
+    assert_eq!(j.status("TLS-RENEG"), Status::Fail);
+    assert!(
+        j.scan
+            .facts
+            .vulnerabilities
+            .iter()
+            .any(|v| v.name == "SWEET32" && v.vulnerable)
+    );
+    assert!(
+        j.scan
+            .facts
+            .protocols
+            .iter()
+            .any(|p| p.version == V::Tls12 && p.server_order == Some(true))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslv2_peer_is_found_and_fails() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let peer = scripted(Script::Sslv2 {
+        certificate: leaf.cert_der.clone(),
+        kinds: vec![0x01_0080, 0x07_00c0],
+    })
+    .await;
+    let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(j.accepted_versions(), vec![V::Ssl2]);
+    assert_eq!(j.status("TLS-PROTO-SSL"), Status::Fail);
+    assert_eq!(j.status("TLS-CIPHER-BROKEN"), Status::Fail);
+    assert!(
+        j.scan
+            .facts
+            .vulnerabilities
+            .iter()
+            .any(|v| v.name == "DROWN" && v.vulnerable)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_and_absent_peers_end_in_error_or_untestable_within_budget() {
+    let limits = posture_agent::probe::tls::conn::Limits {
+        read_timeout: Duration::from_millis(500),
+        target_budget: Duration::from_secs(8),
+        ..test_limits()
+    };
+    for (label, script) in [
+        ("silent", Script::Silent),
+        (
+            "garbage",
+            Script::Garbage(b"HTTP/1.1 400 Bad Request\r\n\r\n"),
+        ),
+        ("trickle", Script::Trickle(Duration::from_millis(100))),
+    ] {
+        let peer = scripted(script).await;
+        let started = tokio::time::Instant::now();
+        let j = scan_with(peer.addr, NAME, Service::Tls, TrustStore::default(), limits).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(12), "{label}: took {took:?}");
+        let (status, _) = j
+            .scan
+            .failure
+            .clone()
+            .unwrap_or_else(|| panic!("{label}: {:?}", j.scan.facts.protocols));
+        assert_eq!(status, Status::Error, "{label}");
+        assert_eq!(j.status("TLS-PROTO-LEGACY"), Status::Error, "{label}");
+    }
+    // Nothing listening: untestable, not fail.
+    let port = posture_lab::servers::free_port();
+    let j = scan_with(
+        ([127, 0, 0, 1], port).into(),
+        NAME,
+        Service::Tls,
+        TrustStore::default(),
+        limits,
+    )
+    .await;
+    assert_eq!(
+        j.scan.failure.as_ref().map(|f| f.0),
+        Some(Status::Untestable)
+    );
+    assert_eq!(j.status("TLS-PROTO-SSL"), Status::Untestable);
+    assert!(
+        j.scan
+            .facts
+            .protocols
+            .iter()
+            .all(|p| p.result != ProbeOutcome::Accepted)
+    );
+}
