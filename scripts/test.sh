@@ -18,8 +18,33 @@ done
 step() { printf '\n== %s\n' "$*"; }
 
 # --- set-up -------------------------------------------------------------------------------
-# The tests so far need only the Rust toolchain. Later lab servers (openssl, nginx, knot,
-# postfix, sslyze ...) are installed here, each only when missing, so a fresh machine passes.
+# The lab's real servers and reference scanners, each installed only when missing, so a fresh
+# machine passes: Debian's openssl, gnutls-serv and sslscan, and sslyze from PyPI in its own
+# virtualenv (it pins its own cryptography).
+need_apt=()
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v gnutls-serv >/dev/null 2>&1 || need_apt+=(gnutls-bin)
+command -v sslscan >/dev/null 2>&1 || need_apt+=(sslscan)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "apt-get install ${need_apt[*]}"
+  if [ "$(id -u)" != 0 ]; then
+    echo "scripts/test.sh: need root to install ${need_apt[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+venvs="${POSTURE_VENVS:-/opt/posture-venvs}"
+export POSTURE_SSLYZE="$venvs/sslyze/bin/sslyze"
+if [ ! -x "$POSTURE_SSLYZE" ]; then
+  step "pip install sslyze (into $venvs/sslyze)"
+  mkdir -p "$venvs"
+  python3 -m venv "$venvs/sslyze"
+  "$venvs/sslyze/bin/pip" install -q --disable-pip-version-check 'sslyze>=6,<7'
+fi
+
 step "toolchain"
 cargo --version
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then

@@ -200,9 +200,13 @@ impl OpensslServer {
             }
         }
         cmd.args(&self.args);
+        // stderr goes to a file: s_server logs every failed handshake there, and an undrained
+        // pipe would fill and stall it.
+        let log =
+            std::fs::File::create(dir.path().join("stderr.log")).unwrap_or_else(|e| panic!("{e}"));
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()
@@ -221,11 +225,7 @@ impl OpensslServer {
         .ok()
         .flatten();
         let Some(addr) = addr else {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
-            }
+            let err = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
             panic!("s_server {:?} did not start: {err}", self.args);
         };
         // Keep draining stdout so the server never blocks on a full pipe.

@@ -3,5 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod reference;
 mod shipped_files;
 mod tls;
