@@ -186,12 +186,14 @@ impl OpensslServer {
 
     /// Start it and wait for its `ACCEPT` line.
     pub async fn start(self) -> Running {
+        self.start_at("127.0.0.1:0").await
+    }
+
+    /// Start it on a loopback address (`127.0.0.2:0`, `[::1]:0`).
+    pub async fn start_at(self, accept: &str) -> Running {
         let dir = TempDir::new("s_server");
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("s_server")
-            .arg("-accept")
-            .arg("127.0.0.1:0")
-            .arg("-www");
+        cmd.arg("s_server").arg("-accept").arg(accept).arg("-www");
         if let Some((cert, key, chain)) = &self.leaf_files {
             cmd.arg("-cert").arg(dir.write("cert.pem", cert));
             cmd.arg("-key").arg(dir.write("key.pem", key));
@@ -312,6 +314,23 @@ pub enum Script {
     },
     /// Send one byte of a TLS alert record every `every`, forever.
     Trickle(Duration),
+    /// A minimal TLS 1.0-1.2 server that answers a ClientHello with ServerHello, Certificate
+    /// and ServerHelloDone, for what no server on this machine will do: EXPORT suites, DEFLATE
+    /// compression, and ignoring TLS_FALLBACK_SCSV.
+    LegacyTls(LegacyTls),
+}
+
+/// What the scripted legacy TLS peer accepts.
+#[derive(Debug, Clone)]
+pub struct LegacyTls {
+    /// Wire versions it speaks (0x0301..=0x0303).
+    pub versions: Vec<u16>,
+    /// Suites it accepts, by code point; it picks the client's first that is in this list.
+    pub suites: Vec<u16>,
+    /// Select DEFLATE when the client offers it.
+    pub compress: bool,
+    /// The certificate to send, DER.
+    pub certificate: Vec<u8>,
 }
 
 /// Start a scripted peer.
@@ -348,6 +367,26 @@ pub async fn scripted(script: Script) -> Running {
                             }
                             tokio::time::sleep(every).await;
                         }
+                    });
+                }
+                Script::LegacyTls(config) => {
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        let mut chunk = [0u8; 4096];
+                        // Read until one whole record has arrived (a hello fits in one).
+                        while buf.len() < 5
+                            || buf.len() < 5 + usize::from(u16::from_be_bytes([buf[3], buf[4]]))
+                        {
+                            match tcp.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            if buf.len() > 65_536 {
+                                return;
+                            }
+                        }
+                        let _ = tcp.write_all(&legacy_answer(&config, &buf)).await;
+                        let _ = tcp.shutdown().await;
                     });
                 }
                 Script::Sslv2 { certificate, kinds } => {
@@ -391,4 +430,148 @@ fn sslv2_server_hello(certificate: &[u8], kinds: &[u32]) -> Vec<u8> {
         .to_vec();
     out.extend_from_slice(&body);
     out
+}
+
+fn record(kind: u8, version: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(body.len()).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(0).to_be_bytes()[1..]);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The scripted legacy server's answer to a ClientHello record.
+fn legacy_answer(config: &LegacyTls, hello_record: &[u8]) -> Vec<u8> {
+    let alert = |desc: u8| record(21, 0x0301, &[2, desc]);
+    let Ok((_, plain)) = tls_parser::parse_tls_plaintext(hello_record) else {
+        return alert(50);
+    };
+    let Some(tls_parser::TlsMessage::Handshake(tls_parser::TlsMessageHandshake::ClientHello(ch))) =
+        plain.msg.first()
+    else {
+        return alert(10);
+    };
+    let max = config.versions.iter().copied().max().unwrap_or(0x0301);
+    let version = ch.version.0.min(max);
+    if !config.versions.contains(&version) {
+        return alert(70);
+    }
+    let Some(suite) = ch
+        .ciphers
+        .iter()
+        .map(|c| c.0)
+        .find(|c| config.suites.contains(c))
+    else {
+        return alert(40);
+    };
+    let compression = u8::from(config.compress && ch.comp.iter().any(|c| c.0 == 1));
+    let mut hello = version.to_be_bytes().to_vec();
+    hello.extend_from_slice(&[0x11; 32]);
+    hello.push(0); // no session id
+    hello.extend_from_slice(&suite.to_be_bytes());
+    hello.push(compression);
+    hello.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]); // renegotiation_info
+    let mut certs = Vec::new();
+    certs.extend_from_slice(
+        &u32::try_from(config.certificate.len())
+            .unwrap_or(0)
+            .to_be_bytes()[1..],
+    );
+    certs.extend_from_slice(&config.certificate);
+    let mut list = u32::try_from(certs.len()).unwrap_or(0).to_be_bytes()[1..].to_vec();
+    list.extend_from_slice(&certs);
+    let mut flight = handshake(2, &hello);
+    flight.extend_from_slice(&handshake(11, &list));
+    flight.extend_from_slice(&handshake(14, &[]));
+    record(22, version, &flight)
+}
+
+/// An SMTP server on 127.0.0.1:0 that offers STARTTLS (or not) and, after it, speaks TLS with
+/// rustls using `config`.
+pub async fn smtp_server(config: Option<Arc<rustls::ServerConfig>>) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let config = config.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(tcp);
+                if lines
+                    .get_mut()
+                    .write_all(b"220 mx.lab.test ESMTP posture-lab\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match tokio::time::timeout(Duration::from_secs(10), lines.read_line(&mut line))
+                        .await
+                    {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return,
+                    }
+                    let verb = line.trim().to_ascii_uppercase();
+                    let tcp = lines.get_mut();
+                    if verb.starts_with("EHLO") {
+                        let caps: &[u8] = if config.is_some() {
+                            b"250-mx.lab.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+                        } else {
+                            b"250-mx.lab.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                        };
+                        let _ = tcp.write_all(caps).await;
+                    } else if verb == "STARTTLS" && config.is_some() {
+                        let _ = tcp.write_all(b"220 2.0.0 Ready to start TLS\r\n").await;
+                        break;
+                    } else if verb == "QUIT" {
+                        let _ = tcp.write_all(b"221 2.0.0 Bye\r\n").await;
+                        return;
+                    } else {
+                        let _ = tcp.write_all(b"502 5.5.2 Command not recognised\r\n").await;
+                    }
+                }
+                let Some(config) = config else { return };
+                let tcp = lines.into_inner();
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                if let Ok(Ok(mut tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                {
+                    let _ = tls.write_all(b"220 mx.lab.test ESMTP\r\n").await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    Running {
+        addr,
+        task: Some(task),
+        child: None,
+        _dir: None,
+    }
+}
+
+impl RustlsServer {
+    /// The rustls configuration this builder would serve, for servers that speak TLS after a
+    /// prelude (SMTP STARTTLS).
+    pub fn config(self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_no_client_auth()
+            .with_single_cert(self.chain, self.key)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(config)
+    }
 }

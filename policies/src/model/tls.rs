@@ -32,7 +32,8 @@ pub struct TlsFacts {
     /// Whether the server accepted TLS compression (CRIME).
     #[serde(default)]
     pub compression: Option<bool>,
-    /// Whether the server refused a downgraded handshake carrying TLS_FALLBACK_SCSV
+    /// Whether the server protects against downgrades: it refused a handshake carrying
+    /// TLS_FALLBACK_SCSV at a lower version, or marked it with the TLS 1.3 downgrade sentinel
     /// (absent when it accepts one protocol version only).
     #[serde(default)]
     pub fallback_scsv: Option<bool>,

@@ -450,3 +450,121 @@ async fn hostile_and_absent_peers_end_in_error_or_untestable_within_budget() {
             .all(|p| p.result != ProbeOutcome::Accepted)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_legacy_peer_export_compression_and_no_fallback_protection() {
+    use posture_lab::servers::LegacyTls;
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    // TLS_RSA_EXPORT_WITH_RC4_40_MD5 (0x0003), TLS_RSA_WITH_AES_128_CBC_SHA (0x002f).
+    let peer = scripted(Script::LegacyTls(LegacyTls {
+        versions: vec![0x0301, 0x0302, 0x0303],
+        suites: vec![0x0003, 0x002f],
+        compress: true,
+        certificate: leaf.cert_der.clone(),
+    }))
+    .await;
+    let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(j.accepted_versions(), vec![V::Tls10, V::Tls11, V::Tls12]);
+    let mut suites = j.suites(V::Tls10);
+    suites.sort();
+    assert_eq!(
+        suites,
+        vec![
+            "TLS_RSA_EXPORT_WITH_RC4_40_MD5",
+            "TLS_RSA_WITH_AES_128_CBC_SHA"
+        ]
+    );
+    assert_eq!(j.status("TLS-CIPHER-BROKEN"), Status::Fail);
+    assert!(
+        j.scan
+            .facts
+            .vulnerabilities
+            .iter()
+            .any(|v| v.name == "FREAK" && v.vulnerable)
+    );
+    assert_eq!(j.status("TLS-COMPRESSION"), Status::Fail);
+    assert_eq!(j.status("TLS-FALLBACK-SCSV"), Status::Fail);
+
+    // The same peer without compression passes that check; OpenSSL honours the SCSV.
+    let peer = scripted(Script::LegacyTls(LegacyTls {
+        versions: vec![0x0303],
+        suites: vec![0x002f],
+        compress: false,
+        certificate: leaf.cert_der.clone(),
+    }))
+    .await;
+    let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(j.status("TLS-COMPRESSION"), Status::Pass);
+    let rsa = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = OpensslServer::new(
+        &rsa,
+        &["-cipher", "ALL:@SECLEVEL=0", "-min_protocol", "TLSv1"],
+    )
+    .start()
+    .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(j.status("TLS-FALLBACK-SCSV"), Status::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_starttls_is_scanned_and_its_absence_is_untestable() {
+    use posture_lab::servers::smtp_server;
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["mx.lab.test"]));
+    let server = smtp_server(Some(RustlsServer::new(&leaf).config())).await;
+    let j = scan_and_judge(
+        server.addr,
+        "mx.lab.test",
+        Service::SmtpStarttls,
+        trust(&pki),
+    )
+    .await;
+    assert_eq!(j.accepted_versions(), vec![V::Tls12, V::Tls13]);
+    assert_eq!(j.status("TLS-CERT-TRUST"), Status::Pass);
+    assert_eq!(j.status("TLS-CERT-NAME"), Status::Pass);
+    assert!(j.scan.connections <= 50, "{}", j.scan.connections);
+
+    let plain = smtp_server(None).await;
+    let j = scan_and_judge(
+        plain.addr,
+        "mx.lab.test",
+        Service::SmtpStarttls,
+        trust(&pki),
+    )
+    .await;
+    let (status, message) = j.scan.failure.clone().unwrap();
+    assert_eq!(status, Status::Untestable);
+    assert!(message.contains("STARTTLS"), "{message}");
+    assert_eq!(j.status("TLS-PROTO-LEGACY"), Status::Untestable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_loopback_and_sni_independent_of_the_address() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let server = RustlsServer::new(&leaf).start().await;
+    // Dial 127.0.0.1 but present the name www.lab.test: the certificate matches.
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(j.status("TLS-CERT-NAME"), Status::Pass);
+    // The same server scanned under another name: mismatch.
+    let j = scan_and_judge(
+        server.addr,
+        "intranet.lab.test",
+        Service::Https,
+        trust(&pki),
+    )
+    .await;
+    assert_eq!(j.status("TLS-CERT-NAME"), Status::Fail);
+
+    if let Ok(listener) = std::net::TcpListener::bind("[::1]:0") {
+        drop(listener);
+        let v6 = OpensslServer::new(&leaf, &[]).start_at("[::1]:0").await;
+        let j = scan_and_judge(v6.addr, NAME, Service::Https, trust(&pki)).await;
+        assert!(v6.addr.is_ipv6());
+        assert_eq!(j.accepted_versions(), vec![V::Tls12, V::Tls13]);
+    }
+}

@@ -630,6 +630,9 @@ pub async fn scan(
                     .await
                 {
                     Ok(f) if f.alert.map(|a| a.1) == Some(86) => Some(true),
+                    // A TLS 1.3 server that marks the downgraded ServerHello (RFC 8446 §4.1.3)
+                    // protects clients that speak TLS 1.3 just as well.
+                    Ok(f) if f.hello.as_ref().is_some_and(|h| h.downgrade_sentinel) => Some(true),
                     Ok(f) if f.hello.is_some() => Some(false),
                     _ => None,
                 }

@@ -279,6 +279,9 @@ pub struct ServerHello {
     pub sct_extension: bool,
     /// The extension types, in order.
     pub extension_types: Vec<u16>,
+    /// The random ends in the RFC 8446 §4.1.3 downgrade sentinel (`DOWNGRD` + 0 or 1): a
+    /// TLS 1.3 server negotiating an older version says so.
+    pub downgrade_sentinel: bool,
 }
 
 /// What the server's first flight contained, as far as it could be read in clear.
@@ -587,6 +590,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, WireError> {
         cipher_suite,
         compression,
         hello_retry: random == HELLO_RETRY_RANDOM,
+        downgrade_sentinel: random[24..31] == *b"DOWNGRD" && random[31] <= 1,
         ..ServerHello::default()
     };
     if c.is_empty() {
