@@ -26,6 +26,10 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v gnutls-serv >/dev/null 2>&1 || need_apt+=(gnutls-bin)
 command -v sslscan >/dev/null 2>&1 || need_apt+=(sslscan)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# To build OpenSSL 1.1.1w (SSLv3, zlib compression) for the lab.
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v perl >/dev/null 2>&1 || need_apt+=(perl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt-get install ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -43,6 +47,11 @@ if [ ! -x "$POSTURE_SSLYZE" ]; then
   mkdir -p "$venvs"
   python3 -m venv "$venvs/sslyze"
   "$venvs/sslyze/bin/pip" install -q --disable-pip-version-check 'sslyze>=6,<7'
+fi
+
+if [ ! -x target/lab/openssl-1.1.1w/apps/openssl ]; then
+  step "build OpenSSL 1.1.1w for the lab (about a minute, once)"
+  scripts/build-openssl-1.1.1.sh
 fi
 
 step "toolchain"

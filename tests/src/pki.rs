@@ -90,6 +90,8 @@ pub struct LeafSpec {
     pub self_signed: bool,
     /// Signed with SHA-1 (by openssl, with the intermediate's key).
     pub sha1: bool,
+    /// How many (syntactically valid, unsigned-by-any-log) SCTs to embed.
+    pub scts: u8,
 }
 
 impl LeafSpec {
@@ -103,6 +105,7 @@ impl LeafSpec {
             key: LeafKey::EcP256,
             self_signed: false,
             sha1: false,
+            scts: 0,
         }
     }
 }
@@ -219,6 +222,14 @@ impl Pki {
         params.not_after = ts(spec.not_after);
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
+        if spec.scts > 0 {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2],
+                    sct_list_extension(spec.scts),
+                ));
+        }
         let (key_pem, public): (String, SubjectPublicKeyInfo) = match spec.key {
             LeafKey::EcP256 => {
                 let k = KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
@@ -353,6 +364,39 @@ impl Default for Pki {
     fn default() -> Self {
         Pki::new()
     }
+}
+
+/// The extnValue of an embedded SCT list (RFC 6962 §3.3): an OCTET STRING holding a
+/// TLS-encoded SignedCertificateTimestampList of `n` v1 SCTs with dummy log ids and signatures.
+fn sct_list_extension(n: u8) -> Vec<u8> {
+    let mut scts = Vec::new();
+    for i in 0..n {
+        let mut sct = vec![0u8]; // v1
+        sct.extend_from_slice(&[i; 32]); // log id
+        sct.extend_from_slice(&1_700_000_000_000u64.to_be_bytes()); // timestamp (ms)
+        sct.extend_from_slice(&[0, 0]); // no extensions
+        sct.extend_from_slice(&[4, 3]); // sha256, ecdsa
+        sct.extend_from_slice(&[0, 8]);
+        sct.extend_from_slice(&[0x30, 6, 2, 1, 1, 2, 1, 1]); // a tiny DER signature
+        scts.extend_from_slice(&u16::try_from(sct.len()).unwrap_or(0).to_be_bytes());
+        scts.extend_from_slice(&sct);
+    }
+    let mut list = u16::try_from(scts.len())
+        .unwrap_or(0)
+        .to_be_bytes()
+        .to_vec();
+    list.extend_from_slice(&scts);
+    let mut octets = vec![0x04];
+    match list.len() {
+        n if n < 0x80 => octets.push(u8::try_from(n).unwrap_or(0)),
+        n if n < 0x100 => octets.extend_from_slice(&[0x81, u8::try_from(n).unwrap_or(0)]),
+        n => {
+            octets.push(0x82);
+            octets.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+        }
+    }
+    octets.extend_from_slice(&list);
+    octets
 }
 
 fn s(p: &Path) -> &str {

@@ -38,6 +38,20 @@ impl Drop for Running {
     }
 }
 
+/// The OpenSSL 1.1.1w `openssl` program with SSLv3 and zlib, built by
+/// `scripts/build-openssl-1.1.1.sh` (which `scripts/test.sh` runs).
+pub fn openssl_111() -> PathBuf {
+    let path = std::env::var_os("POSTURE_OPENSSL111")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::repository_root().join("target/lab/openssl-1.1.1w/apps/openssl"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-openssl-1.1.1.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
 /// A loopback port that was free a moment ago (for servers that cannot bind port 0).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

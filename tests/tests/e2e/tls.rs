@@ -568,3 +568,69 @@ async fn ipv6_loopback_and_sni_independent_of_the_address() {
         assert_eq!(j.accepted_versions(), vec![V::Tls12, V::Tls13]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_transparency_on_publicly_trusted_certificates() {
+    let pki = Pki::new();
+    // The lab root stands in for the public root programme.
+    let public = TrustStore::default()
+        .with_public_root_der(&pki.root_der())
+        .unwrap();
+    let without = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let server = RustlsServer::new(&without).start().await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, public.clone()).await;
+    assert_eq!(j.status("TLS-SCT"), Status::Fail);
+
+    let with = pki.leaf(&LeafSpec {
+        scts: 2,
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = RustlsServer::new(&with).start().await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, public).await;
+    assert_eq!(j.status("TLS-SCT"), Status::Pass);
+    assert_eq!(
+        j.scan.facts.certificate.as_ref().unwrap().chain[0].embedded_scts,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslv3_and_compression_on_openssl_111() {
+    let binary = posture_lab::servers::openssl_111();
+    let pki = Pki::new();
+    let rsa = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = OpensslServer::new(&rsa, &["-ssl3", "-cipher", "ALL:RC4:3DES:@SECLEVEL=0"])
+        .binary(binary.clone())
+        .start()
+        .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(j.accepted_versions(), vec![V::Ssl3]);
+    assert_eq!(j.status("TLS-PROTO-SSL"), Status::Fail);
+    assert!(
+        j.scan
+            .facts
+            .vulnerabilities
+            .iter()
+            .any(|v| v.name == "POODLE" && v.vulnerable)
+    );
+    assert!(
+        j.suites(V::Ssl3).iter().any(|s| s.contains("RC4")),
+        "{:?}",
+        j.suites(V::Ssl3)
+    );
+
+    let server = OpensslServer::new(&rsa, &["-tls1_2", "-comp"])
+        .binary(binary)
+        .start()
+        .await;
+    let j = scan_and_judge(server.addr, NAME, Service::Tls, trust(&pki)).await;
+    assert_eq!(
+        j.status("TLS-COMPRESSION"),
+        Status::Fail,
+        "{:?}",
+        j.scan.facts.compression
+    );
+}

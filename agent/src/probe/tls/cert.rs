@@ -144,6 +144,7 @@ fn server_name(name: &str) -> ServerName<'static> {
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     extra: Vec<TrustAnchor<'static>>,
+    public_override: Option<Vec<TrustAnchor<'static>>>,
 }
 
 impl TrustStore {
@@ -175,8 +176,23 @@ impl TrustStore {
         Ok(self)
     }
 
+    /// Use these roots instead of the Mozilla set as the "public" ones (those that make a
+    /// certificate publicly trusted, where Certificate Transparency applies): for an isolated
+    /// deployment with its own root programme, and for the test lab.
+    pub fn with_public_root_der(mut self, der: &[u8]) -> Result<TrustStore, String> {
+        let cert = CertificateDer::from(der.to_vec());
+        let anchor = webpki::anchor_from_trusted_cert(&cert)
+            .map_err(|e| format!("not a usable CA certificate: {e:?}"))?;
+        self.public_override
+            .get_or_insert_with(Vec::new)
+            .push(anchor.to_owned());
+        Ok(self)
+    }
+
     fn public(&self) -> &[TrustAnchor<'static>] {
-        webpki_roots::TLS_SERVER_ROOTS
+        self.public_override
+            .as_deref()
+            .unwrap_or(webpki_roots::TLS_SERVER_ROOTS)
     }
 }
 

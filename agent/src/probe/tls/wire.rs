@@ -904,4 +904,64 @@ mod tests {
         assert_eq!(bit_length(&[0x01]), 1);
         assert_eq!(bit_length(&[0; 4]), 0);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Whatever a hostile server sends, in whatever pieces, the reader returns a result
+            /// or an error and never panics or exceeds its limit.
+            #[test]
+            fn reader_survives_arbitrary_bytes(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20)) {
+                let mut r = FlightReader::new(Until::HelloDone, 2048).with_kex_lookup(|_| Some("DHE"));
+                for c in &chunks {
+                    match r.feed(c) {
+                        Ok(true) | Err(_) => break,
+                        Ok(false) => {}
+                    }
+                }
+            }
+
+            /// Arbitrary bytes behind a valid record header reach the handshake parsers.
+            #[test]
+            fn handshake_parsers_survive_arbitrary_bodies(kind in prop_oneof![Just(2u8), Just(11), Just(12), Just(22), Just(14)], body in prop::collection::vec(any::<u8>(), 0..600)) {
+                let mut msg = vec![kind];
+                msg.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
+                msg.extend_from_slice(&body);
+                let mut rec = vec![22, 3, 3];
+                rec.extend_from_slice(&u16::try_from(msg.len()).unwrap().to_be_bytes());
+                rec.extend_from_slice(&msg);
+                let mut r = FlightReader::new(Until::HelloDone, 1 << 16).with_kex_lookup(|_| Some("ECDHE"));
+                let _ = r.feed(&rec);
+                let _ = parse_server_hello(&body);
+                let _ = parse_certificate_list(&body);
+                let _ = parse_server_key_exchange(&body, Some("DHE"));
+            }
+
+            /// Every hello we build parses back with an independent parser.
+            #[test]
+            fn built_hellos_parse(suites in prop::collection::vec(any::<u16>(), 1..120), host in "[a-z]{1,20}\\.test") {
+                let h = ClientHello {
+                    record_version: 0x0301,
+                    version: 0x0303,
+                    random: [1; 32],
+                    session_id: vec![],
+                    cipher_suites: suites.clone(),
+                    compression_methods: vec![1, 0],
+                    extensions: vec![(ext::SERVER_NAME, body::server_name(&host)), (ext::RENEGOTIATION_INFO, body::renegotiation_info())],
+                };
+                let bytes = h.to_bytes();
+                let (rest, record) = tls_parser::parse_tls_plaintext(&bytes).unwrap();
+                prop_assert!(rest.is_empty());
+                match &record.msg[0] {
+                    tls_parser::TlsMessage::Handshake(tls_parser::TlsMessageHandshake::ClientHello(ch)) => {
+                        prop_assert_eq!(ch.ciphers.iter().map(|c| c.0).collect::<Vec<_>>(), suites);
+                    }
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+    }
 }
