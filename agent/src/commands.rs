@@ -524,6 +524,12 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut trust = TrustStore::default();
     if let Some(path) = &args.ca_file {
+        if let Err(source) = std::fs::metadata(path) {
+            return Err(Error::NoInput {
+                path: path.clone(),
+                source,
+            });
+        }
         trust = trust.with_pem_bundle(path).map_err(|message| Error::Data {
             path: path.clone(),
             message,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cli;
 mod reference;
 mod shipped_files;
 mod tls;

@@ -1,0 +1,126 @@
+//! `posture-agent scan` as a user runs it, against lab servers: --connect-to, --sni, --ca-file,
+//! JSON output and the observation file that `evaluate` reads back.
+
+use clap::Parser;
+use posture_agent::cli::Cli;
+use posture_lab::pki::{LeafSpec, Pki, TempDir};
+use posture_lab::servers::RustlsServer;
+
+fn run(args: Vec<String>) -> (Result<(), posture_agent::Error>, String) {
+    let cli = Cli::try_parse_from(std::iter::once("posture-agent".to_owned()).chain(args)).unwrap();
+    let mut out = Vec::new();
+    let r = posture_agent::run(cli, &mut out);
+    (r, String::from_utf8(out).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_command_with_connect_to_ca_file_and_output() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["www.cli.test"]));
+    let server = RustlsServer::new(&leaf).start().await;
+    let port = server.addr.port();
+    let dir = TempDir::new("cli");
+    let root = pki.root_file();
+    let saved = dir.path().join("observations.json");
+    let args = vec![
+        "scan".to_owned(),
+        format!("https://www.cli.test:{port}"),
+        "--connect-to".into(),
+        format!("www.cli.test:{port}:127.0.0.1:{port}"),
+        "--ca-file".into(),
+        root.display().to_string(),
+        "--format".into(),
+        "json".into(),
+        "-o".into(),
+        saved.display().to_string(),
+    ];
+    // The command runs its own runtime, so it is called from a blocking thread.
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let obs = &report["observations"][0];
+    assert_eq!(obs["target"]["host"], "www.cli.test");
+    assert_eq!(obs["tls"]["certificate"]["trusted"], true);
+    let connections = obs["scan"]["connections"].as_u64().unwrap();
+    assert!((10..=50).contains(&connections), "{connections}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "TLS-CERT-TRUST" && f["status"] == "pass")
+    );
+
+    // The saved observations evaluate offline to the same findings.
+    let file = saved.display().to_string();
+    let (result, out) = tokio::task::spawn_blocking(move || {
+        run(vec![
+            "evaluate".into(),
+            file,
+            "--format".into(),
+            "json".into(),
+        ])
+    })
+    .await
+    .unwrap();
+    result.unwrap();
+    let evaluated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let statuses = |v: &serde_json::Value| {
+        let mut s: Vec<(String, String)> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["check"].as_str().unwrap().to_owned(),
+                    f["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(statuses(&report), statuses(&evaluated));
+
+    // With --sni naming a host the certificate does not cover, the name check fails.
+    let args = vec![
+        "scan".to_owned(),
+        format!("tls://127.0.0.1:{port}"),
+        "--sni".into(),
+        "intranet.cli.test".into(),
+        "--ca-file".into(),
+        root.display().to_string(),
+    ];
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    assert!(
+        out.contains("TLS-CERT-NAME") && out.contains("intranet.cli.test"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_scan_arguments_are_usage_errors() {
+    for args in [
+        vec!["scan", "ftp://x.test"],
+        vec!["scan", "tls://x.test"],
+        vec!["scan", "https://x.test", "--connect-to", "nonsense"],
+        vec!["scan", "https://x.test", "--budget", "0"],
+        vec!["scan", "https://x.test", "--standard", "NO-SUCH"],
+    ] {
+        let (result, _) = run(args.iter().map(|s| (*s).to_owned()).collect());
+        let err = result.unwrap_err();
+        assert_eq!(err.exit_code(), 64, "{args:?}: {err}");
+    }
+    let (result, _) = run(vec![
+        "scan".into(),
+        "https://x.test".into(),
+        "--ca-file".into(),
+        "/no/such/file.pem".into(),
+    ]);
+    assert_eq!(result.unwrap_err().exit_code(), 66);
+}
