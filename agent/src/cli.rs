@@ -141,6 +141,13 @@ pub struct ScanArgs {
     /// Only the findings of this standard.
     #[arg(long, value_name = "S")]
     pub standard: Option<String>,
+    /// Observations of the same targets from a second vantage point (a `scan -o` file made
+    /// elsewhere, or the collector's): a different certificate here means TLS interception.
+    #[arg(long, value_name = "FILE")]
+    pub vantage: Option<PathBuf>,
+    /// Also treat issuers containing this text as TLS-inspection CAs (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub interception_ca: Vec<String>,
     /// Score the findings under this domain (an endpoint's owner).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,

@@ -554,6 +554,11 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         max_connections: args.max_connections,
         agent: "local".into(),
         domain: args.domain.clone(),
+        vantage: match &args.vantage {
+            Some(path) => read_observations(path)?.observations,
+            None => Vec::new(),
+        },
+        interception_names: args.interception_ca.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

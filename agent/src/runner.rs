@@ -11,6 +11,7 @@ use posture_policies::model::{
 use tokio::sync::Semaphore;
 
 use crate::probe::tls::conn::Endpoint;
+use crate::probe::tls::intercept;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
 use crate::target::{ConnectTo, TargetSpec};
 
@@ -29,6 +30,11 @@ pub struct RunOptions {
     pub agent: String,
     /// The domain findings are scored under, if given.
     pub domain: Option<String>,
+    /// Observations of the same targets from a second vantage point (the collector, another
+    /// agent), to detect TLS interception.
+    pub vantage: Vec<Observation>,
+    /// Extra issuer-name fragments that mark an interception CA.
+    pub interception_names: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +46,8 @@ impl Default for RunOptions {
             max_connections: 32,
             agent: "local".into(),
             domain: None,
+            vantage: Vec::new(),
+            interception_names: Vec::new(),
         }
     }
 }
@@ -124,7 +132,17 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>
                     });
                     None
                 }
-                None => Some(result.facts),
+                None => {
+                    let mut facts = result.facts;
+                    let other = options
+                        .vantage
+                        .iter()
+                        .find(|o| same_endpoint(&o.target, &spec))
+                        .and_then(|o| o.tls.as_ref());
+                    facts.interception =
+                        intercept::compare(&facts, other, &options.interception_names);
+                    Some(facts)
+                }
             }
         }
     };
@@ -138,4 +156,8 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>
         dns: None,
         mail: None,
     }
+}
+
+fn same_endpoint(target: &Target, spec: &TargetSpec) -> bool {
+    matches!(target, Target::Endpoint(e) if e.host.eq_ignore_ascii_case(&spec.host) && e.port == spec.port && e.service == spec.service)
 }

@@ -124,3 +124,81 @@ fn bad_scan_arguments_are_usage_errors() {
     ]);
     assert_eq!(result.unwrap_err().exit_code(), 66);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interception_is_seen_against_a_second_vantage_point() {
+    let pki = Pki::new();
+    let real = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.cli.test"])))
+        .start()
+        .await;
+    // A "middlebox" presenting another certificate for the same name.
+    let forged = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.cli.test"])))
+        .start()
+        .await;
+    let dir = TempDir::new("vantage");
+    let root = pki.root_file().display().to_string();
+    let elsewhere = dir.path().join("elsewhere.json").display().to_string();
+    let scan = |via: u16, extra: Vec<String>| {
+        let mut a = vec![
+            "scan".to_owned(),
+            "https://www.cli.test".into(),
+            "--connect-to".into(),
+            format!("www.cli.test:443:127.0.0.1:{via}"),
+            "--ca-file".into(),
+            root.clone(),
+            "--format".into(),
+            "json".into(),
+        ];
+        a.extend(extra);
+        a
+    };
+    // The second vantage point sees the real server.
+    let args = scan(real.addr.port(), vec!["-o".into(), elsewhere.clone()]);
+    let (r, _) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    r.unwrap();
+    let status = |out: &str| {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap();
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "TLS-INTERCEPT")
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+    };
+    let args = scan(
+        real.addr.port(),
+        vec!["--vantage".into(), elsewhere.clone()],
+    );
+    let (r, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    r.unwrap();
+    assert_eq!(status(&out).as_deref(), Some("pass"));
+    let args = scan(
+        forged.addr.port(),
+        vec!["--vantage".into(), elsewhere.clone()],
+    );
+    let (r, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    r.unwrap();
+    assert_eq!(status(&out).as_deref(), Some("fail"));
+    // Without a second view the check does not apply, unless the issuer is a known inspection CA.
+    let args = scan(forged.addr.port(), vec![]);
+    let (r, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    r.unwrap();
+    assert_eq!(status(&out).as_deref(), Some("not_applicable"));
+    let args = scan(
+        forged.addr.port(),
+        vec!["--interception-ca".into(), "posture lab issuing".into()],
+    );
+    let (r, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    r.unwrap();
+    assert_eq!(status(&out).as_deref(), Some("fail"));
+}

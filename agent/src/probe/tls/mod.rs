@@ -4,6 +4,7 @@
 pub mod cert;
 pub mod conn;
 pub mod groups;
+pub mod intercept;
 pub mod scan;
 pub mod suites;
 pub mod wire;
