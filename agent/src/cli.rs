@@ -148,6 +148,10 @@ pub struct ScanArgs {
     /// Also treat issuers containing this text as TLS-inspection CAs (repeatable).
     #[arg(long, value_name = "TEXT")]
     pub interception_ca: Vec<String>,
+    /// Also run intrusive probes (Heartbleed: a malformed heartbeat that a vulnerable server
+    /// answers with its memory). Only with the target owner's consent.
+    #[arg(long)]
+    pub intrusive: bool,
     /// Score the findings under this domain (an endpoint's owner).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,

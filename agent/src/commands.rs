@@ -548,7 +548,11 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         ..Limits::default()
     };
     let options = RunOptions {
-        tls: crate::probe::tls::scan::TlsOptions { limits, trust },
+        tls: crate::probe::tls::scan::TlsOptions {
+            limits,
+            trust,
+            intrusive: args.intrusive,
+        },
         sni: args.sni.clone(),
         connect_to,
         max_connections: args.max_connections,

@@ -95,6 +95,18 @@ pub async fn scan_with(
     trust: TrustStore,
     limits: Limits,
 ) -> Judged {
+    scan_full(addr, name, service, trust, limits, false).await
+}
+
+/// Scan with explicit limits, optionally running the intrusive probes.
+pub async fn scan_full(
+    addr: SocketAddr,
+    name: &str,
+    service: Service,
+    trust: TrustStore,
+    limits: Limits,
+    intrusive: bool,
+) -> Judged {
     let endpoint = Endpoint {
         host: name.to_owned(),
         port: addr.port(),
@@ -105,7 +117,11 @@ pub async fn scan_with(
     let started = Utc::now();
     let result = scan(
         endpoint,
-        &TlsOptions { limits, trust },
+        &TlsOptions {
+            limits,
+            trust,
+            intrusive,
+        },
         Arc::new(Semaphore::new(16)),
         started,
     )

@@ -345,6 +345,9 @@ pub struct LegacyTls {
     pub compress: bool,
     /// The certificate to send, DER.
     pub certificate: Vec<u8>,
+    /// Negotiate the heartbeat extension and answer a heartbeat request with 16 KiB of
+    /// "memory", as OpenSSL 1.0.1 to 1.0.1f did (CVE-2014-0160).
+    pub heartbleed: bool,
 }
 
 /// Start a scripted peer.
@@ -400,6 +403,26 @@ pub async fn scripted(script: Script) -> Running {
                             }
                         }
                         let _ = tcp.write_all(&legacy_answer(&config, &buf)).await;
+                        if config.heartbleed {
+                            // A heartbeat request arrives next: answer with far more than it sent.
+                            let mut req = [0u8; 64];
+                            if let Ok(Ok(n)) =
+                                tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut req))
+                                    .await
+                            {
+                                if n >= 6 && req[0] == 24 {
+                                    let mut leak = vec![2u8, 0x40, 0x00];
+                                    leak.extend(std::iter::repeat_n(0x5a, 16_384 + 16));
+                                    let _ = tcp
+                                        .write_all(&record(
+                                            24,
+                                            u16::from_be_bytes([req[1], req[2]]),
+                                            &leak[..16_000],
+                                        ))
+                                        .await;
+                                }
+                            }
+                        }
                         let _ = tcp.shutdown().await;
                     });
                 }
@@ -491,7 +514,20 @@ fn legacy_answer(config: &LegacyTls, hello_record: &[u8]) -> Vec<u8> {
     hello.push(0); // no session id
     hello.extend_from_slice(&suite.to_be_bytes());
     hello.push(compression);
-    hello.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]); // renegotiation_info
+    let heartbeat = config.heartbleed
+        && ch.ext.is_some_and(|e| {
+            tls_parser::parse_tls_client_hello_extensions(e)
+                .map(|(_, exts)| {
+                    exts.iter()
+                        .any(|x| matches!(x, tls_parser::TlsExtension::Heartbeat(_)))
+                })
+                .unwrap_or(false)
+        });
+    if heartbeat {
+        hello.extend_from_slice(&[0, 10, 0xff, 0x01, 0, 1, 0, 0, 15, 0, 1, 1]); // renegotiation_info, heartbeat
+    } else {
+        hello.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]); // renegotiation_info
+    }
     let mut certs = Vec::new();
     certs.extend_from_slice(
         &u32::try_from(config.certificate.len())

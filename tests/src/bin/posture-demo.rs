@@ -87,6 +87,7 @@ fn main() -> ExitCode {
                 suites: vec![0x0003, 0x002f, 0x000a],
                 compress: true,
                 certificate: legacy.cert_der.clone(),
+                heartbleed: false,
             }))
             .await,
         ));

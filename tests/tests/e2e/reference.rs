@@ -242,4 +242,23 @@ async fn suites_match_sslscan_and_sslyze() {
         &scan,
         "sslscan",
     );
+
+    // SSLv3 (OpenSSL 1.1.1w built for the lab): sslyze speaks it, Debian's sslscan cannot.
+    let ssl3 = OpensslServer::new(&rsa, &["-ssl3", "-cipher", "ALL:RC4:3DES:@SECLEVEL=0"])
+        .binary(posture_lab::servers::openssl_111())
+        .start()
+        .await;
+    let j = scan_and_judge(ssl3.addr, name, Service::Tls, trust.clone()).await;
+    let addr = ssl3.addr;
+    let (scan, lyze) = tokio::task::spawn_blocking(move || (sslscan(addr), sslyze(addr)))
+        .await
+        .unwrap();
+    compare(
+        "openssl 1.1.1 SSLv3",
+        &ours(&j),
+        &lyze,
+        "sslyze",
+        &scan,
+        "sslscan",
+    );
 }

@@ -462,6 +462,7 @@ async fn scripted_legacy_peer_export_compression_and_no_fallback_protection() {
         suites: vec![0x0003, 0x002f],
         compress: true,
         certificate: leaf.cert_der.clone(),
+        heartbleed: false,
     }))
     .await;
     let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
@@ -492,6 +493,7 @@ async fn scripted_legacy_peer_export_compression_and_no_fallback_protection() {
         suites: vec![0x002f],
         compress: false,
         certificate: leaf.cert_der.clone(),
+        heartbleed: false,
     }))
     .await;
     let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
@@ -633,4 +635,66 @@ async fn sslv3_and_compression_on_openssl_111() {
         "{:?}",
         j.scan.facts.compression
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbleed_only_when_opted_in() {
+    use posture_lab::scan::scan_full;
+    use posture_lab::servers::LegacyTls;
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[NAME]));
+    let heartbleed = |j: &posture_lab::scan::Judged| {
+        j.scan
+            .facts
+            .vulnerabilities
+            .iter()
+            .find(|v| v.name == "HEARTBLEED")
+            .cloned()
+    };
+    // No vulnerable OpenSSL (1.0.1 to 1.0.1f) can run here: a scripted peer leaks instead.
+    let peer = scripted(Script::LegacyTls(LegacyTls {
+        versions: vec![0x0303],
+        suites: vec![0x002f],
+        compress: false,
+        certificate: leaf.cert_der.clone(),
+        heartbleed: true,
+    }))
+    .await;
+    let j = scan_full(
+        peer.addr,
+        NAME,
+        Service::Tls,
+        trust(&pki),
+        test_limits(),
+        false,
+    )
+    .await;
+    assert_eq!(heartbleed(&j), None, "not without opt-in");
+    let j = scan_full(
+        peer.addr,
+        NAME,
+        Service::Tls,
+        trust(&pki),
+        test_limits(),
+        true,
+    )
+    .await;
+    assert!(heartbleed(&j).unwrap().vulnerable, "{:?}", heartbleed(&j));
+
+    // Real servers: OpenSSL 1.1.1w and 3.0 and rustls are not vulnerable.
+    let rsa = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    let s111 = OpensslServer::new(&rsa, &["-tls1_2"])
+        .binary(posture_lab::servers::openssl_111())
+        .start()
+        .await;
+    let s3 = OpensslServer::new(&rsa, &[]).start().await;
+    let rustls = RustlsServer::new(&leaf).start().await;
+    for addr in [s111.addr, s3.addr, rustls.addr] {
+        let j = scan_full(addr, NAME, Service::Tls, trust(&pki), test_limits(), true).await;
+        let hb = heartbleed(&j).unwrap();
+        assert!(!hb.vulnerable, "{addr}: {hb:?}");
+    }
 }

@@ -211,6 +211,37 @@ impl Dialer {
         self.exchange_on(&mut conn.stream, hello, reader).await
     }
 
+    /// Send `hello`, read the first flight, then send `follow_up` on the same connection and
+    /// return what the server answers to it (at most 64 KiB, within one read time-out).
+    pub async fn exchange_then(
+        &self,
+        hello: &[u8],
+        reader: FlightReader,
+        follow_up: &[u8],
+    ) -> Result<(ServerFlight, Vec<u8>), Failure> {
+        let mut conn = self.connect().await?;
+        let flight = self.exchange_on(&mut conn.stream, hello, reader).await?;
+        if conn.stream.write_all(follow_up).await.is_err() {
+            return Ok((flight, Vec::new()));
+        }
+        let mut reply = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let deadline = Instant::now() + self.bounded(self.limits.read_timeout)?;
+        while reply.len() < 64 * 1024 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, conn.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    reply.extend_from_slice(&buf[..n]);
+                    if reply.len() >= 5 {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok((flight, reply))
+    }
+
     async fn exchange_on(
         &self,
         stream: &mut TcpStream,

