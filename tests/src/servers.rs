@@ -406,21 +406,14 @@ pub async fn scripted(script: Script) -> Running {
                         if config.heartbleed {
                             // A heartbeat request arrives next: answer with far more than it sent.
                             let mut req = [0u8; 64];
-                            if let Ok(Ok(n)) =
+                            let read =
                                 tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut req))
-                                    .await
-                            {
-                                if n >= 6 && req[0] == 24 {
-                                    let mut leak = vec![2u8, 0x40, 0x00];
-                                    leak.extend(std::iter::repeat_n(0x5a, 16_384 + 16));
-                                    let _ = tcp
-                                        .write_all(&record(
-                                            24,
-                                            u16::from_be_bytes([req[1], req[2]]),
-                                            &leak[..16_000],
-                                        ))
-                                        .await;
-                                }
+                                    .await;
+                            if matches!(read, Ok(Ok(n)) if n >= 6) && req[0] == 24 {
+                                let mut leak = vec![2u8, 0x40, 0x00];
+                                leak.extend(std::iter::repeat_n(0x5a, 16_000));
+                                let version = u16::from_be_bytes([req[1], req[2]]);
+                                let _ = tcp.write_all(&record(24, version, &leak)).await;
                             }
                         }
                         let _ = tcp.shutdown().await;
