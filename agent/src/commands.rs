@@ -25,6 +25,15 @@ pub fn load_policies(dir: Option<&Path>) -> Result<PolicySet> {
     })
 }
 
+/// Load the standards and check that `standard`, when given, is one of them.
+fn policies_with(args: &crate::cli::PolicyArgs, standard: Option<&str>) -> Result<PolicySet> {
+    let set = load_policies(args.policies.as_deref())?;
+    if let Some(s) = standard {
+        set.standard(s)?;
+    }
+    Ok(set)
+}
+
 /// `policy lint [DIR]`.
 pub fn lint(dir: Option<&Path>, format: Format, out: &mut dyn Write) -> Result<()> {
     let shown = dir.map_or_else(
@@ -223,10 +232,7 @@ pub struct Evaluation {
 
 /// `evaluate FILE`.
 pub fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<()> {
-    let set = load_policies(args.policy.policies.as_deref())?;
-    if let Some(s) = &args.standard {
-        set.standard(s)?;
-    }
+    let set = policies_with(&args.policy, args.standard.as_deref())?;
     let now = args
         .now
         .as_deref()
@@ -508,10 +514,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     use crate::runner::RunOptions;
     use crate::target::{ConnectTo, parse_target};
 
-    let set = load_policies(args.policy.policies.as_deref())?;
-    if let Some(s) = &args.standard {
-        set.standard(s)?;
-    }
+    let set = policies_with(&args.policy, args.standard.as_deref())?;
     let targets = args
         .targets
         .iter()

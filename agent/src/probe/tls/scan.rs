@@ -94,16 +94,24 @@ struct HelloSpec<'a> {
     groups: &'a [u16],
     key_shares: Vec<(u16, Vec<u8>)>,
     fallback: bool,
+    /// Extensions appended after the usual ones (heartbeat for the opt-in probe).
+    extra: Vec<(u16, Vec<u8>)>,
+}
+
+impl VersionResult {
+    /// The accepted suites as two-byte codes (SSLv2 kinds excluded).
+    fn suite_codes(&self) -> Vec<u16> {
+        self.accepted
+            .iter()
+            .filter_map(|s| u16::try_from(*s).ok())
+            .collect()
+    }
 }
 
 /// Heartbleed (CVE-2014-0160), opt-in: offer the heartbeat extension in an ordinary handshake,
 /// then send a heartbeat request whose claimed length exceeds its payload.
 async fn probe_heartbleed(dialer: &Dialer, r: &VersionResult) -> Vulnerability {
-    let suites: Vec<u16> = r
-        .accepted
-        .iter()
-        .filter_map(|s| u16::try_from(*s).ok())
-        .collect();
+    let suites = r.suite_codes();
     let groups = groups_for(r.version);
     let spec = HelloSpec {
         version: r.version,
@@ -111,12 +119,9 @@ async fn probe_heartbleed(dialer: &Dialer, r: &VersionResult) -> Vulnerability {
         groups: &groups,
         key_shares: Vec::new(),
         fallback: false,
+        extra: vec![(ext::HEARTBEAT, vec![1])],
     };
-    let mut hello = build_hello(dialer.endpoint(), &spec);
-    // Re-build with the heartbeat extension appended.
-    if let Some(h) = with_extension(&hello, ext::HEARTBEAT, &[1]) {
-        hello = h;
-    }
+    let hello = build_hello(dialer.endpoint(), &spec);
     let reader =
         FlightReader::new(Until::HelloDone, dialer.limits().max_response).with_kex_lookup(kex_of);
     let request = wire::heartbleed_request(wire::version_code(r.version));
@@ -151,38 +156,6 @@ async fn probe_heartbleed(dialer: &Dialer, r: &VersionResult) -> Vulnerability {
     }
 }
 
-/// Append an extension to a built single-record ClientHello, fixing the three lengths.
-fn with_extension(record: &[u8], kind: u16, body: &[u8]) -> Option<Vec<u8>> {
-    if record.len() < 9
-        || record[0] != 22
-        || usize::from(u16::from_be_bytes([record[3], record[4]])) != record.len() - 5
-    {
-        return None;
-    }
-    let mut msg = record[5..].to_vec();
-    // Walk to the extensions block: type(1) len(3) version(2) random(32) sid(1+n) suites(2+n) comp(1+n).
-    let mut at = 4 + 2 + 32;
-    at += 1 + usize::from(*msg.get(at)?);
-    at += 2 + usize::from(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
-    at += 1 + usize::from(*msg.get(at)?);
-    let mut extra = kind.to_be_bytes().to_vec();
-    extra.extend_from_slice(&u16::try_from(body.len()).ok()?.to_be_bytes());
-    extra.extend_from_slice(body);
-    if msg.len() == at {
-        msg.extend_from_slice(&u16::try_from(extra.len()).ok()?.to_be_bytes());
-    } else {
-        let old = usize::from(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
-        msg[at..at + 2].copy_from_slice(&u16::try_from(old + extra.len()).ok()?.to_be_bytes());
-    }
-    msg.extend_from_slice(&extra);
-    let hs_len = u32::try_from(msg.len() - 4).ok()?.to_be_bytes();
-    msg[1..4].copy_from_slice(&hs_len[1..]);
-    let mut out = record[..3].to_vec();
-    out.extend_from_slice(&u16::try_from(msg.len()).ok()?.to_be_bytes());
-    out.extend_from_slice(&msg);
-    Some(out)
-}
-
 fn build_hello(ep: &Endpoint, spec: &HelloSpec<'_>) -> Vec<u8> {
     let name = ep.server_name();
     let sni = name.parse::<std::net::IpAddr>().is_err();
@@ -206,6 +179,7 @@ fn build_hello(ep: &Endpoint, spec: &HelloSpec<'_>) -> Vec<u8> {
         if https {
             extensions.push((ext::ALPN, body::alpn(&["h2", "http/1.1"])));
         }
+        extensions.extend(spec.extra.iter().cloned());
         return ClientHello {
             record_version: 0x0301,
             version: 0x0303,
@@ -239,6 +213,9 @@ fn build_hello(ep: &Endpoint, spec: &HelloSpec<'_>) -> Vec<u8> {
         if https {
             extensions.push((ext::ALPN, body::alpn(&["h2", "http/1.1"])));
         }
+    }
+    if spec.version != ProtocolVersion::Ssl3 {
+        extensions.extend(spec.extra.iter().cloned());
     }
     if spec.fallback {
         suites.push(FALLBACK_SCSV);
@@ -371,6 +348,7 @@ async fn enumerate(dialer: &Dialer, version: ProtocolVersion, known: &[u32]) -> 
             groups: &groups,
             key_shares: vec![(29, random32().to_vec())],
             fallback: false,
+            extra: Vec::new(),
         };
         match try_hello(dialer, &spec, until).await {
             Attempt::Accepted(suite, flight) => {
@@ -474,12 +452,8 @@ async fn server_order(dialer: &Dialer, r: &VersionResult) -> Option<bool> {
     if r.accepted.len() < 2 {
         return None;
     }
-    let reversed: Vec<u16> = r
-        .accepted
-        .iter()
-        .rev()
-        .filter_map(|s| u16::try_from(*s).ok())
-        .collect();
+    let mut reversed = r.suite_codes();
+    reversed.reverse();
     let groups = groups_for(r.version);
     let spec = HelloSpec {
         version: r.version,
@@ -487,6 +461,7 @@ async fn server_order(dialer: &Dialer, r: &VersionResult) -> Option<bool> {
         groups: &groups,
         key_shares: vec![(29, random32().to_vec())],
         fallback: false,
+        extra: Vec::new(),
     };
     match try_hello(dialer, &spec, Until::ServerHello).await {
         Attempt::Accepted(s, _) => Some(u32::from(s) == r.accepted[0]),
@@ -518,6 +493,7 @@ async fn groups_tls13(dialer: &Dialer, suites: &[u16]) -> Vec<u16> {
             groups: &candidates,
             key_shares: shares,
             fallback: false,
+            extra: Vec::new(),
         };
         match try_hello(dialer, &spec, Until::ServerHello).await {
             Attempt::Accepted(_, flight) => match flight.hello.and_then(|h| h.key_share_group) {
@@ -544,6 +520,7 @@ async fn groups_tls12(dialer: &Dialer, version: ProtocolVersion, ecdhe_suites: &
             groups: &candidates,
             key_shares: Vec::new(),
             fallback: false,
+            extra: Vec::new(),
         };
         match try_hello(dialer, &spec, Until::HelloDone).await {
             Attempt::Accepted(_, flight) => match flight.key_exchange {
@@ -656,12 +633,7 @@ pub async fn scan(
     // Groups.
     let tls13 = &results[5];
     let mut group_codes = if tls13.outcome == ProbeOutcome::Accepted {
-        let s: Vec<u16> = tls13
-            .accepted
-            .iter()
-            .filter_map(|s| u16::try_from(*s).ok())
-            .collect();
-        groups_tls13(&dialer, &s).await
+        groups_tls13(&dialer, &tls13.suite_codes()).await
     } else {
         Vec::new()
     };
@@ -672,12 +644,8 @@ pub async fn scan(
                 .any(|s| kex_of(u16::try_from(*s).unwrap_or(0)) == Some("ECDHE"))
     });
     if let (true, Some(r)) = (group_codes.is_empty(), legacy_ecdhe) {
-        let ecdhe: Vec<u16> = r
-            .accepted
-            .iter()
-            .filter_map(|s| u16::try_from(*s).ok())
-            .filter(|s| kex_of(*s) == Some("ECDHE"))
-            .collect();
+        let mut ecdhe = r.suite_codes();
+        ecdhe.retain(|s| kex_of(*s) == Some("ECDHE"));
         group_codes = groups_tls12(&dialer, r.version, &ecdhe).await;
     }
 
@@ -699,11 +667,7 @@ pub async fn scan(
             .nth(usize::from(tls13.outcome != ProbeOutcome::Accepted));
         match lower {
             Some(r) => {
-                let s: Vec<u16> = r
-                    .accepted
-                    .iter()
-                    .filter_map(|s| u16::try_from(*s).ok())
-                    .collect();
+                let s = r.suite_codes();
                 let groups = groups_for(r.version);
                 let spec = HelloSpec {
                     version: r.version,
@@ -711,6 +675,7 @@ pub async fn scan(
                     groups: &groups,
                     key_shares: Vec::new(),
                     fallback: true,
+                    extra: Vec::new(),
                 };
                 match dialer
                     .exchange(
