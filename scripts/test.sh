@@ -79,6 +79,10 @@ fi
 step "policy lint"
 cargo run --quiet --locked -p posture-agent -- policy lint policies/standards
 
+# Tests reach servers only through --connect-to rules and addresses on loopback; a name that
+# slipped through must fail rather than reach the machine's resolver.
+export POSTURE_NO_SYSTEM_DNS=1
+
 step "cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

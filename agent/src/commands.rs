@@ -515,8 +515,14 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     use crate::target::{ConnectTo, parse_target};
 
     let set = policies_with(&args.policy, args.standard.as_deref())?;
-    let targets = args
-        .targets
+    // A bare name is a domain (website, and the TLS of its HTTPS hosts); a URL is one endpoint.
+    let (domain_args, url_args): (Vec<&String>, Vec<&String>) =
+        args.targets.iter().partition(|t| !t.contains("://"));
+    let domains = domain_args
+        .iter()
+        .map(|d| crate::target::parse_domain(d).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
+    let targets = url_args
         .iter()
         .map(|t| parse_target(t).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
@@ -566,13 +572,37 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             None => Vec::new(),
         },
         interception_names: args.interception_ca.clone(),
+        web: crate::probe::web::http::WebLimits {
+            connect_timeout: limits.connect_timeout,
+            request_timeout: limits.read_timeout,
+            ..Default::default()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(Error::Output)?;
-    let observations = runtime.block_on(crate::runner::scan_tls_targets(&targets, &options));
+    // https://HOST on the default port also gets the web checks of HOST's site (www. removed).
+    let mut web_only: Vec<String> = Vec::new();
+    for t in targets
+        .iter()
+        .filter(|t| t.service == posture_policies::model::Service::Https && t.port == 443)
+    {
+        let site = t.host.strip_prefix("www.").unwrap_or(&t.host).to_owned();
+        if !domains.contains(&site)
+            && !web_only.contains(&site)
+            && t.host.parse::<std::net::IpAddr>().is_err()
+        {
+            web_only.push(site);
+        }
+    }
+    let observations = runtime.block_on(async {
+        let mut all = crate::runner::scan_domains(&domains, &options).await;
+        all.extend(crate::runner::scan_domains_with(&web_only, &options, false).await);
+        all.extend(crate::runner::scan_tls_targets(&targets, &options).await);
+        all
+    });
     let observation_set = ObservationSet {
         schema: posture_policies::model::Schema,
         organisation: None,

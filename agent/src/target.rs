@@ -81,6 +81,28 @@ pub fn parse_target(text: &str) -> Result<TargetSpec, String> {
     })
 }
 
+/// Check a bare domain name (`example.nhs.uk`): letters, digits, hyphens and dots, at least
+/// one dot; lower-cased, trailing dot removed.
+pub fn parse_domain(text: &str) -> Result<String, String> {
+    let d = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = d.contains('.')
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{text:?}: not a domain name (write URLs as tls://, https:// or smtp://)"
+        ))
+    }
+}
+
 /// A `--connect-to HOST1:PORT1:HOST2:PORT2` rule: connections for HOST1:PORT1 go to
 /// HOST2:PORT2; an empty HOST1 or PORT1 matches any (as in curl).
 #[derive(Debug, Clone, PartialEq, Eq)]

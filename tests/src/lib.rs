@@ -6,11 +6,13 @@
 //!
 //! - [`pki`]: a private PKI and leaves with every defect the TLS checks look for;
 //! - [`servers`]: rustls, `openssl s_server`, `gnutls-serv` and scripted peers;
-//! - [`scan`]: scan a lab server with the agent's engine and judge it with the policies.
+//! - [`scan`]: scan a lab server with the agent's engine and judge it with the policies;
+//! - [`web`]: HTTP/HTTPS servers answering as each test's handler says.
 
 pub mod pki;
 pub mod scan;
 pub mod servers;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 

@@ -52,6 +52,18 @@ pub fn openssl_111() -> PathBuf {
     path
 }
 
+impl Running {
+    /// A server run by `task` (aborted on drop).
+    pub fn from_task(addr: SocketAddr, task: JoinHandle<()>) -> Running {
+        Running {
+            addr,
+            task: Some(task),
+            child: None,
+            _dir: None,
+        }
+    }
+}
+
 /// A loopback port that was free a moment ago (for servers that cannot bind port 0).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,3 +1,4 @@
 //! Probes: network in, [`posture_policies::model::Observation`] out.
 
 pub mod tls;
+pub mod web;

@@ -138,12 +138,17 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     let dir = TempDir::new("vantage");
     let root = pki.root_file().display().to_string();
     let elsewhere = dir.path().join("elsewhere.json").display().to_string();
-    let scan = |via: u16, extra: Vec<String>| {
+    // Every other host and port (the web checks of cli.test) goes to a closed loopback port,
+    // so nothing asks a real resolver.
+    let closed = posture_lab::servers::free_port();
+    let scan = move |via: u16, extra: Vec<String>| {
         let mut a = vec![
             "scan".to_owned(),
             "https://www.cli.test".into(),
             "--connect-to".into(),
             format!("www.cli.test:443:127.0.0.1:{via}"),
+            "--connect-to".into(),
+            format!("::127.0.0.1:{closed}"),
             "--ca-file".into(),
             root.clone(),
             "--format".into(),

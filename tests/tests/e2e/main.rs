@@ -7,3 +7,4 @@ mod cli;
 mod reference;
 mod shipped_files;
 mod tls;
+mod web;

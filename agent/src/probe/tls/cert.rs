@@ -28,11 +28,14 @@ pub struct Captured {
 }
 
 /// The chain (leaf first) and the OCSP response the verifier was shown.
-type Seen = (Vec<Vec<u8>>, Vec<u8>);
+pub type Seen = (Vec<Vec<u8>>, Vec<u8>);
+
+/// Where a recording verifier leaves what it saw.
+pub type SeenSlot = Arc<Mutex<Option<Seen>>>;
 
 #[derive(Debug)]
 struct Recorder {
-    seen: Mutex<Option<Seen>>,
+    seen: SeenSlot,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -89,28 +92,35 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
-/// Handshake with rustls (TLS 1.2 or 1.3) and record the chain and any OCSP staple.
-pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure> {
+/// A rustls client configuration whose verifier accepts any chain and records it (with any
+/// OCSP staple) in the returned slot, for judging afterwards.
+pub fn recording_config(alpn: &[&str]) -> Result<(rustls::ClientConfig, SeenSlot), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let seen: SeenSlot = Arc::new(Mutex::new(None));
     let recorder = Arc::new(Recorder {
-        seen: Mutex::new(None),
+        seen: seen.clone(),
         provider: provider.clone(),
     });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Failure::Smtp(format!("rustls configuration: {e}")))?
+        .map_err(|e| format!("rustls configuration: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
+        .with_custom_certificate_verifier(recorder)
         .with_no_client_auth();
-    let mut config = config;
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     config.enable_sni = true;
+    Ok((config, seen))
+}
+
+/// Handshake with rustls (TLS 1.2 or 1.3) and record the chain and any OCSP staple.
+pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure> {
+    let (config, seen_slot) = recording_config(alpn).map_err(Failure::Smtp)?;
     let name = server_name(dialer.endpoint().server_name());
     let conn = dialer.connect().await?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let wait = std::time::Duration::from_secs(10);
     let outcome = tokio::time::timeout(wait, connector.connect(name, conn.stream)).await;
-    let seen = recorder.seen.lock().ok().and_then(|mut s| s.take());
+    let seen = seen_slot.lock().ok().and_then(|mut s| s.take());
     let mut captured = Captured::default();
     if let Some((chain, ocsp)) = seen {
         captured.chain = chain;
@@ -131,7 +141,8 @@ pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure
     }
 }
 
-fn server_name(name: &str) -> ServerName<'static> {
+/// The rustls name for a host name or address.
+pub fn server_name(name: &str) -> ServerName<'static> {
     match name.parse::<std::net::IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(name.to_owned()).unwrap_or_else(|_| {

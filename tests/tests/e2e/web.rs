@@ -1,0 +1,442 @@
+//! Web checks against real HTTP and HTTPS servers on loopback: each WEB-* check failed by one
+//! site and passed by another, and hostile sites that must end in a finding within budget.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hyper::body::Bytes;
+use posture_agent::probe::tls::cert::TrustStore;
+use posture_agent::probe::tls::conn::Limits;
+use posture_agent::probe::tls::scan::TlsOptions;
+use posture_agent::probe::web::http::WebLimits;
+use posture_agent::runner::{RunOptions, scan_domains};
+use posture_agent::target::ConnectTo;
+use posture_lab::pki::{LeafSpec, Pki};
+use posture_lab::servers::{Running, free_port};
+use posture_lab::web::{Handler, Reply, Seen, serve, trickle_http};
+use posture_policies::PolicySet;
+use posture_policies::model::{Finding, Observation, ObservationSet, Schema, Status};
+
+const D: &str = "weblab.test";
+const WWW: &str = "www.weblab.test";
+
+fn h(f: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Option<Handler> {
+    Some(Arc::new(f))
+}
+
+struct Site {
+    _servers: Vec<Running>,
+    rules: Vec<ConnectTo>,
+    pki: Pki,
+}
+
+/// Four optional servers: http apex, https apex, http www, https www. Missing ones refuse.
+async fn site(
+    http_apex: Option<Handler>,
+    https_apex: Option<Handler>,
+    http_www: Option<Handler>,
+    https_www: Option<Handler>,
+) -> Site {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&[D, WWW]));
+    let mut servers = Vec::new();
+    let mut rules = Vec::new();
+    for (host, port, https, handler) in [
+        (D, 80, false, http_apex),
+        (D, 443, true, https_apex),
+        (WWW, 80, false, http_www),
+        (WWW, 443, true, https_www),
+    ] {
+        let target_port = match handler {
+            Some(handler) => {
+                let s = serve(https.then_some(&leaf), handler).await;
+                let p = s.addr.port();
+                servers.push(s);
+                p
+            }
+            None => free_port(),
+        };
+        rules.push(ConnectTo::parse(&format!("{host}:{port}:127.0.0.1:{target_port}")).unwrap());
+    }
+    Site {
+        _servers: servers,
+        rules,
+        pki,
+    }
+}
+
+fn options(site: &Site, request_timeout: Duration) -> RunOptions {
+    RunOptions {
+        tls: TlsOptions {
+            limits: Limits {
+                connect_timeout: Duration::from_secs(2),
+                read_timeout: Duration::from_secs(2),
+                target_budget: Duration::from_secs(20),
+                ..Limits::default()
+            },
+            trust: TrustStore::default()
+                .with_der(&site.pki.root_der())
+                .unwrap(),
+            intrusive: false,
+        },
+        connect_to: site.rules.clone(),
+        web: WebLimits {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout,
+            ..WebLimits::default()
+        },
+        ..RunOptions::default()
+    }
+}
+
+struct Judged {
+    observations: Vec<Observation>,
+    findings: Vec<Finding>,
+}
+
+impl Judged {
+    fn status(&self, check: &str) -> Status {
+        self.findings
+            .iter()
+            .find(|f| {
+                f.check == check && matches!(f.target, posture_policies::model::Target::Domain(_))
+            })
+            .map(|f| f.status)
+            .unwrap_or_else(|| panic!("no {check} finding; web: {:?}", self.observations[0].web))
+    }
+    fn message(&self, check: &str) -> String {
+        self.findings
+            .iter()
+            .find(|f| f.check == check)
+            .map(|f| f.message.clone())
+            .unwrap_or_default()
+    }
+}
+
+async fn judge(site: &Site) -> Judged {
+    judge_with(site, Duration::from_secs(3)).await
+}
+
+async fn judge_with(site: &Site, request_timeout: Duration) -> Judged {
+    let observations = scan_domains(&[D.to_owned()], &options(site, request_timeout)).await;
+    let set = ObservationSet {
+        schema: Schema,
+        organisation: None,
+        observations: observations.clone(),
+    };
+    let findings = PolicySet::builtin()
+        .unwrap()
+        .evaluate_set(&set, Some(Utc::now()), None);
+    Judged {
+        observations,
+        findings,
+    }
+}
+
+const GOOD_TXT: &str = "Contact: mailto:security@weblab.test\nExpires: 2099-01-01T00:00:00Z\n";
+
+fn good_https(s: &Seen) -> Reply {
+    if s.path == "/.well-known/security.txt" {
+        return Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: Bytes::from_static(GOOD_TXT.as_bytes()),
+        };
+    }
+    Reply::ok("<h1>ok</h1>")
+        .header(
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains; preload",
+        )
+        .header(
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'",
+        )
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .header(
+            "set-cookie",
+            "session=abc; Path=/; Secure; HttpOnly; SameSite=Lax",
+        )
+        .header("server", "nginx")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_well_run_site_passes_every_web_check() {
+    let s = site(
+        h(|_| Reply::redirect(301, &format!("https://{D}/"))),
+        h(good_https),
+        h(|_| Reply::redirect(301, &format!("https://{WWW}/"))),
+        h(|_| Reply::redirect(301, &format!("https://{D}/"))),
+    )
+    .await;
+    let j = judge(&s).await;
+    for check in [
+        "WEB-HTTPS",
+        "WEB-REDIRECT",
+        "WEB-HSTS",
+        "WEB-HSTS-SUBDOMAINS",
+        "WEB-HSTS-PRELOAD",
+        "WEB-HEADERS",
+        "WEB-COOKIES",
+        "WEB-SECURITYTXT",
+        "WEB-BANNER",
+    ] {
+        assert_eq!(
+            j.status(check),
+            Status::Pass,
+            "{check}: {}",
+            j.message(check)
+        );
+    }
+    let web = j.observations[0].web.as_ref().unwrap();
+    assert!(web.valid_https);
+    assert_eq!(web.canonical_url.as_deref(), Some("https://weblab.test/"));
+    // The TLS of both HTTPS hosts was scanned and scored under the domain.
+    assert_eq!(j.observations.len(), 3);
+    assert!(
+        j.findings
+            .iter()
+            .any(|f| f.check == "TLS-CERT-TRUST" && f.domain == D && f.status == Status::Pass)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neglected_site_fails_them() {
+    let s = site(
+        h(|_| Reply::ok("plain")),
+        h(|s| {
+            if s.path == "/.well-known/security.txt" {
+                return Reply {
+                    status: 404,
+                    ..Reply::default()
+                };
+            }
+            Reply::ok("hi")
+                .header("set-cookie", "ASP.NET_SessionId=x; Path=/")
+                .header("server", "Apache/2.4.29 (Ubuntu)")
+                .header("x-powered-by", "PHP/7.2.24")
+        }),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(j.status("WEB-HTTPS"), Status::Pass);
+    for (check, expected) in [
+        ("WEB-REDIRECT", Status::Fail),
+        ("WEB-HSTS", Status::Fail),
+        ("WEB-HSTS-SUBDOMAINS", Status::Fail),
+        ("WEB-HSTS-PRELOAD", Status::Warn),
+        ("WEB-HEADERS", Status::Fail),
+        ("WEB-COOKIES", Status::Fail),
+        ("WEB-SECURITYTXT", Status::Fail),
+        ("WEB-BANNER", Status::Fail),
+    ] {
+        assert_eq!(j.status(check), expected, "{check}: {}", j.message(check));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_absent_redirect_to_other_host_and_hsts_variants() {
+    // Nothing on 443: WEB-HTTPS fails; the HSTS checks do not apply.
+    let s = site(h(|_| Reply::ok("plain")), None, None, None).await;
+    let j = judge(&s).await;
+    assert_eq!(j.status("WEB-HTTPS"), Status::Fail);
+    assert_eq!(j.status("WEB-HSTS"), Status::NotApplicable);
+
+    // Plain HTTP goes to another host first (pshtt: not strictly enforced).
+    let s = site(
+        h(|_| Reply::redirect(301, &format!("http://{WWW}/"))),
+        h(good_https),
+        h(|_| Reply::redirect(301, &format!("https://{WWW}/"))),
+        h(good_https),
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(
+        j.status("WEB-REDIRECT"),
+        Status::Fail,
+        "{}",
+        j.message("WEB-REDIRECT")
+    );
+
+    // HSTS variants on the HTTPS answer.
+    for (header, expected_valid, label) in [
+        ("max-age=300", true, "short"),
+        ("max-age=31536000; max-age=0", false, "duplicated"),
+        ("includeSubDomains", false, "no max-age"),
+    ] {
+        let s = site(
+            h(|_| Reply::redirect(301, &format!("https://{D}/"))),
+            h(move |_| Reply::ok("x").header("strict-transport-security", header)),
+            None,
+            None,
+        )
+        .await;
+        let j = judge(&s).await;
+        assert_eq!(
+            j.status("WEB-HSTS"),
+            Status::Fail,
+            "{label}: {}",
+            j.message("WEB-HSTS")
+        );
+        assert_eq!(
+            j.observations[0]
+                .web
+                .as_ref()
+                .unwrap()
+                .hsts
+                .as_ref()
+                .unwrap()
+                .valid,
+            expected_valid,
+            "{label}"
+        );
+    }
+
+    // HSTS sent only over plain HTTP is ignored.
+    let s = site(
+        h(|_| {
+            Reply::redirect(301, &format!("https://{D}/"))
+                .header("strict-transport-security", "max-age=63072000")
+        }),
+        h(|_| Reply::ok("x")),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(j.status("WEB-HSTS"), Status::Fail);
+    assert!(
+        j.message("WEB-HSTS")
+            .contains("No Strict-Transport-Security"),
+        "{}",
+        j.message("WEB-HSTS")
+    );
+
+    // An expired security.txt.
+    let s = site(
+        None,
+        h(|s| {
+            if s.path == "/.well-known/security.txt" {
+                Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/plain".into())],
+                    body: Bytes::from_static(
+                        b"Contact: mailto:a@weblab.test\nExpires: 2020-01-01T00:00:00Z\n",
+                    ),
+                }
+            } else {
+                Reply::ok("x")
+            }
+        }),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(
+        j.status("WEB-SECURITYTXT"),
+        Status::Fail,
+        "{}",
+        j.message("WEB-SECURITYTXT")
+    );
+    assert!(j.message("WEB-SECURITYTXT").contains("expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_sites_end_in_findings_within_budget() {
+    let started = tokio::time::Instant::now();
+    // A redirect loop on the HTTPS apex.
+    let s = site(
+        None,
+        h(|s| Reply::redirect(302, if s.path == "/" { "/a" } else { "/" })),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    let web = j.observations[0].web.as_ref().unwrap();
+    let apex = web
+        .endpoints
+        .iter()
+        .find(|e| e.url == format!("https://{D}/"))
+        .unwrap();
+    assert!(
+        apex.error.as_deref().unwrap_or_default().contains("loop"),
+        "{apex:?}"
+    );
+    assert!(apex.hops.len() <= 10);
+
+    // A 50 MB body: read up to the cap only.
+    let big = Bytes::from(vec![b'x'; 50 * 1024 * 1024]);
+    let s = site(
+        None,
+        h(move |_| Reply {
+            status: 200,
+            headers: vec![],
+            body: big.clone(),
+        }),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(j.status("WEB-HTTPS"), Status::Pass);
+
+    // A 1 MB header line: refused by the head limit, so the site does not count as answering.
+    let line = "a".repeat(1024 * 1024);
+    let s = site(
+        None,
+        h(move |_| Reply::ok("x").header("x-huge", &line)),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(j.status("WEB-HTTPS"), Status::Fail);
+    let web = j.observations[0].web.as_ref().unwrap();
+    assert!(
+        web.endpoints.iter().any(|e| e
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("larger than the limit")),
+        "{:?}",
+        web.endpoints
+    );
+
+    // A plain-HTTP server that trickles its answer: the request times out.
+    let slow = trickle_http(Duration::from_millis(50)).await;
+    let mut s = site(None, h(good_https), None, None).await;
+    s.rules[0] = ConnectTo::parse(&format!("{D}:80:127.0.0.1:{}", slow.addr.port())).unwrap();
+    let j = judge_with(&s, Duration::from_secs(2)).await;
+    let web = j.observations[0].web.as_ref().unwrap();
+    let http = web
+        .endpoints
+        .iter()
+        .find(|e| e.url == format!("http://{D}/"))
+        .unwrap();
+    assert!(
+        http.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no complete answer"),
+        "{http:?}"
+    );
+    assert_eq!(
+        j.status("WEB-REDIRECT"),
+        Status::Untestable,
+        "{}",
+        j.message("WEB-REDIRECT")
+    );
+    drop(slow);
+
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
