@@ -262,6 +262,23 @@ async fn https_absent_redirect_to_other_host_and_hsts_variants() {
         j.message("WEB-REDIRECT")
     );
 
+    // HTTPS that sends visitors back to plain HTTP (a downgrade).
+    let s = site(
+        h(|_| Reply::ok("plain")),
+        h(|_| Reply::redirect(301, &format!("http://{D}/"))),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert!(j.observations[0].web.as_ref().unwrap().downgrades);
+    assert_eq!(j.status("WEB-REDIRECT"), Status::Fail);
+    assert!(
+        j.message("WEB-REDIRECT").contains("plain HTTP"),
+        "{}",
+        j.message("WEB-REDIRECT")
+    );
+
     // HSTS variants on the HTTPS answer.
     for (header, expected_valid, label) in [
         ("max-age=300", true, "short"),
