@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod mail;
 mod reference;
 mod shipped_files;
 mod tls;

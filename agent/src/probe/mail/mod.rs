@@ -1,4 +1,7 @@
 //! Email: the record parsers (sans-I/O) that the mail probe builds on.
 
+pub mod dkim;
 pub mod dmarc;
+pub mod mtasts;
 pub mod spf;
+pub mod tlsrpt;
