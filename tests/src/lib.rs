@@ -4,11 +4,13 @@
 //! (TLS, DNS, SMTP, HTTP) bind to loopback on port 0 and return their address; nothing here
 //! talks to any other address.
 //!
+//! - [`dns`]: an authoritative DNS server (hickory-server) serving master-file zones;
 //! - [`pki`]: a private PKI and leaves with every defect the TLS checks look for;
 //! - [`servers`]: rustls, `openssl s_server`, `gnutls-serv` and scripted peers;
 //! - [`scan`]: scan a lab server with the agent's engine and judge it with the policies;
 //! - [`web`]: HTTP/HTTPS servers answering as each test's handler says.
 
+pub mod dns;
 pub mod pki;
 pub mod scan;
 pub mod servers;

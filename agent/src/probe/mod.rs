@@ -1,5 +1,6 @@
 //! Probes: network in, [`posture_policies::model::Observation`] out.
 
+pub mod dns;
 pub mod mail;
 pub mod tls;
 pub mod web;

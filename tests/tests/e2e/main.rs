@@ -7,5 +7,6 @@ mod cli;
 mod mail;
 mod reference;
 mod shipped_files;
+mod spf;
 mod tls;
 mod web;

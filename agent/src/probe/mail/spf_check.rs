@@ -1,0 +1,190 @@
+//! SPF with DNS: find the record, parse it, and walk `include`s and `redirect`s counting the
+//! DNS-querying terms as RFC 7208 §4.6.4 defines them (each include, a, mx, ptr, exists and
+//! redirect costs one; each `mx` may name at most 10 hosts), void lookups, and loops.
+
+use posture_policies::model::{SpfFacts, SyntaxError};
+
+use super::spf::{self, Mechanism, Term};
+use crate::probe::dns::{Answer, Dns, DnsFailure};
+
+/// Walking stops here whatever happens, to stay gentle with hostile zones.
+const HARD_STOP: u32 = 40;
+
+struct Walk {
+    lookups: u32,
+    terms: Vec<String>,
+    void: u32,
+    loop_detected: bool,
+    mx_over_limit: bool,
+    error: Option<SyntaxError>,
+    stack: Vec<String>,
+}
+
+/// The SPF facts of `domain`.
+pub async fn check(domain: &str, dns: &Dns) -> Result<SpfFacts, DnsFailure> {
+    let records: Vec<String> = dns
+        .txt(domain)
+        .await?
+        .records()
+        .into_iter()
+        .filter(|t| spf::is_spf(t))
+        .collect();
+    let mut facts = SpfFacts {
+        records: records.clone(),
+        ..SpfFacts::default()
+    };
+    let [record] = records.as_slice() else {
+        return Ok(facts);
+    };
+    let parsed = match spf::parse(record) {
+        Ok(p) => p,
+        Err(e) => {
+            facts.error = Some(SyntaxError {
+                message: e.message,
+                position: u32::try_from(e.position).unwrap_or(u32::MAX),
+            });
+            return Ok(facts);
+        }
+    };
+    facts.all = parsed.all().map(|q| q.symbol().to_string());
+    facts.uses_ptr = parsed.uses_ptr();
+    let mut walk = Walk {
+        lookups: 0,
+        terms: Vec::new(),
+        void: 0,
+        loop_detected: false,
+        mx_over_limit: false,
+        error: None,
+        stack: vec![domain.to_ascii_lowercase()],
+    };
+    walk_record(&parsed, domain, dns, &mut walk).await?;
+    facts.lookups = walk.lookups;
+    facts.lookup_terms = walk.terms;
+    facts.void_lookups = walk.void;
+    facts.loop_detected = walk.loop_detected;
+    facts.mx_over_limit = walk.mx_over_limit;
+    facts.error = walk.error;
+    Ok(facts)
+}
+
+/// Whether a domain-spec needs macro expansion (then it is counted but not followed: the
+/// sender's address is not known when checking a domain's policy).
+fn has_macro(d: &str) -> bool {
+    d.contains('%')
+}
+
+fn walk_record<'a>(
+    record: &'a spf::SpfRecord,
+    domain: &'a str,
+    dns: &'a Dns,
+    walk: &'a mut Walk,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DnsFailure>> + Send + 'a>> {
+    Box::pin(async move {
+        for term in &record.terms {
+            if walk.lookups >= HARD_STOP || walk.loop_detected {
+                return Ok(());
+            }
+            let (label, target): (String, Option<String>) = match term {
+                Term::Directive(_, m) if m.queries_dns() => match m {
+                    Mechanism::Include(d) => (format!("include:{d}"), Some(d.clone())),
+                    Mechanism::A { domain: d, .. } => (
+                        format!(
+                            "a{}",
+                            d.as_ref().map(|d| format!(":{d}")).unwrap_or_default()
+                        ),
+                        None,
+                    ),
+                    Mechanism::Mx { domain: d, .. } => (
+                        format!(
+                            "mx{}",
+                            d.as_ref().map(|d| format!(":{d}")).unwrap_or_default()
+                        ),
+                        None,
+                    ),
+                    Mechanism::Ptr(d) => (
+                        format!(
+                            "ptr{}",
+                            d.as_ref().map(|d| format!(":{d}")).unwrap_or_default()
+                        ),
+                        None,
+                    ),
+                    Mechanism::Exists(d) => (format!("exists:{d}"), None),
+                    _ => continue,
+                },
+                Term::Redirect(d) => (format!("redirect={d}"), Some(d.clone())),
+                _ => continue,
+            };
+            walk.lookups += 1;
+            walk.terms.push(if domain == walk.stack[0] {
+                label.clone()
+            } else {
+                format!("{domain}: {label}")
+            });
+            match term {
+                Term::Directive(_, Mechanism::A { domain: d, .. }) => {
+                    let name = d.clone().unwrap_or_else(|| domain.to_owned());
+                    if !has_macro(&name) && dns.addresses(&name).await?.is_void() {
+                        walk.void += 1;
+                    }
+                }
+                Term::Directive(_, Mechanism::Mx { domain: d, .. }) => {
+                    let name = d.clone().unwrap_or_else(|| domain.to_owned());
+                    if !has_macro(&name) {
+                        let mx = dns.mx(&name).await?;
+                        if mx.is_void() {
+                            walk.void += 1;
+                        }
+                        if mx.records().len() > 10 {
+                            walk.mx_over_limit = true;
+                        }
+                    }
+                }
+                Term::Directive(_, Mechanism::Exists(d)) if !has_macro(d) => {
+                    walk.void += u32::from(dns.addresses(d).await?.is_void());
+                }
+                _ => {}
+            }
+            let Some(target) = target.filter(|t| !has_macro(t)) else {
+                continue;
+            };
+            let key = target.trim_end_matches('.').to_ascii_lowercase();
+            if walk.stack.contains(&key) {
+                walk.loop_detected = true;
+                return Ok(());
+            }
+            let answer = dns.txt(&target).await?;
+            if answer.is_void() {
+                walk.void += 1;
+            }
+            let found: Vec<String> = match answer {
+                Answer::Records(r) => r.into_iter().filter(|t| spf::is_spf(t)).collect(),
+                _ => Vec::new(),
+            };
+            let [inner] = found.as_slice() else {
+                // §5.2 and §6.1: an include or redirect without exactly one SPF record is a permerror.
+                walk.error.get_or_insert(SyntaxError {
+                    message: format!(
+                        "{label}: {target} has {} SPF records (needs exactly one)",
+                        found.len()
+                    ),
+                    position: 0,
+                });
+                continue;
+            };
+            match spf::parse(inner) {
+                Ok(parsed) => {
+                    walk.stack.push(key);
+                    walk_record(&parsed, &target, dns, walk).await?;
+                    walk.stack.pop();
+                }
+                Err(e) => {
+                    walk.error.get_or_insert(SyntaxError {
+                        message: format!("in {target}'s record: {}", e.message),
+                        position: u32::try_from(e.position).unwrap_or(u32::MAX),
+                    });
+                }
+            }
+        }
+        Ok(())
+    })
+}

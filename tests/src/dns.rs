@@ -1,0 +1,53 @@
+//! An authoritative DNS server in process: hickory-server on 127.0.0.1 (UDP and TCP on one
+//! port), serving zones written as master files.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::LowerName;
+use hickory_proto::serialize::txt::Parser;
+use hickory_server::Server;
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::servers::Running;
+
+/// Serve `zones` (master-file text, each with its `$ORIGIN` and an SOA) until dropped.
+pub async fn serve(zones: &[&str]) -> Running {
+    let mut catalog = Catalog::new();
+    for text in zones {
+        let (origin, records) = Parser::new(*text, None, None)
+            .parse()
+            .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
+        let handler =
+            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+                origin.clone(),
+                records,
+                ZoneType::Primary,
+                AxfrPolicy::Deny,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
+        catalog.upsert(LowerName::new(&origin), handlers);
+    }
+    // UDP and TCP on the same port: bind UDP first, then TCP on its port (retry on a clash).
+    let (udp, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = udp.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
+            break (udp, tcp);
+        }
+    };
+    let addr: SocketAddr = udp.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let mut server = Server::new(catalog);
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
+    let task = tokio::spawn(async move {
+        let _ = server.block_until_done().await;
+    });
+    Running::from_task(addr, task)
+}
