@@ -50,7 +50,7 @@ pub enum Command {
     /// smtp://HOST[:PORT] (STARTTLS; default 25). Scanning is gentle: at most --per-host
     /// connections at once to a host, each read bounded in time and size, and the whole target
     /// within --budget.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
 }
 
 /// `policy` subcommands.
@@ -152,6 +152,17 @@ pub struct ScanArgs {
     /// answers with its memory). Only with the target owner's consent.
     #[arg(long)]
     pub intrusive: bool,
+    /// Ask this nameserver (ADDR:PORT) for the DNS and mail checks instead of the system
+    /// resolver. Repeatable.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub resolver: Vec<std::net::SocketAddr>,
+    /// A DKIM selector the domain signs with (checked for existence and key size). Repeatable.
+    #[arg(long, value_name = "SELECTOR")]
+    pub dkim_selector: Vec<String>,
+    /// The roles of the domains scanned: web, mail-receiving, mail-sending, non-sending
+    /// (repeatable); inferred from what is found when not given.
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    pub role: Vec<posture_policies::model::DomainRole>,
     /// Score the findings under this domain (an endpoint's owner).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
@@ -182,4 +193,9 @@ pub enum Format {
     Table,
     /// One JSON document.
     Json,
+}
+
+fn parse_role(text: &str) -> Result<posture_policies::model::DomainRole, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("{text:?}: use web, mail-receiving, mail-sending or non-sending"))
 }

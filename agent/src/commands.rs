@@ -577,6 +577,18 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             request_timeout: limits.read_timeout,
             ..Default::default()
         },
+        dns: if args.resolver.is_empty() {
+            None
+        } else {
+            Some(
+                crate::probe::dns::Dns::with_nameservers(&args.resolver, limits.read_timeout)
+                    .map_err(Error::Usage)?,
+            )
+        },
+        mail: crate::probe::mail::check::MailOptions {
+            dkim_selectors: args.dkim_selector.clone(),
+        },
+        roles: args.role.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -599,7 +611,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     }
     let observations = runtime.block_on(async {
         let mut all = crate::runner::scan_domains(&domains, &options).await;
-        all.extend(crate::runner::scan_domains_with(&web_only, &options, false).await);
+        all.extend(crate::runner::scan_sites(&web_only, &options).await);
         all.extend(crate::runner::scan_tls_targets(&targets, &options).await);
         all
     });

@@ -10,11 +10,15 @@ use posture_policies::model::{
 };
 use tokio::sync::Semaphore;
 
+use crate::probe::dns::Dns;
+use crate::probe::mail::check::{self as mail_check, MailOptions};
 use crate::probe::tls::conn::Endpoint;
 use crate::probe::tls::intercept;
+use crate::probe::tls::scan::NO_STARTTLS;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
 use crate::probe::web::{self, Resolve};
 use crate::target::{ConnectTo, TargetSpec};
+use posture_policies::model::{DomainRole, MailFacts};
 
 /// How a scan run is set up.
 #[derive(Debug, Clone)]
@@ -38,6 +42,12 @@ pub struct RunOptions {
     pub interception_names: Vec<String>,
     /// Web probe limits.
     pub web: web::http::WebLimits,
+    /// The resolver for the DNS and mail checks (the system's when absent).
+    pub dns: Option<Dns>,
+    /// Mail probe options (DKIM selectors).
+    pub mail: MailOptions,
+    /// Roles to give every scanned domain; inferred from what is found when empty.
+    pub roles: Vec<DomainRole>,
 }
 
 impl Default for RunOptions {
@@ -52,6 +62,9 @@ impl Default for RunOptions {
             vantage: Vec::new(),
             interception_names: Vec::new(),
             web: web::http::WebLimits::default(),
+            dns: None,
+            mail: MailOptions::default(),
+            roles: Vec::new(),
         }
     }
 }
@@ -106,15 +119,23 @@ pub async fn scan_domains(domains: &[String], options: &RunOptions) -> Vec<Obser
     scan_domains_with(domains, options, true).await
 }
 
-/// [`scan_domains`], optionally without the TLS scans of the HTTPS hosts (when the caller
-/// scans an endpoint itself).
-pub async fn scan_domains_with(
+/// The web checks of each domain's site only (what `scan https://HOST` adds to its TLS scan).
+pub async fn scan_sites(domains: &[String], options: &RunOptions) -> Vec<Observation> {
+    scan_domains_with(domains, options, false).await
+}
+
+/// [`scan_domains`], or with `full` false the web checks alone (no mail, no TLS scans).
+async fn scan_domains_with(
     domains: &[String],
     options: &RunOptions,
-    with_tls: bool,
+    full: bool,
 ) -> Vec<Observation> {
     let resolver = Resolver {
         rules: options.connect_to.clone(),
+    };
+    let dns = match &options.dns {
+        Some(d) => Ok(d.clone()),
+        None => Dns::system(options.web.request_timeout),
     };
     let mut out = Vec::new();
     for domain in domains {
@@ -134,6 +155,38 @@ pub async fn scan_domains_with(
                 message: message.clone(),
             });
         }
+        let mail = match &dns {
+            _ if !full => None,
+            Ok(dns) => match mail_check::probe(
+                domain,
+                dns,
+                &resolver,
+                &options.tls.trust,
+                &options.web,
+                &options.mail,
+                started,
+            )
+            .await
+            {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    meta.errors.push(ProbeError {
+                        probe: "mail".into(),
+                        status: Status::Untestable,
+                        message: e.to_string(),
+                    });
+                    None
+                }
+            },
+            Err(e) => {
+                meta.errors.push(ProbeError {
+                    probe: "mail".into(),
+                    status: Status::Untestable,
+                    message: e.clone(),
+                });
+                None
+            }
+        };
         let https_hosts: Vec<String> = web
             .facts
             .as_ref()
@@ -147,22 +200,32 @@ pub async fn scan_domains_with(
                     .collect()
             })
             .unwrap_or_default();
-        out.push(Observation {
+        let roles = if options.roles.is_empty() {
+            infer_roles(web.facts.as_ref(), mail.as_ref())
+        } else {
+            options.roles.clone()
+        };
+        let mut observation = Observation {
             schema: Schema,
             target: Target::Domain(posture_policies::model::DomainTarget {
                 name: domain.clone(),
-                roles: vec![posture_policies::model::DomainRole::Web],
+                roles,
             }),
             scan: meta,
             tls: None,
             web: web.facts,
             dns: None,
-            mail: None,
-        });
-        if !with_tls {
+            mail,
+        };
+        if !full {
+            out.push(observation);
             continue;
         }
-        let specs: Vec<TargetSpec> = https_hosts
+        let per_domain = RunOptions {
+            domain: Some(domain.clone()),
+            ..options.clone()
+        };
+        let mut specs: Vec<TargetSpec> = https_hosts
             .into_iter()
             .map(|host| TargetSpec {
                 service: posture_policies::model::Service::Https,
@@ -170,13 +233,71 @@ pub async fn scan_domains_with(
                 port: 443,
             })
             .collect();
-        let per_domain = RunOptions {
-            domain: Some(domain.clone()),
-            ..options.clone()
-        };
-        out.extend(scan_tls_targets(&specs, &per_domain).await);
+        // STARTTLS and TLS of (at most three of) the MX hosts.
+        let mx_hosts: Vec<String> = observation
+            .mail
+            .as_ref()
+            .map(|m| m.mx.iter().take(3).map(|x| x.host.clone()).collect())
+            .unwrap_or_default();
+        specs.extend(mx_hosts.iter().map(|host| TargetSpec {
+            service: posture_policies::model::Service::SmtpStarttls,
+            host: host.clone(),
+            port: 25,
+        }));
+        let endpoints = scan_tls_targets(&specs, &per_domain).await;
+        if let Some(mail) = observation.mail.as_mut() {
+            for mx in &mut mail.mx {
+                let Some(o) = endpoints.iter().find(|o| matches!(&o.target, Target::Endpoint(e) if e.host == mx.host && e.port == 25)) else { continue };
+                mx.starttls = match o.scan.errors.first() {
+                    None => "offered".into(),
+                    Some(e) if e.message == NO_STARTTLS => "not_offered".into(),
+                    Some(e) if e.status == Status::Untestable => "untestable".into(),
+                    Some(_) => "error".into(),
+                };
+            }
+        }
+        observation.scan.connections += endpoints.iter().map(|o| o.scan.connections).sum::<u32>();
+        observation.scan.finished = Utc::now();
+        out.push(observation);
+        out.extend(endpoints);
     }
     out
+}
+
+/// Roles from what was found: a website if anything answered on 80 or 443; receiving mail
+/// with MX hosts; non-sending with a null MX or an SPF of just `-all`; sending with any other
+/// SPF record.
+fn infer_roles(
+    web: Option<&posture_policies::model::WebFacts>,
+    mail: Option<&MailFacts>,
+) -> Vec<DomainRole> {
+    let mut roles = Vec::new();
+    // Something listens on 80 or 443 if it answered, even badly (an oversized or broken answer).
+    let listening = |e: &posture_policies::model::HttpEndpoint| {
+        e.status.is_some()
+            || !e.hops.is_empty()
+            || e.error.as_deref().is_some_and(|m| {
+                !m.starts_with("connection refused") && !m.starts_with("no TCP answer")
+            })
+    };
+    if web.is_some_and(|w| w.endpoints.iter().any(listening)) {
+        roles.push(DomainRole::Web);
+    }
+    if let Some(m) = mail {
+        let spf_nothing =
+            m.spf.records.len() == 1 && m.spf.records[0].split_whitespace().skip(1).eq(["-all"]);
+        if m.null_mx || (m.mx.is_empty() && spf_nothing) {
+            roles.push(DomainRole::NonSending);
+            return roles;
+        }
+        if !m.mx.is_empty() {
+            roles.push(DomainRole::MailReceiving);
+        }
+        if !m.spf.records.is_empty() && !spf_nothing {
+            roles.push(DomainRole::MailSending);
+        }
+    }
+    roles
 }
 
 /// Scan every target (concurrently, within the limits) and return one observation each, in

@@ -83,6 +83,13 @@ impl Dns {
 
     /// The system's resolver (/etc/resolv.conf).
     pub fn system(timeout: Duration) -> Result<Dns, String> {
+        // The test suite sets this so that nothing reaches the machine's resolver.
+        if std::env::var_os("POSTURE_NO_SYSTEM_DNS").is_some() {
+            return Err(
+                "system DNS is disabled (POSTURE_NO_SYSTEM_DNS); name a nameserver with --resolver"
+                    .into(),
+            );
+        }
         let (config, _) = hickory_resolver::system_conf::read_system_conf()
             .map_err(|e| format!("reading the system resolver configuration: {e}"))?;
         Dns::build(config, timeout)
@@ -189,6 +196,32 @@ impl Dns {
         } else {
             Answer::Records(out)
         })
+    }
+}
+
+impl Dns {
+    /// PTR names of `ip`, without trailing dots.
+    pub async fn ptr(&self, ip: IpAddr) -> Result<Answer<String>, DnsFailure> {
+        let name = match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+            }
+            IpAddr::V6(v6) => {
+                let mut labels: Vec<String> = v6
+                    .octets()
+                    .iter()
+                    .flat_map(|b| [b >> 4, b & 0xf])
+                    .map(|n| format!("{n:x}"))
+                    .collect();
+                labels.reverse();
+                format!("{}.ip6.arpa", labels.join("."))
+            }
+        };
+        Ok(map(self.raw(&name, RecordType::PTR).await?, |r| match r {
+            RData::PTR(p) => Some(p.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+            _ => None,
+        }))
     }
 }
 

@@ -29,7 +29,11 @@ struct Site {
     _servers: Vec<Running>,
     rules: Vec<ConnectTo>,
     pki: Pki,
+    /// The domain's nameserver (no mail records: these sites send and receive no mail).
+    dns: Running,
 }
+
+const ZONE: &str = "$ORIGIN weblab.test.\n@ 300 IN SOA ns.weblab.test. hostmaster.weblab.test. 1 3600 600 86400 300\n@ 300 IN NS ns.weblab.test.\nns 300 IN A 127.0.0.1\n";
 
 /// Four optional servers: http apex, https apex, http www, https www. Missing ones refuse.
 async fn site(
@@ -63,6 +67,7 @@ async fn site(
         _servers: servers,
         rules,
         pki,
+        dns: posture_lab::dns::serve(&[ZONE]).await,
     }
 }
 
@@ -81,6 +86,13 @@ fn options(site: &Site, request_timeout: Duration) -> RunOptions {
             intrusive: false,
         },
         connect_to: site.rules.clone(),
+        dns: Some(
+            posture_agent::probe::dns::Dns::with_nameservers(
+                &[site.dns.addr],
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        ),
         web: WebLimits {
             connect_timeout: Duration::from_secs(2),
             request_timeout,

@@ -1,5 +1,6 @@
 //! Email: the record parsers (sans-I/O) that the mail probe builds on.
 
+pub mod check;
 pub mod dkim;
 pub mod dmarc;
 pub mod mtasts;

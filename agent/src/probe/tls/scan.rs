@@ -18,6 +18,9 @@ use super::groups;
 use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
 use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
 
+/// The failure message of an SMTP server that does not offer STARTTLS.
+pub const NO_STARTTLS: &str = "the SMTP server does not offer STARTTLS";
+
 /// Most suites offered in one hello.
 pub const CHUNK: usize = 64;
 
@@ -553,7 +556,7 @@ pub async fn scan(
                 return fail(
                     &dialer,
                     posture_policies::model::Status::Untestable,
-                    "the SMTP server does not offer STARTTLS",
+                    NO_STARTTLS,
                 );
             }
             Err(Failure::Unreachable { reason, .. }) => {

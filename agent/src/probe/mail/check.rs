@@ -1,0 +1,331 @@
+//! The mail probe: MX, SPF, DMARC (with the organisational-domain fallback), DKIM, MTA-STS,
+//! TLS-RPT and reverse DNS, gathered into [`MailFacts`]. STARTTLS and the MX hosts' TLS are
+//! scanned by the TLS engine (see `runner`), which fills in `starttls`.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use posture_policies::model::{
+    DkimFacts, DkimKey, DmarcFacts, DmarcUri, MailFacts, MtaStsFacts, MtaStsPolicy, MxFacts,
+    PtrFacts, SyntaxError, TlsRptFacts,
+};
+
+use super::{dkim, dmarc, mtasts, spf_check, tlsrpt};
+use crate::probe::dns::{Answer, Dns, DnsFailure};
+use crate::probe::tls::cert::TrustStore;
+use crate::probe::web::Resolve;
+use crate::probe::web::http::{Url, WebLimits, fetch};
+
+/// What the mail probe needs besides the domain.
+#[derive(Debug, Clone, Default)]
+pub struct MailOptions {
+    /// DKIM selectors the domain says it uses.
+    pub dkim_selectors: Vec<String>,
+}
+
+fn syntax(message: String, position: usize) -> SyntaxError {
+    SyntaxError {
+        message,
+        position: u32::try_from(position).unwrap_or(u32::MAX),
+    }
+}
+
+/// The organisational domain (RFC 7489 §3.2): the registrable domain by the public suffix list.
+pub fn organisational_domain(domain: &str) -> String {
+    psl::domain_str(domain).unwrap_or(domain).to_owned()
+}
+
+/// Gather the mail facts of `domain`.
+pub async fn probe(
+    domain: &str,
+    dns: &Dns,
+    resolver: &impl Resolve,
+    trust: &TrustStore,
+    web: &WebLimits,
+    options: &MailOptions,
+    now: DateTime<Utc>,
+) -> Result<MailFacts, DnsFailure> {
+    let mut facts = MailFacts::default();
+
+    let mut mx = dns.mx(domain).await?.records();
+    mx.sort();
+    facts.null_mx = mx.len() == 1 && (mx[0].1.is_empty() || mx[0].1 == ".");
+    if !facts.null_mx {
+        for (preference, host) in mx {
+            let addresses: Vec<String> = dns
+                .addresses(&host)
+                .await?
+                .records()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            facts.mx.push(MxFacts {
+                host,
+                preference,
+                addresses,
+                starttls: "untestable".into(),
+            });
+        }
+    }
+
+    facts.spf = spf_check::check(domain, dns).await?;
+    facts.dmarc = dmarc_facts(domain, dns).await?;
+    facts.dkim = dkim_facts(domain, dns, &options.dkim_selectors).await?;
+    facts.tlsrpt = tlsrpt_facts(domain, dns).await?;
+    facts.mta_sts = mta_sts_facts(domain, dns, resolver, trust, web, now, &facts.mx).await?;
+
+    // Reverse DNS of the hosts the domain sends from; without a list, its MX hosts' addresses.
+    for address in facts.mx.iter().flat_map(|m| m.addresses.iter()).take(8) {
+        let Ok(ip) = address.parse::<IpAddr>() else {
+            continue;
+        };
+        facts.sending_hosts.push(ptr_facts(ip, dns).await?);
+    }
+    Ok(facts)
+}
+
+async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailure> {
+    let org = organisational_domain(domain);
+    let mut found_at = format!("_dmarc.{domain}");
+    let mut records: Vec<String> = dns
+        .txt(&found_at)
+        .await?
+        .records()
+        .into_iter()
+        .filter(|t| dmarc::is_dmarc(t))
+        .collect();
+    if records.is_empty() && org != domain {
+        found_at = format!("_dmarc.{org}");
+        records = dns
+            .txt(&found_at)
+            .await?
+            .records()
+            .into_iter()
+            .filter(|t| dmarc::is_dmarc(t))
+            .collect();
+    }
+    let mut facts = DmarcFacts {
+        records: records.clone(),
+        found_at: (!records.is_empty()).then_some(found_at),
+        pct: 100,
+        ..DmarcFacts::default()
+    };
+    let [record] = records.as_slice() else {
+        return Ok(facts);
+    };
+    match dmarc::parse(record) {
+        Err(e) => facts.error = Some(syntax(e.message, e.position)),
+        Ok(r) => {
+            facts.policy = Some(r.policy);
+            facts.subdomain_policy = r.subdomain_policy;
+            facts.np = r.np;
+            facts.pct = r.pct;
+            facts.adkim = r.adkim;
+            facts.aspf = r.aspf;
+            for (uris, out) in [(r.rua, &mut facts.rua), (r.ruf, &mut facts.ruf)] {
+                for u in uris {
+                    out.push(report_uri(domain, &org, u, dns).await?);
+                }
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// A report destination, and for an external one whether it authorises the domain
+/// (`<domain>._report._dmarc.<destination>` holding `v=DMARC1`, RFC 7489 §7.1).
+async fn report_uri(
+    domain: &str,
+    org: &str,
+    u: dmarc::ReportUri,
+    dns: &Dns,
+) -> Result<DmarcUri, DnsFailure> {
+    let dest = u
+        .address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned());
+    let external = dest
+        .as_deref()
+        .is_some_and(|d| organisational_domain(d) != org);
+    let authorised = match (&dest, external) {
+        (Some(d), true) => Some(
+            dns.txt(&format!("{domain}._report._dmarc.{d}"))
+                .await?
+                .records()
+                .iter()
+                .any(|t| dmarc::is_dmarc(t)),
+        ),
+        _ => None,
+    };
+    Ok(DmarcUri {
+        uri: u.uri,
+        scheme: u.scheme,
+        address: u.address,
+        external,
+        authorised,
+    })
+}
+
+async fn dkim_facts(
+    domain: &str,
+    dns: &Dns,
+    selectors: &[String],
+) -> Result<DkimFacts, DnsFailure> {
+    let base = format!("_domainkey.{domain}");
+    // NOERROR (even empty) means the name exists: an empty non-terminal above the selectors.
+    let domainkey_exists = Some(!matches!(dns.txt(&base).await?, Answer::NxDomain));
+    let mut facts = DkimFacts {
+        domainkey_exists,
+        ..DkimFacts::default()
+    };
+    for selector in selectors {
+        facts
+            .selectors
+            .push(dkim_key(selector, &format!("{selector}.{base}"), dns).await?);
+    }
+    let wildcard = dkim_key("*", &format!("*.{base}"), dns).await?;
+    facts.wildcard = wildcard.found.then_some(wildcard);
+    Ok(facts)
+}
+
+async fn dkim_key(selector: &str, name: &str, dns: &Dns) -> Result<DkimKey, DnsFailure> {
+    let record = dns
+        .txt(name)
+        .await?
+        .records()
+        .into_iter()
+        .find(|t| t.contains("p=") || t.starts_with("v=DKIM1"));
+    let mut key = DkimKey {
+        selector: selector.to_owned(),
+        found: record.is_some(),
+        key_type: None,
+        key_bits: None,
+        revoked: false,
+        error: None,
+    };
+    if let Some(r) = record {
+        match dkim::parse(&r) {
+            Ok(k) => {
+                key.key_type = Some(k.key_type);
+                key.key_bits = k.key_bits;
+                key.revoked = k.revoked;
+            }
+            Err(e) => key.error = Some(syntax(e, 0)),
+        }
+    }
+    Ok(key)
+}
+
+async fn tlsrpt_facts(domain: &str, dns: &Dns) -> Result<TlsRptFacts, DnsFailure> {
+    let records: Vec<String> = dns
+        .txt(&format!("_smtp._tls.{domain}"))
+        .await?
+        .records()
+        .into_iter()
+        .filter(|t| t.starts_with("v=TLSRPTv1"))
+        .collect();
+    let mut facts = TlsRptFacts {
+        records: records.clone(),
+        ..TlsRptFacts::default()
+    };
+    if let [record] = records.as_slice() {
+        match tlsrpt::parse(record) {
+            Ok(rua) => facts.rua = rua,
+            Err(e) => facts.error = Some(syntax(e, 0)),
+        }
+    }
+    Ok(facts)
+}
+
+async fn mta_sts_facts(
+    domain: &str,
+    dns: &Dns,
+    resolver: &impl Resolve,
+    trust: &TrustStore,
+    web: &WebLimits,
+    now: DateTime<Utc>,
+    mx: &[MxFacts],
+) -> Result<MtaStsFacts, DnsFailure> {
+    let record = dns
+        .txt(&format!("_mta-sts.{domain}"))
+        .await?
+        .records()
+        .into_iter()
+        .find(|t| t.starts_with("v=STSv1"));
+    let mut facts = MtaStsFacts {
+        record: record.clone(),
+        ..MtaStsFacts::default()
+    };
+    let Some(record) = record else {
+        return Ok(facts);
+    };
+    if let Err(e) = mtasts::parse_record(&record) {
+        facts.record_error = Some(syntax(e, 0));
+    }
+    let url = Url {
+        https: true,
+        host: format!("mta-sts.{domain}"),
+        port: 443,
+        path: "/.well-known/mta-sts.txt".into(),
+    };
+    let mut policy = MtaStsPolicy {
+        fetched: false,
+        tls_valid: false,
+        error: None,
+        mode: None,
+        max_age: None,
+        mx_patterns: Vec::new(),
+        uncovered_mx: Vec::new(),
+    };
+    // RFC 8461 §3.3: fetched over HTTPS with a valid certificate, no redirects, 200 only.
+    let response = match resolver.resolve(&url.host, url.port).await {
+        Err(e) => Err(e),
+        Ok(addr) => fetch(&url, addr, trust, web, now)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    match response {
+        Err(e) => policy.error = Some(e),
+        Ok(r) => {
+            policy.tls_valid = r.tls_valid == Some(true);
+            if r.status != 200 {
+                policy.error = Some(format!("HTTP {} (redirects are not followed)", r.status));
+            } else {
+                policy.fetched = true;
+                match mtasts::parse_policy(&String::from_utf8_lossy(&r.body)) {
+                    Err(e) => policy.error = Some(e),
+                    Ok(p) => {
+                        policy.uncovered_mx = mx
+                            .iter()
+                            .filter(|m| !p.mx.iter().any(|pat| mtasts::mx_matches(pat, &m.host)))
+                            .map(|m| m.host.clone())
+                            .collect();
+                        policy.mode = Some(p.mode);
+                        policy.max_age = Some(p.max_age);
+                        policy.mx_patterns = p.mx;
+                    }
+                }
+            }
+        }
+    }
+    facts.policy = Some(policy);
+    Ok(facts)
+}
+
+/// Forward-confirmed reverse DNS of `ip`.
+async fn ptr_facts(ip: IpAddr, dns: &Dns) -> Result<PtrFacts, DnsFailure> {
+    let names = dns.ptr(ip).await?.records();
+    let mut confirmed = false;
+    for n in &names {
+        if dns.addresses(n).await?.records().contains(&ip) {
+            confirmed = true;
+            break;
+        }
+    }
+    Ok(PtrFacts {
+        address: ip.to_string(),
+        ptr_names: names,
+        forward_confirmed: confirmed,
+    })
+}
