@@ -100,6 +100,8 @@ impl Dns {
         opts.timeout = timeout;
         opts.attempts = 2;
         opts.ndots = 0;
+        // Answers come from DNS only: /etc/hosts would put the agent's own view in the facts.
+        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
         let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .build()

@@ -5,6 +5,7 @@
 
 mod cli;
 mod mail;
+mod mail_domain;
 mod reference;
 mod shipped_files;
 mod spf;

@@ -148,14 +148,13 @@ async fn report_uri(
     let external = dest
         .as_deref()
         .is_some_and(|d| organisational_domain(d) != org);
+    // A destination whose DNS cannot be asked stays unknown rather than failing the probe.
     let authorised = match (&dest, external) {
-        (Some(d), true) => Some(
-            dns.txt(&format!("{domain}._report._dmarc.{d}"))
-                .await?
-                .records()
-                .iter()
-                .any(|t| dmarc::is_dmarc(t)),
-        ),
+        (Some(d), true) => dns
+            .txt(&format!("{domain}._report._dmarc.{d}"))
+            .await
+            .ok()
+            .map(|a| a.records().iter().any(|t| dmarc::is_dmarc(t))),
         _ => None,
     };
     Ok(DmarcUri {
@@ -318,7 +317,12 @@ async fn ptr_facts(ip: IpAddr, dns: &Dns) -> Result<PtrFacts, DnsFailure> {
     let names = dns.ptr(ip).await?.records();
     let mut confirmed = false;
     for n in &names {
-        if dns.addresses(n).await?.records().contains(&ip) {
+        // A PTR name whose own lookup fails does not confirm anything, and does not stop the probe.
+        if dns
+            .addresses(n)
+            .await
+            .is_ok_and(|a| a.records().contains(&ip))
+        {
             confirmed = true;
             break;
         }
