@@ -589,6 +589,10 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             dkim_selectors: args.dkim_selector.clone(),
         },
         roles: args.role.clone(),
+        domain_probe: crate::probe::domain::DomainOptions {
+            timeout: limits.read_timeout,
+            ..Default::default()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -11,6 +11,7 @@ use posture_policies::model::{
 use tokio::sync::Semaphore;
 
 use crate::probe::dns::Dns;
+use crate::probe::domain::{self as domain_check, DomainOptions};
 use crate::probe::mail::check::{self as mail_check, MailOptions};
 use crate::probe::tls::conn::Endpoint;
 use crate::probe::tls::intercept;
@@ -48,6 +49,8 @@ pub struct RunOptions {
     pub mail: MailOptions,
     /// Roles to give every scanned domain; inferred from what is found when empty.
     pub roles: Vec<DomainRole>,
+    /// How nameservers are asked directly.
+    pub domain_probe: DomainOptions,
 }
 
 impl Default for RunOptions {
@@ -65,6 +68,7 @@ impl Default for RunOptions {
             dns: None,
             mail: MailOptions::default(),
             roles: Vec::new(),
+            domain_probe: DomainOptions::default(),
         }
     }
 }
@@ -200,6 +204,27 @@ async fn scan_domains_with(
                     .collect()
             })
             .unwrap_or_default();
+        let dns_facts = match (&dns, full) {
+            (Ok(d), true) => {
+                let web_live = web.facts.as_ref().is_some_and(|w| {
+                    w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
+                });
+                match domain_check::probe(domain, d, mail.as_ref(), web_live, &options.domain_probe)
+                    .await
+                {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        meta.errors.push(ProbeError {
+                            probe: "dns".into(),
+                            status: Status::Untestable,
+                            message: e.to_string(),
+                        });
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let roles = if options.roles.is_empty() {
             infer_roles(web.facts.as_ref(), mail.as_ref())
         } else {
@@ -214,7 +239,7 @@ async fn scan_domains_with(
             scan: meta,
             tls: None,
             web: web.facts,
-            dns: None,
+            dns: dns_facts,
             mail,
         };
         if !full {

@@ -14,8 +14,14 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::servers::Running;
 
-/// Serve `zones` (master-file text, each with its `$ORIGIN` and an SOA) until dropped.
+/// Serve `zones` (master-file text, each with its `$ORIGIN` and an SOA) until dropped,
+/// refusing zone transfers.
 pub async fn serve(zones: &[&str]) -> Running {
+    serve_with(zones, false).await
+}
+
+/// [`serve`], allowing zone transfers to anyone when `allow_axfr`.
+pub async fn serve_with(zones: &[&str], allow_axfr: bool) -> Running {
     let mut catalog = Catalog::new();
     for text in zones {
         let (origin, records) = Parser::new(*text, None, None)
@@ -26,7 +32,11 @@ pub async fn serve(zones: &[&str]) -> Running {
                 origin.clone(),
                 records,
                 ZoneType::Primary,
-                AxfrPolicy::Deny,
+                if allow_axfr {
+                    AxfrPolicy::AllowAll
+                } else {
+                    AxfrPolicy::Deny
+                },
             )
             .unwrap_or_else(|e| panic!("{e}"));
         let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{TokioResolver, proto::rr::Name};
 
@@ -239,5 +239,184 @@ fn map<T>(answer: Answer<RData>, f: impl Fn(RData) -> Option<T>) -> Answer<T> {
         }
         Answer::NoData => Answer::NoData,
         Answer::NxDomain => Answer::NxDomain,
+    }
+}
+
+/// One question sent straight to one server (no recursion), as a checker must to see what a
+/// particular nameserver says: over UDP, or TCP when `tcp` or when the answer is truncated.
+pub async fn ask(
+    server: SocketAddr,
+    name: &str,
+    kind: RecordType,
+    timeout: Duration,
+) -> Result<Message, String> {
+    let fqdn = Name::from_ascii(if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    })
+    .map_err(|e| e.to_string())?;
+    let mut message = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = false;
+    message.add_query(Query::query(fqdn, kind));
+    let bytes = message.to_vec().map_err(|e| e.to_string())?;
+    let udp = async {
+        let socket = tokio::net::UdpSocket::bind(if server.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        socket
+            .send_to(&bytes, server)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        Message::from_vec(&buf[..n]).map_err(|e| e.to_string())
+    };
+    let answer = tokio::time::timeout(timeout, udp)
+        .await
+        .map_err(|_| format!("no answer from {server} within {timeout:?}"))??;
+    if !answer.metadata.truncation {
+        return Ok(answer);
+    }
+    let mut replies = tcp_exchange(server, &bytes, timeout, 64 * 1024, |_| true).await?;
+    replies.pop().ok_or_else(|| "empty TCP answer".into())
+}
+
+/// Send a query over TCP and read replies until `done` says the last one ends the answer,
+/// within `timeout` and `max_bytes`.
+async fn tcp_exchange(
+    server: SocketAddr,
+    query: &[u8],
+    timeout: Duration,
+    max_bytes: usize,
+    done: impl Fn(&Message) -> bool,
+) -> Result<Vec<Message>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let work = async {
+        let mut stream = tokio::net::TcpStream::connect(server)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut framed = u16::try_from(query.len())
+            .map_err(|e| e.to_string())?
+            .to_be_bytes()
+            .to_vec();
+        framed.extend_from_slice(query);
+        stream.write_all(&framed).await.map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        loop {
+            let mut len = [0u8; 2];
+            if stream.read_exact(&mut len).await.is_err() {
+                return Ok(out);
+            }
+            let n = usize::from(u16::from_be_bytes(len));
+            total += n;
+            if total > max_bytes {
+                return Err(format!("more than {max_bytes} bytes"));
+            }
+            let mut buf = vec![0u8; n];
+            stream
+                .read_exact(&mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
+            let m = Message::from_vec(&buf).map_err(|e| e.to_string())?;
+            let finished = done(&m);
+            out.push(m);
+            if finished {
+                return Ok(out);
+            }
+        }
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| format!("no complete answer from {server} within {timeout:?}"))?
+}
+
+/// What a zone transfer attempt got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Axfr {
+    /// The server sent the zone (this many records).
+    Allowed(usize),
+    /// The server refused (or sent no records).
+    Refused,
+    /// The server could not be asked.
+    Untestable(String),
+}
+
+/// Ask `server` for a full transfer of `zone` (RFC 5936), reading at most 1 MiB.
+pub async fn axfr(server: SocketAddr, zone: &str, timeout: Duration) -> Axfr {
+    let Ok(fqdn) = Name::from_ascii(format!("{}.", zone.trim_end_matches('.'))) else {
+        return Axfr::Untestable("bad zone name".into());
+    };
+    let mut message = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    message.add_query(Query::query(fqdn, RecordType::AXFR));
+    let Ok(bytes) = message.to_vec() else {
+        return Axfr::Untestable("cannot encode the query".into());
+    };
+    let soas = std::sync::atomic::AtomicUsize::new(0);
+    let done = |m: &Message| {
+        let n = m
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count();
+        let seen = soas.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        m.metadata.response_code != ResponseCode::NoError || m.answers.is_empty() || seen >= 2
+    };
+    match tcp_exchange(server, &bytes, timeout, 1 << 20, done).await {
+        Err(e) if e.starts_with("more than") => Axfr::Allowed(0),
+        Err(e) => Axfr::Untestable(e),
+        Ok(replies) => {
+            let records: usize = replies
+                .iter()
+                .filter(|m| m.metadata.response_code == ResponseCode::NoError)
+                .map(|m| m.answers.len())
+                .sum();
+            if records > 0 {
+                Axfr::Allowed(records)
+            } else {
+                Axfr::Refused
+            }
+        }
+    }
+}
+
+impl Dns {
+    /// Names of the NS records at `name`.
+    pub async fn ns(&self, name: &str) -> Result<Answer<String>, DnsFailure> {
+        Ok(map(self.raw(name, RecordType::NS).await?, |r| match r {
+            RData::NS(n) => Some(n.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+            _ => None,
+        }))
+    }
+
+    /// CAA records at `name` as `(flags, tag, value)`.
+    pub async fn caa(&self, name: &str) -> Result<Answer<(u8, String, String)>, DnsFailure> {
+        Ok(map(self.raw(name, RecordType::CAA).await?, |r| match r {
+            RData::CAA(c) => Some((
+                if c.issuer_critical { 128 } else { 0 },
+                c.tag.to_string(),
+                String::from_utf8_lossy(&c.value).into_owned(),
+            )),
+            _ => None,
+        }))
+    }
+
+    /// The CNAME target at `name`, if any.
+    pub async fn cname(&self, name: &str) -> Result<Option<String>, DnsFailure> {
+        Ok(map(self.raw(name, RecordType::CNAME).await?, |r| match r {
+            RData::CNAME(c) => Some(c.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+            _ => None,
+        })
+        .records()
+        .into_iter()
+        .next())
     }
 }

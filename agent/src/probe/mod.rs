@@ -1,6 +1,7 @@
 //! Probes: network in, [`posture_policies::model::Observation`] out.
 
 pub mod dns;
+pub mod domain;
 pub mod mail;
 pub mod tls;
 pub mod web;

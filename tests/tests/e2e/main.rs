@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod dns_domain;
 mod mail;
 mod mail_domain;
 mod reference;

@@ -1,0 +1,163 @@
+//! The domain's DNS: its nameservers (each asked directly: authoritative or lame, and whether
+//! it hands out a zone transfer), their network diversity, CAA, dangling CNAME/MX/NS targets
+//! and IPv6 reachability. DNSSEC validation and RDAP registration data are not gathered yet,
+//! so those checks end `untestable`.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use posture_policies::model::{CaaRecord, DanglingRecord, DnsFacts, MailFacts, NameserverFacts};
+
+use super::dns::{Answer, Axfr, Dns, DnsFailure, ask, axfr};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RecordType;
+
+/// Options for the direct questions to each nameserver.
+#[derive(Debug, Clone, Copy)]
+pub struct DomainOptions {
+    /// The port nameservers are asked on (53; a lab may run them elsewhere).
+    pub ns_port: u16,
+    /// Time-out per question.
+    pub timeout: Duration,
+}
+
+impl Default for DomainOptions {
+    fn default() -> Self {
+        DomainOptions {
+            ns_port: 53,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Gather the DNS facts of `domain` (`mail` supplies the MX hosts already looked up).
+pub async fn probe(
+    domain: &str,
+    dns: &Dns,
+    mail: Option<&MailFacts>,
+    web_role: bool,
+    options: &DomainOptions,
+) -> Result<DnsFacts, DnsFailure> {
+    let mut facts = DnsFacts::default();
+    let names = dns.ns(domain).await?.records();
+    let mut v4 = BTreeSet::new();
+    let mut v6 = BTreeSet::new();
+    for name in names {
+        let answer = dns.addresses(&name).await?;
+        if matches!(answer, Answer::NxDomain) {
+            facts.dangling.push(DanglingRecord {
+                name: domain.to_owned(),
+                record_type: "NS".into(),
+                target: name.clone(),
+                reason: "nxdomain".into(),
+                service: None,
+            });
+        }
+        let addresses = answer.records();
+        let mut authoritative = None;
+        let mut transfer = "untestable".to_owned();
+        for ip in &addresses {
+            match ip {
+                IpAddr::V4(a) => {
+                    let o = a.octets();
+                    v4.insert(format!("{}.{}.{}.0/24", o[0], o[1], o[2]));
+                }
+                IpAddr::V6(a) => {
+                    let s = a.segments();
+                    v6.insert(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]));
+                }
+            }
+            let server = SocketAddr::new(*ip, options.ns_port);
+            if let Ok(m) = ask(server, domain, RecordType::SOA, options.timeout).await {
+                let aa = m.metadata.authoritative
+                    && m.metadata.response_code == ResponseCode::NoError
+                    && m.answers.iter().any(|r| r.record_type() == RecordType::SOA);
+                authoritative = Some(authoritative.unwrap_or(true) && aa);
+            }
+            transfer = match axfr(server, domain, options.timeout).await {
+                Axfr::Allowed(_) => "allowed".into(),
+                Axfr::Refused if transfer != "allowed" => "refused".into(),
+                Axfr::Untestable(_) if transfer == "untestable" => "untestable".into(),
+                _ => transfer,
+            };
+        }
+        facts.nameservers.push(NameserverFacts {
+            name,
+            addresses: addresses.iter().map(ToString::to_string).collect(),
+            authoritative,
+            axfr: transfer,
+        });
+    }
+    facts.ns_ipv4_prefixes = v4.into_iter().collect();
+    facts.ns_ipv6_prefixes = v6.into_iter().collect();
+
+    // CAA in effect: the closest CAA RRset walking up from the domain (RFC 8659 §3).
+    let mut caa = Vec::new();
+    let mut name = domain.to_owned();
+    loop {
+        let found = dns.caa(&name).await?.records();
+        if !found.is_empty() {
+            caa = found
+                .into_iter()
+                .map(|(flags, tag, value)| CaaRecord { flags, tag, value })
+                .collect();
+            break;
+        }
+        match name.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => name = parent.to_owned(),
+            _ => break,
+        }
+    }
+    facts.caa = Some(caa);
+
+    // Dangling targets: CNAMEs of the domain and www, MX hosts that do not exist.
+    for host in [domain.to_owned(), format!("www.{domain}")] {
+        let Some(target) = dns.cname(&host).await? else {
+            continue;
+        };
+        if matches!(dns.addresses(&target).await?, Answer::NxDomain) {
+            facts.dangling.push(DanglingRecord {
+                name: host,
+                record_type: "CNAME".into(),
+                target,
+                reason: "nxdomain".into(),
+                service: None,
+            });
+        }
+    }
+    if let Some(mail) = mail {
+        for mx in &mail.mx {
+            if mx.addresses.is_empty() && matches!(dns.addresses(&mx.host).await?, Answer::NxDomain)
+            {
+                facts.dangling.push(DanglingRecord {
+                    name: domain.to_owned(),
+                    record_type: "MX".into(),
+                    target: mx.host.clone(),
+                    reason: "nxdomain".into(),
+                    service: None,
+                });
+            }
+        }
+        if !mail.mx.is_empty() {
+            facts.mx_ipv6 = Some(
+                mail.mx
+                    .iter()
+                    .all(|m| m.addresses.iter().any(|a| a.contains(':'))),
+            );
+        }
+    }
+    if web_role {
+        let mut any = false;
+        for host in [domain.to_owned(), format!("www.{domain}")] {
+            any |= dns
+                .addresses(&host)
+                .await?
+                .records()
+                .iter()
+                .any(IpAddr::is_ipv6);
+        }
+        facts.web_ipv6 = Some(any);
+    }
+    Ok(facts)
+}

@@ -1,0 +1,113 @@
+//! DNS checks of a domain against real authoritative servers on loopback: nameserver count and
+//! diversity, zone transfers allowed and refused, CAA, dangling CNAME targets.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use posture_agent::probe::dns::Dns;
+use posture_agent::probe::domain::DomainOptions;
+use posture_agent::runner::{RunOptions, scan_domains};
+use posture_agent::target::ConnectTo;
+use posture_lab::servers::{Running, free_port};
+use posture_policies::PolicySet;
+use posture_policies::model::{Finding, ObservationSet, Schema, Status, Target};
+
+const OPEN: &str = r#"
+$ORIGIN dnslab.test.
+$TTL 300
+@    IN SOA ns1.dnslab.test. hostmaster.dnslab.test. 1 3600 600 86400 300
+@    IN NS  ns1.dnslab.test.
+@    IN NS  ns2.dnslab.test.
+ns1  IN A   127.0.0.1
+ns2  IN A   127.0.0.1
+@    IN CAA 0 issue "letsencrypt.org"
+www  IN CNAME gone.dnslab.test.
+"#;
+
+const GOOD: &str = r#"
+$ORIGIN dnsgood.test.
+$TTL 300
+@    IN SOA ns1.dnsgood.test. hostmaster.dnsgood.test. 1 3600 600 86400 300
+@    IN NS  ns1.dnsgood.test.
+@    IN NS  ns2.dnsgood.test.
+ns1  IN A   127.0.0.1
+ns2  IN A   127.0.1.1
+"#;
+
+const ONE: &str = r#"
+$ORIGIN onens.test.
+$TTL 300
+@    IN SOA ns1.onens.test. hostmaster.onens.test. 1 3600 600 86400 300
+@    IN NS  ns1.onens.test.
+ns1  IN A   127.0.0.1
+"#;
+
+async fn judge(server: &Running, domains: &[&str]) -> Vec<Finding> {
+    let closed = free_port();
+    let options = RunOptions {
+        dns: Some(Dns::with_nameservers(&[server.addr], Duration::from_secs(2)).unwrap()),
+        domain_probe: DomainOptions {
+            ns_port: server.addr.port(),
+            timeout: Duration::from_secs(2),
+        },
+        // No websites or mail servers: everything else is refused on loopback.
+        connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap()],
+        ..RunOptions::default()
+    };
+    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
+    let observations = scan_domains(&domains, &options).await;
+    let set = ObservationSet {
+        schema: Schema,
+        organisation: None,
+        observations,
+    };
+    PolicySet::builtin()
+        .unwrap()
+        .evaluate_set(&set, Some(Utc::now()), None)
+}
+
+fn status(findings: &[Finding], domain: &str, check: &str) -> (Status, String) {
+    findings
+        .iter()
+        .find(|f| f.check == check && f.domain == domain && matches!(f.target, Target::Domain(_)))
+        .map(|f| (f.status, f.message.clone()))
+        .unwrap_or_else(|| panic!("no {check} for {domain}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nameservers_transfers_caa_and_dangling_records() {
+    let open = posture_lab::dns::serve_with(&[OPEN], true).await;
+    let f = judge(&open, &["dnslab.test"]).await;
+    assert_eq!(status(&f, "dnslab.test", "DNS-AXFR").0, Status::Fail);
+    assert_eq!(
+        status(&f, "dnslab.test", "DNS-NS-DIVERSITY").0,
+        Status::Fail
+    );
+    assert_eq!(
+        status(&f, "dnslab.test", "DNS-NS-COUNT").0,
+        Status::Pass,
+        "{}",
+        status(&f, "dnslab.test", "DNS-NS-COUNT").1
+    );
+    assert_eq!(status(&f, "dnslab.test", "DNS-CAA").0, Status::Pass);
+    let (dangling, message) = status(&f, "dnslab.test", "DNS-DANGLING");
+    assert_eq!(dangling, Status::Fail);
+    assert!(message.contains("gone.dnslab.test"), "{message}");
+    // Not gathered yet: untestable, never fail.
+    assert_eq!(
+        status(&f, "dnslab.test", "DNS-DNSSEC").0,
+        Status::Untestable
+    );
+
+    let strict = posture_lab::dns::serve(&[GOOD, ONE]).await;
+    let f = judge(&strict, &["dnsgood.test", "onens.test"]).await;
+    assert_eq!(status(&f, "dnsgood.test", "DNS-AXFR").0, Status::Pass);
+    assert_eq!(
+        status(&f, "dnsgood.test", "DNS-NS-DIVERSITY").0,
+        Status::Pass
+    );
+    assert_eq!(status(&f, "dnsgood.test", "DNS-NS-COUNT").0, Status::Pass);
+    assert_eq!(status(&f, "dnsgood.test", "DNS-DANGLING").0, Status::Pass);
+    assert_eq!(status(&f, "dnsgood.test", "DNS-CAA").0, Status::Warn);
+    assert_eq!(status(&f, "onens.test", "DNS-NS-COUNT").0, Status::Fail);
+}
