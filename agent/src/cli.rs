@@ -156,6 +156,10 @@ pub struct ScanArgs {
     /// resolver. Repeatable.
     #[arg(long, value_name = "ADDR:PORT")]
     pub resolver: Vec<std::net::SocketAddr>,
+    /// The RDAP service to ask for registration data (expiry, transfer lock), e.g. the
+    /// registry's base URL; registration is not looked up without it.
+    #[arg(long, value_name = "URL")]
+    pub rdap_base: Option<String>,
     /// A DKIM selector the domain signs with (checked for existence and key size). Repeatable.
     #[arg(long, value_name = "SELECTOR")]
     pub dkim_selector: Vec<String>,

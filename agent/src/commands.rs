@@ -589,6 +589,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             dkim_selectors: args.dkim_selector.clone(),
         },
         roles: args.role.clone(),
+        rdap_base: args.rdap_base.clone(),
         domain_probe: crate::probe::domain::DomainOptions {
             timeout: limits.read_timeout,
             ..Default::default()

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use crate::probe::dns::Dns;
 use crate::probe::domain::{self as domain_check, DomainOptions};
 use crate::probe::mail::check::{self as mail_check, MailOptions};
+use crate::probe::rdap;
 use crate::probe::tls::conn::Endpoint;
 use crate::probe::tls::intercept;
 use crate::probe::tls::scan::NO_STARTTLS;
@@ -51,6 +52,8 @@ pub struct RunOptions {
     pub roles: Vec<DomainRole>,
     /// How nameservers are asked directly.
     pub domain_probe: DomainOptions,
+    /// The RDAP base URL for registration data (none: registration is not looked up).
+    pub rdap_base: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             mail: MailOptions::default(),
             roles: Vec::new(),
             domain_probe: DomainOptions::default(),
+            rdap_base: None,
         }
     }
 }
@@ -212,7 +216,26 @@ async fn scan_domains_with(
                 match domain_check::probe(domain, d, mail.as_ref(), web_live, &options.domain_probe)
                     .await
                 {
-                    Ok(f) => Some(f),
+                    Ok(mut f) => {
+                        match rdap::lookup(
+                            domain,
+                            options.rdap_base.as_deref(),
+                            &resolver,
+                            &options.tls.trust,
+                            &options.web,
+                            started,
+                        )
+                        .await
+                        {
+                            Ok(r) => f.registration = r,
+                            Err(e) => meta.errors.push(ProbeError {
+                                probe: "rdap".into(),
+                                status: Status::Untestable,
+                                message: e,
+                            }),
+                        }
+                        Some(f)
+                    }
                     Err(e) => {
                         meta.errors.push(ProbeError {
                             probe: "dns".into(),

@@ -3,5 +3,6 @@
 pub mod dns;
 pub mod domain;
 pub mod mail;
+pub mod rdap;
 pub mod tls;
 pub mod web;

@@ -8,7 +8,12 @@ use posture_agent::probe::dns::Dns;
 use posture_agent::probe::domain::DomainOptions;
 use posture_agent::runner::{RunOptions, scan_domains};
 use posture_agent::target::ConnectTo;
+use std::sync::Arc;
+
+use hyper::body::Bytes;
+use posture_lab::pki::{LeafSpec, Pki};
 use posture_lab::servers::{Running, free_port};
+use posture_lab::web::{Reply, Seen, serve};
 use posture_policies::PolicySet;
 use posture_policies::model::{Finding, ObservationSet, Schema, Status, Target};
 
@@ -42,16 +47,57 @@ $TTL 300
 ns1  IN A   127.0.0.1
 "#;
 
+/// An RDAP service (RFC 9083 JSON over HTTPS) answering for the lab's domains.
+async fn rdap(pki: &Pki) -> Running {
+    let leaf = pki.leaf(&LeafSpec::valid(&["rdap.lab.test"]));
+    let soon = (Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let later = (Utc::now() + chrono::Duration::days(700)).to_rfc3339();
+    serve(
+        Some(&leaf),
+        Arc::new(move |s: &Seen| {
+            let (status, expires) = match s.path.as_str() {
+                "/domain/dnslab.test" => ("\"active\"", soon.clone()),
+                "/domain/dnsgood.test" | "/domain/onens.test" => ("\"client transfer prohibited\", \"active\"", later.clone()),
+                _ => return Reply { status: 404, ..Reply::default() },
+            };
+            Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "application/rdap+json".into())],
+                body: Bytes::from(format!(
+                    r#"{{"objectClassName":"domain","status":[{status}],"events":[{{"eventAction":"expiration","eventDate":"{expires}"}}]}}"#
+                )),
+            }
+        }),
+    )
+    .await
+}
+
 async fn judge(server: &Running, domains: &[&str]) -> Vec<Finding> {
+    let pki = Pki::new();
+    let registry = rdap(&pki).await;
     let closed = free_port();
     let options = RunOptions {
+        rdap_base: Some("https://rdap.lab.test/".into()),
+        tls: posture_agent::probe::tls::scan::TlsOptions {
+            trust: posture_agent::probe::tls::cert::TrustStore::default()
+                .with_der(&pki.root_der())
+                .unwrap(),
+            ..Default::default()
+        },
         dns: Some(Dns::with_nameservers(&[server.addr], Duration::from_secs(2)).unwrap()),
         domain_probe: DomainOptions {
             ns_port: server.addr.port(),
             timeout: Duration::from_secs(2),
         },
         // No websites or mail servers: everything else is refused on loopback.
-        connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap()],
+        connect_to: vec![
+            ConnectTo::parse(&format!(
+                "rdap.lab.test:443:127.0.0.1:{}",
+                registry.addr.port()
+            ))
+            .unwrap(),
+            ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap(),
+        ],
         ..RunOptions::default()
     };
     let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
@@ -110,4 +156,11 @@ async fn nameservers_transfers_caa_and_dangling_records() {
     assert_eq!(status(&f, "dnsgood.test", "DNS-DANGLING").0, Status::Pass);
     assert_eq!(status(&f, "dnsgood.test", "DNS-CAA").0, Status::Warn);
     assert_eq!(status(&f, "onens.test", "DNS-NS-COUNT").0, Status::Fail);
+
+    // Registration data over RDAP.
+    assert_eq!(status(&f, "dnsgood.test", "DOMAIN-EXPIRY").0, Status::Pass);
+    assert_eq!(status(&f, "dnsgood.test", "DOMAIN-LOCK").0, Status::Pass);
+    let f = judge(&open, &["dnslab.test"]).await;
+    assert_eq!(status(&f, "dnslab.test", "DOMAIN-EXPIRY").0, Status::Fail);
+    assert_eq!(status(&f, "dnslab.test", "DOMAIN-LOCK").0, Status::Warn);
 }
