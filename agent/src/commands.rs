@@ -322,6 +322,26 @@ pub fn run_evaluation(
     }
 }
 
+/// The findings as an aligned table (or "No problems found.").
+fn findings_table(findings: &[&Finding], out: &mut dyn Write) -> Result<()> {
+    let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
+    for f in findings {
+        t.row(vec![
+            f.target.to_string(),
+            f.check.clone(),
+            f.status.to_string(),
+            f.severity.to_string(),
+            f.message.clone(),
+        ]);
+    }
+    if t.is_empty() {
+        writeln!(out, "No problems found.")?;
+    } else {
+        write!(out, "{}", t.render())?;
+    }
+    Ok(())
+}
+
 fn status_rank(s: Status) -> u8 {
     match s {
         Status::Fail => 0,
@@ -343,24 +363,12 @@ fn print_evaluation(e: &Evaluation, all: bool, out: &mut dyn Write) -> Result<()
             .then_with(|| b.severity.cmp(&a.severity))
             .then_with(|| a.check.cmp(&b.check))
     });
-    let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
-    for f in findings
+    let shown: Vec<&Finding> = findings
         .iter()
+        .copied()
         .filter(|f| all || !matches!(f.status, Status::Pass | Status::NotApplicable))
-    {
-        t.row(vec![
-            f.target.to_string(),
-            f.check.clone(),
-            f.status.to_string(),
-            f.severity.to_string(),
-            f.message.clone(),
-        ]);
-    }
-    if t.is_empty() {
-        writeln!(out, "No problems found.")?;
-    } else {
-        write!(out, "{}", t.render())?;
-    }
+        .collect();
+    findings_table(&shown, out)?;
     let mut counts: BTreeMap<u8, (Status, usize)> = BTreeMap::new();
     for f in &e.findings {
         counts
@@ -647,7 +655,6 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             for o in &observation_set.observations {
                 print_tls_summary(o, out)?;
             }
-            let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
             let mut sorted: Vec<&Finding> = findings
                 .iter()
                 .filter(|f| !matches!(f.status, Status::Pass | Status::NotApplicable))
@@ -658,20 +665,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                     .then_with(|| b.severity.cmp(&a.severity))
                     .then_with(|| a.check.cmp(&b.check))
             });
-            for f in &sorted {
-                t.row(vec![
-                    f.target.to_string(),
-                    f.check.clone(),
-                    f.status.to_string(),
-                    f.severity.to_string(),
-                    f.message.clone(),
-                ]);
-            }
-            if t.is_empty() {
-                writeln!(out, "No problems found.")?;
-            } else {
-                write!(out, "{}", t.render())?;
-            }
+            findings_table(&sorted, out)?;
             let passed = findings.iter().filter(|f| f.status == Status::Pass).count();
             writeln!(
                 out,

@@ -171,12 +171,7 @@ impl RustlsServer {
                 });
             }
         });
-        Running {
-            addr,
-            task: Some(task),
-            child: None,
-            _dir: None,
-        }
+        Running::from_task(addr, task)
     }
 }
 
@@ -446,12 +441,7 @@ pub async fn scripted(script: Script) -> Running {
             }
         }
     });
-    Running {
-        addr,
-        task: Some(task),
-        child: None,
-        _dir: None,
-    }
+    Running::from_task(addr, task)
 }
 
 /// An SSLv2 SERVER-HELLO (draft-hickman-netscape-ssl-00 §2.6).
@@ -608,12 +598,7 @@ pub async fn smtp_server(config: Option<Arc<rustls::ServerConfig>>) -> Running {
             });
         }
     });
-    Running {
-        addr,
-        task: Some(task),
-        child: None,
-        _dir: None,
-    }
+    Running::from_task(addr, task)
 }
 
 impl RustlsServer {
