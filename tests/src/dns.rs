@@ -1,4 +1,4 @@
-//! An authoritative DNS server in process: hickory-server on 127.0.0.1 (UDP and TCP on one
+//! An authoritative DNS server in process: hickory-server on loopback (UDP and TCP on one
 //! port), serving zones written as master files.
 
 use std::net::SocketAddr;
@@ -14,34 +14,14 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::servers::Running;
 
-/// Serve `zones` (master-file text, each with its `$ORIGIN` and an SOA) until dropped,
-/// refusing zone transfers.
+/// Serve `zones` (master-file text, each with its `$ORIGIN` and an SOA) on 127.0.0.1 until
+/// dropped, refusing zone transfers.
 pub async fn serve(zones: &[&str]) -> Running {
     serve_with(zones, false).await
 }
 
 /// [`serve`], allowing zone transfers to anyone when `allow_axfr`.
 pub async fn serve_with(zones: &[&str], allow_axfr: bool) -> Running {
-    let mut catalog = Catalog::new();
-    for text in zones {
-        let (origin, records) = Parser::new(*text, None, None)
-            .parse()
-            .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
-        let handler =
-            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
-                origin.clone(),
-                records,
-                ZoneType::Primary,
-                if allow_axfr {
-                    AxfrPolicy::AllowAll
-                } else {
-                    AxfrPolicy::Deny
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
-        catalog.upsert(LowerName::new(&origin), handlers);
-    }
     // UDP and TCP on the same port: bind UDP first, then TCP on its port (retry on a clash).
     let (udp, tcp) = loop {
         let udp = UdpSocket::bind("127.0.0.1:0")
@@ -52,6 +32,47 @@ pub async fn serve_with(zones: &[&str], allow_axfr: bool) -> Running {
             break (udp, tcp);
         }
     };
+    start(catalog(zones, allow_axfr), udp, tcp)
+}
+
+/// Serve `zones` on a given loopback address and port: another "host" at the same port as a
+/// first server, or port 53 (as root) for tools that cannot be given a port.
+pub async fn serve_on(addr: SocketAddr, zones: &[&str], allow_axfr: bool) -> Running {
+    let udp = UdpSocket::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let tcp = TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
+    start(catalog(zones, allow_axfr), udp, tcp)
+}
+
+fn catalog(zones: &[&str], allow_axfr: bool) -> Catalog {
+    let mut catalog = Catalog::new();
+    for text in zones {
+        let (origin, records) = Parser::new(*text, None, None)
+            .parse()
+            .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
+        let policy = if allow_axfr {
+            AxfrPolicy::AllowAll
+        } else {
+            AxfrPolicy::Deny
+        };
+        let handler =
+            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+                origin.clone(),
+                records,
+                ZoneType::Primary,
+                policy,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
+        catalog.upsert(LowerName::new(&origin), handlers);
+    }
+    catalog
+}
+
+fn start(catalog: Catalog, udp: UdpSocket, tcp: TcpListener) -> Running {
     let addr: SocketAddr = udp.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let mut server = Server::new(catalog);
     server.register_socket(udp);

@@ -39,6 +39,23 @@ ns1  IN A   127.0.0.1
 ns2  IN A   127.0.1.1
 "#;
 
+const LAME: &str = r#"
+$ORIGIN lame.test.
+$TTL 300
+@    IN SOA ns1.lame.test. hostmaster.lame.test. 1 3600 600 86400 300
+@    IN NS  ns1.lame.test.
+@    IN NS  ns2.lame.test.
+ns1  IN A   127.0.0.1
+ns2  IN A   127.0.0.2
+"#;
+
+const OTHER: &str = r#"
+$ORIGIN other.test.
+$TTL 300
+@    IN SOA ns.other.test. hostmaster.other.test. 1 3600 600 86400 300
+@    IN NS  ns.other.test.
+"#;
+
 const ONE: &str = r#"
 $ORIGIN onens.test.
 $TTL 300
@@ -145,8 +162,15 @@ async fn nameservers_transfers_caa_and_dangling_records() {
         Status::Untestable
     );
 
-    let strict = posture_lab::dns::serve(&[GOOD, ONE]).await;
-    let f = judge(&strict, &["dnsgood.test", "onens.test"]).await;
+    // ns2.lame.test is a server at the same port on another loopback address that does not
+    // serve the zone: a lame delegation.
+    let strict = posture_lab::dns::serve(&[GOOD, ONE, LAME]).await;
+    let second: std::net::SocketAddr = ([127, 0, 0, 2], strict.addr.port()).into();
+    let _other = posture_lab::dns::serve_on(second, &[OTHER], false).await;
+    let f = judge(&strict, &["dnsgood.test", "onens.test", "lame.test"]).await;
+    let (lame, message) = status(&f, "lame.test", "DNS-NS-COUNT");
+    assert_eq!(lame, Status::Fail);
+    assert!(message.contains("ns2.lame.test"), "{message}");
     assert_eq!(status(&f, "dnsgood.test", "DNS-AXFR").0, Status::Pass);
     assert_eq!(
         status(&f, "dnsgood.test", "DNS-NS-DIVERSITY").0,
