@@ -19,8 +19,9 @@ step() { printf '\n== %s\n' "$*"; }
 
 # --- set-up -------------------------------------------------------------------------------
 # The lab's real servers and reference scanners, each installed only when missing, so a fresh
-# machine passes: Debian's openssl, gnutls-serv and sslscan, and sslyze from PyPI in its own
-# virtualenv (it pins its own cryptography).
+# machine passes: Debian's openssl, gnutls-serv and sslscan, and sslyze and checkdmarc from
+# PyPI, each in its own virtualenv (they pin conflicting cryptography versions). The checkdmarc
+# comparison serves DNS on 127.0.0.35:53, so the tests need root (as CI runs them).
 need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v gnutls-serv >/dev/null 2>&1 || need_apt+=(gnutls-bin)
@@ -52,6 +53,13 @@ fi
 if [ ! -x target/lab/openssl-1.1.1w/apps/openssl ]; then
   step "build OpenSSL 1.1.1w for the lab (about a minute, once)"
   scripts/build-openssl-1.1.1.sh
+fi
+
+export POSTURE_CHECKDMARC="$venvs/checkdmarc/bin/checkdmarc"
+if [ ! -x "$POSTURE_CHECKDMARC" ]; then
+  step "pip install checkdmarc (into $venvs/checkdmarc)"
+  python3 -m venv "$venvs/checkdmarc"
+  "$venvs/checkdmarc/bin/pip" install -q --disable-pip-version-check 'checkdmarc>=5,<7'
 fi
 
 step "toolchain"

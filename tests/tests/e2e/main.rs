@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod checkdmarc;
 mod cli;
 mod dns_domain;
 mod mail;
