@@ -148,7 +148,14 @@ async fn scan_domains_with(
     let mut out = Vec::new();
     for domain in domains {
         let started = Utc::now();
-        let web = web::probe(domain, &resolver, &options.tls.trust, &options.web, started).await;
+        let web = Box::pin(web::probe(
+            domain,
+            &resolver,
+            &options.tls.trust,
+            &options.web,
+            started,
+        ))
+        .await;
         let mut meta = ScanMeta {
             agent: options.agent.clone(),
             started,
@@ -165,7 +172,7 @@ async fn scan_domains_with(
         }
         let mail = match &dns {
             _ if !full => None,
-            Ok(dns) => match mail_check::probe(
+            Ok(dns) => match Box::pin(mail_check::probe(
                 domain,
                 dns,
                 &resolver,
@@ -173,7 +180,7 @@ async fn scan_domains_with(
                 &options.web,
                 &options.mail,
                 started,
-            )
+            ))
             .await
             {
                 Ok(m) => Some(m),
@@ -213,18 +220,24 @@ async fn scan_domains_with(
                 let web_live = web.facts.as_ref().is_some_and(|w| {
                     w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
                 });
-                match domain_check::probe(domain, d, mail.as_ref(), web_live, &options.domain_probe)
-                    .await
+                match Box::pin(domain_check::probe(
+                    domain,
+                    d,
+                    mail.as_ref(),
+                    web_live,
+                    &options.domain_probe,
+                ))
+                .await
                 {
                     Ok(mut f) => {
-                        match rdap::lookup(
+                        match Box::pin(rdap::lookup(
                             domain,
                             options.rdap_base.as_deref(),
                             &resolver,
                             &options.tls.trust,
                             &options.web,
                             started,
-                        )
+                        ))
                         .await
                         {
                             Ok(r) => f.registration = r,
@@ -292,7 +305,7 @@ async fn scan_domains_with(
             host: host.clone(),
             port: 25,
         }));
-        let endpoints = scan_tls_targets(&specs, &per_domain).await;
+        let endpoints = Box::pin(scan_tls_targets(&specs, &per_domain)).await;
         if let Some(mail) = observation.mail.as_mut() {
             for mx in &mut mail.mx {
                 let Some(o) = endpoints.iter().find(|o| matches!(&o.target, Target::Endpoint(e) if e.host == mx.host && e.port == 25)) else { continue };

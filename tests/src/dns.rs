@@ -64,12 +64,76 @@ fn catalog(zones: &[&str], allow_axfr: bool) -> Catalog {
                 records,
                 ZoneType::Primary,
                 policy,
+                None,
             )
             .unwrap_or_else(|e| panic!("{e}"));
         let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
         catalog.upsert(LowerName::new(&origin), handlers);
     }
     catalog
+}
+
+/// A zone signing key: what a resolver must trust to validate the zone.
+#[derive(Debug, Clone)]
+pub struct ZoneKey {
+    /// The zone.
+    pub zone: String,
+    /// The Ed25519 public key bytes.
+    pub public: Vec<u8>,
+}
+
+/// Serve `zones` on 127.0.0.1, each signed with a fresh Ed25519 key (NSEC denial), and return
+/// the keys a validating resolver must trust.
+pub async fn serve_signed(zones: &[&str]) -> (Running, Vec<ZoneKey>) {
+    use hickory_proto::dnssec::crypto::Ed25519SigningKey;
+    use hickory_proto::dnssec::rdata::DNSKEY;
+    use hickory_proto::dnssec::{DnssecSigner, PublicKey, SigningKey};
+
+    let mut catalog = Catalog::new();
+    let mut keys = Vec::new();
+    for text in zones {
+        let (origin, records) = Parser::new(*text, None, None)
+            .parse()
+            .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
+        let mut handler =
+            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+                origin.clone(),
+                records,
+                ZoneType::Primary,
+                AxfrPolicy::Deny,
+                Some(hickory_server::dnssec::NxProofKind::Nsec),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pkcs8 = Ed25519SigningKey::generate_pkcs8().unwrap_or_else(|e| panic!("{e}"));
+        let key = Ed25519SigningKey::from_pkcs8(&pkcs8).unwrap_or_else(|e| panic!("{e}"));
+        let public = key.to_public_key().unwrap_or_else(|e| panic!("{e}"));
+        keys.push(ZoneKey {
+            zone: origin.to_ascii(),
+            public: public.public_bytes().to_vec(),
+        });
+        let signer = DnssecSigner::new(
+            DNSKEY::from_key(&public),
+            Box::new(key),
+            origin.clone(),
+            Duration::from_secs(7 * 86_400),
+        );
+        handler
+            .add_zone_signing_key_mut(signer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        handler.secure_zone_mut().unwrap_or_else(|e| panic!("{e}"));
+        let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
+        catalog.upsert(LowerName::new(&origin), handlers);
+    }
+    let (udp, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = udp.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
+            break (udp, tcp);
+        }
+    };
+    (start(catalog, udp, tcp), keys)
 }
 
 fn start(catalog: Catalog, udp: UdpSocket, tcp: TcpListener) -> Running {

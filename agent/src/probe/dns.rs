@@ -5,10 +5,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::{Algorithm, PublicKeyBuf, TrustAnchors};
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::proto::rr::LowerName;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{TokioResolver, proto::rr::Name};
 
@@ -53,10 +57,11 @@ pub struct DnsFailure {
     pub reason: String,
 }
 
-/// A resolver.
+/// A resolver, and a validating twin for DNSSEC status.
 #[derive(Clone)]
 pub struct Dns {
     resolver: TokioResolver,
+    validating: Option<TokioResolver>,
 }
 
 impl std::fmt::Debug for Dns {
@@ -68,17 +73,7 @@ impl std::fmt::Debug for Dns {
 impl Dns {
     /// Ask these nameservers (UDP, then TCP for truncated answers).
     pub fn with_nameservers(servers: &[SocketAddr], timeout: Duration) -> Result<Dns, String> {
-        let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
-        for s in servers {
-            let mut udp = ConnectionConfig::udp();
-            udp.port = s.port();
-            let mut tcp = ConnectionConfig::tcp();
-            tcp.port = s.port();
-            let mut ns = NameServerConfig::udp_and_tcp(s.ip());
-            ns.connections = vec![udp, tcp];
-            config.add_name_server(ns);
-        }
-        Dns::build(config, timeout)
+        Dns::build(Dns::nameserver_config(servers), timeout)
     }
 
     /// The system's resolver (/etc/resolv.conf).
@@ -96,17 +91,129 @@ impl Dns {
     }
 
     fn build(config: ResolverConfig, timeout: Duration) -> Result<Dns, String> {
+        Dns::build_with(config, timeout, Arc::new(TrustAnchors::default()))
+    }
+
+    /// Like [`Dns::with_nameservers`], validating DNSSEC against these zone keys (Ed25519
+    /// public key bytes) instead of the root's: a private chain of trust.
+    pub fn with_nameservers_and_anchors(
+        servers: &[SocketAddr],
+        timeout: Duration,
+        anchors: &[(String, Vec<u8>)],
+    ) -> Result<Dns, String> {
+        let mut trust = TrustAnchors::empty();
+        for (zone, key) in anchors {
+            let name = Name::from_ascii(zone).map_err(|e| e.to_string())?;
+            trust.insert_with_name(
+                &PublicKeyBuf::new(key.clone(), Algorithm::ED25519),
+                LowerName::new(&name),
+            );
+        }
+        let mut dns = Dns::with_nameservers(servers, timeout)?;
+        let config = Dns::nameserver_config(servers);
+        dns.validating = Some(Dns::resolver(config, timeout, Some(Arc::new(trust)))?);
+        Ok(dns)
+    }
+
+    fn opts(timeout: Duration) -> ResolverOpts {
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
         opts.attempts = 2;
         opts.ndots = 0;
         // Answers come from DNS only: /etc/hosts would put the agent's own view in the facts.
         opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(opts)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Dns { resolver })
+        opts
+    }
+
+    fn resolver(
+        config: ResolverConfig,
+        timeout: Duration,
+        anchors: Option<Arc<TrustAnchors>>,
+    ) -> Result<TokioResolver, String> {
+        let mut builder =
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(Dns::opts(timeout));
+        if let Some(a) = anchors {
+            builder = builder.with_trust_anchor(a);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+
+    fn build_with(
+        config: ResolverConfig,
+        timeout: Duration,
+        anchors: Arc<TrustAnchors>,
+    ) -> Result<Dns, String> {
+        let resolver = Dns::resolver(config.clone(), timeout, None)?;
+        let validating = Some(Dns::resolver(config, timeout, Some(anchors))?);
+        Ok(Dns {
+            resolver,
+            validating,
+        })
+    }
+
+    fn nameserver_config(servers: &[SocketAddr]) -> ResolverConfig {
+        let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
+        for s in servers {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = s.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = s.port();
+            let mut ns = NameServerConfig::udp_and_tcp(s.ip());
+            ns.connections = vec![udp, tcp];
+            config.add_name_server(ns);
+        }
+        config
+    }
+
+    /// The DNSSEC status of `domain`'s SOA: `secure`, `insecure`, `bogus` or `indeterminate`.
+    pub async fn dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
+        use hickory_resolver::proto::dnssec::Proof;
+        let facts = |status: &str, detail: Option<String>| posture_policies::model::DnssecFacts {
+            status: status.into(),
+            earliest_rrsig_expiry: None,
+            detail,
+        };
+        let Some(v) = &self.validating else {
+            return facts("indeterminate", Some("no validating resolver".into()));
+        };
+        let Ok(name) = Name::from_ascii(format!("{}.", domain.trim_end_matches('.'))) else {
+            return facts("indeterminate", Some("bad name".into()));
+        };
+        match v.lookup(name, RecordType::SOA).await {
+            Ok(lookup) => {
+                let proofs: Vec<Proof> = lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| r.record_type() == RecordType::SOA)
+                    .map(|r| r.proof)
+                    .collect();
+                if proofs.contains(&Proof::Bogus) {
+                    facts(
+                        "bogus",
+                        Some("an RRSIG over the SOA does not validate".into()),
+                    )
+                } else if !proofs.is_empty() && proofs.iter().all(|p| *p == Proof::Secure) {
+                    facts("secure", None)
+                } else if proofs.contains(&Proof::Insecure) {
+                    facts("insecure", None)
+                } else {
+                    facts("indeterminate", None)
+                }
+            }
+            Err(e) => {
+                // A zone that publishes no DNSKEY is unsigned, whatever the validator could
+                // prove about its delegation: calling it bogus would zero its score falsely.
+                let text = e.to_string();
+                match self.raw(domain, RecordType::DNSKEY).await {
+                    Ok(Answer::Records(_)) if text.to_ascii_lowercase().contains("dnssec") => {
+                        facts("bogus", Some(text))
+                    }
+                    Ok(_) => facts("insecure", Some("the zone publishes no DNSKEY".into())),
+                    Err(_) => facts("indeterminate", Some(text)),
+                }
+            }
+        }
     }
 
     async fn raw(&self, name: &str, kind: RecordType) -> Result<Answer<RData>, DnsFailure> {
@@ -268,15 +375,11 @@ pub async fn ask(
         })
         .await
         .map_err(|e| e.to_string())?;
-        socket
-            .send_to(&bytes, server)
-            .await
-            .map_err(|e| e.to_string())?;
+        // Connected, so an ICMP "port unreachable" ends the wait at once.
+        socket.connect(server).await.map_err(|e| e.to_string())?;
+        socket.send(&bytes).await.map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 4096];
-        let (n, _) = socket
-            .recv_from(&mut buf)
-            .await
-            .map_err(|e| e.to_string())?;
+        let n = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
         Message::from_vec(&buf[..n]).map_err(|e| e.to_string())
     };
     let answer = tokio::time::timeout(timeout, udp)

@@ -1,7 +1,7 @@
 //! The domain's DNS: its nameservers (each asked directly: authoritative or lame, and whether
 //! it hands out a zone transfer), their network diversity, CAA, dangling CNAME/MX/NS targets
-//! and IPv6 reachability. DNSSEC validation and RDAP registration data are not gathered yet,
-//! so those checks end `untestable`.
+//! IPv6 reachability and DNSSEC status (secure, insecure, bogus or indeterminate, from a
+//! validating resolver).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -39,7 +39,10 @@ pub async fn probe(
     web_role: bool,
     options: &DomainOptions,
 ) -> Result<DnsFacts, DnsFailure> {
-    let mut facts = DnsFacts::default();
+    let mut facts = DnsFacts {
+        dnssec: Some(Box::pin(dns.dnssec(domain)).await),
+        ..DnsFacts::default()
+    };
     let names = dns.ns(domain).await?.records();
     let mut v4 = BTreeSet::new();
     let mut v6 = BTreeSet::new();

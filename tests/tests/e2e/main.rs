@@ -6,6 +6,7 @@
 mod checkdmarc;
 mod cli;
 mod dns_domain;
+mod dnssec;
 mod mail;
 mod mail_domain;
 mod reference;
