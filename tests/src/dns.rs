@@ -82,9 +82,14 @@ pub struct ZoneKey {
     pub public: Vec<u8>,
 }
 
-/// Serve `zones` on 127.0.0.1, each signed with a fresh Ed25519 key (NSEC denial), and return
-/// the keys a validating resolver must trust.
+/// Serve `zones` on 127.0.0.1, each signed with a fresh Ed25519 key (NSEC denial) and
+/// signatures valid for a week, and return the keys a validating resolver must trust.
 pub async fn serve_signed(zones: &[&str]) -> (Running, Vec<ZoneKey>) {
+    serve_signed_for(zones, Duration::from_secs(7 * 86_400)).await
+}
+
+/// [`serve_signed`] with signatures valid for `validity` from now.
+pub async fn serve_signed_for(zones: &[&str], validity: Duration) -> (Running, Vec<ZoneKey>) {
     use hickory_proto::dnssec::crypto::Ed25519SigningKey;
     use hickory_proto::dnssec::rdata::DNSKEY;
     use hickory_proto::dnssec::{DnssecSigner, PublicKey, SigningKey};
@@ -115,7 +120,7 @@ pub async fn serve_signed(zones: &[&str]) -> (Running, Vec<ZoneKey>) {
             DNSKEY::from_key(&public),
             Box::new(key),
             origin.clone(),
-            Duration::from_secs(7 * 86_400),
+            validity,
         );
         handler
             .add_zone_signing_key_mut(signer)

@@ -350,12 +350,23 @@ fn map<T>(answer: Answer<RData>, f: impl Fn(RData) -> Option<T>) -> Answer<T> {
 }
 
 /// One question sent straight to one server (no recursion), as a checker must to see what a
-/// particular nameserver says: over UDP, or TCP when `tcp` or when the answer is truncated.
+/// particular nameserver says: over UDP, or TCP when the answer is truncated.
 pub async fn ask(
     server: SocketAddr,
     name: &str,
     kind: RecordType,
     timeout: Duration,
+) -> Result<Message, String> {
+    ask_with(server, name, kind, timeout, false).await
+}
+
+/// [`ask`], with the DNSSEC OK bit set so signatures come back (RFC 3225).
+pub async fn ask_with(
+    server: SocketAddr,
+    name: &str,
+    kind: RecordType,
+    timeout: Duration,
+    dnssec_ok: bool,
 ) -> Result<Message, String> {
     let fqdn = Name::from_ascii(if name.ends_with('.') {
         name.to_owned()
@@ -366,6 +377,12 @@ pub async fn ask(
     let mut message = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = false;
     message.add_query(Query::query(fqdn, kind));
+    if dnssec_ok {
+        let mut edns = hickory_resolver::proto::op::Edns::new();
+        edns.set_dnssec_ok(true);
+        edns.set_max_payload(4096);
+        message.set_edns(edns);
+    }
     let bytes = message.to_vec().map_err(|e| e.to_string())?;
     let udp = async {
         let socket = tokio::net::UdpSocket::bind(if server.is_ipv4() {
@@ -522,4 +539,27 @@ impl Dns {
         .into_iter()
         .next())
     }
+}
+
+/// The earliest RRSIG expiration over `zone`'s SOA, NS and DNSKEY as `server` serves them.
+pub async fn earliest_rrsig_expiry(
+    server: SocketAddr,
+    zone: &str,
+    timeout: Duration,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let mut earliest: Option<u32> = None;
+    for kind in [RecordType::SOA, RecordType::NS, RecordType::DNSKEY] {
+        let Ok(m) = ask_with(server, zone, kind, timeout, true).await else {
+            continue;
+        };
+        for r in &m.answers {
+            if let RData::DNSSEC(hickory_resolver::proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) =
+                &r.data
+            {
+                let exp = sig.input().sig_expiration.get();
+                earliest = Some(earliest.map_or(exp, |e| e.min(exp)));
+            }
+        }
+    }
+    earliest.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0))
 }

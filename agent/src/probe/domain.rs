@@ -92,6 +92,26 @@ pub async fn probe(
             axfr: transfer,
         });
     }
+    // RRSIG expiry as the first authoritative server that answers serves it.
+    if facts.dnssec.as_ref().is_some_and(|d| d.status == "secure") {
+        for ip in facts
+            .nameservers
+            .iter()
+            .flat_map(|n| n.addresses.iter())
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+        {
+            let expiry = super::dns::earliest_rrsig_expiry(
+                SocketAddr::new(ip, options.ns_port),
+                domain,
+                options.timeout,
+            )
+            .await;
+            if let (Some(e), Some(d)) = (expiry, facts.dnssec.as_mut()) {
+                d.earliest_rrsig_expiry = Some(e);
+                break;
+            }
+        }
+    }
     facts.ns_ipv4_prefixes = v4.into_iter().collect();
     facts.ns_ipv6_prefixes = v6.into_iter().collect();
 
