@@ -28,6 +28,7 @@ $TTL 300
 ns       IN A   127.0.0.1
 @        IN MX  10 mx.maillab.test.
 mx       IN A   127.0.0.1
+mx       IN AAAA ::1
 @        IN TXT "v=spf1 mx -all"
 _dmarc   IN TXT "v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s; rua=mailto:dmarc-rua@dmarc.service.gov.uk"
 s2026._domainkey IN TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
@@ -49,6 +50,24 @@ $TTL 300
 @ IN SOA ns.maillab.test. hostmaster.maillab.test. 1 3600 600 86400 300
 @ IN NS  ns.maillab.test.
 1 IN PTR mx.maillab.test.
+"#;
+
+const REVERSE6: &str = r#"
+$ORIGIN ip6.arpa.
+$TTL 300
+@ IN SOA ns.maillab.test. hostmaster.maillab.test. 1 3600 600 86400 300
+@ IN NS  ns.maillab.test.
+1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 IN PTR mx.maillab.test.
+"#;
+
+const EXPIRED_MX: &str = r#"
+$ORIGIN oldmx.test.
+$TTL 300
+@        IN SOA ns.oldmx.test. hostmaster.oldmx.test. 1 3600 600 86400 300
+@        IN NS  ns.oldmx.test.
+@        IN MX  10 mx.oldmx.test.
+mx       IN A   127.0.0.1
+@        IN TXT "v=spf1 mx -all"
 "#;
 
 const BAD: &str = r#"
@@ -93,10 +112,20 @@ fn status(findings: &[Finding], check: &str) -> Status {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
     let pki = Pki::new();
-    let dns = posture_lab::dns::serve(&[GOOD, REPORTS, REVERSE, BAD, NOSEND, HALF]).await;
+    let dns = posture_lab::dns::serve(&[
+        GOOD, REPORTS, REVERSE, REVERSE6, BAD, NOSEND, HALF, EXPIRED_MX,
+    ])
+    .await;
     let mx_leaf = pki.leaf(&LeafSpec::valid(&["mx.maillab.test"]));
     let smtp = smtp_server(Some(RustlsServer::new(&mx_leaf).config())).await;
     let plain_smtp = smtp_server(None).await;
+    // An MX whose certificate expired: its TLS fails, so MAIL-TLS fails for the domain.
+    let old_leaf = pki.leaf(&LeafSpec {
+        not_before: Utc::now() - chrono::Duration::days(100),
+        not_after: Utc::now() - chrono::Duration::days(2),
+        ..LeafSpec::valid(&["mx.oldmx.test"])
+    });
+    let old_smtp = smtp_server(Some(RustlsServer::new(&old_leaf).config())).await;
     let sts_leaf = pki.leaf(&LeafSpec::valid(&["mta-sts.maillab.test"]));
     let policy = serve(
         Some(&sts_leaf),
@@ -122,6 +151,7 @@ async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
     let rules = [
         format!("mx.maillab.test:25:127.0.0.1:{}", smtp.addr.port()),
         format!("mx.badmail.test:25:127.0.0.1:{}", plain_smtp.addr.port()),
+        format!("mx.oldmx.test:25:127.0.0.1:{}", old_smtp.addr.port()),
         format!("mta-sts.maillab.test:443:127.0.0.1:{}", policy.addr.port()),
         // No websites: every other host and port is refused.
         format!("::127.0.0.1:{closed}"),
@@ -154,6 +184,7 @@ async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
         "badmail.test",
         "nosend.test",
         "halfsend.test",
+        "oldmx.test",
     ]
     .map(String::from);
     let observations = scan_domains(&domains, &options).await;
@@ -263,4 +294,10 @@ async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
     let half = of("halfsend.test");
     assert_eq!(status(&half, "MAIL-NOSEND"), Status::Fail);
     assert_eq!(status(&half, "MAIL-DMARC"), Status::Fail);
+
+    // An MX presenting an expired certificate: MAIL-TLS fails.
+    assert_eq!(status(&of("oldmx.test"), "MAIL-TLS"), Status::Fail);
+    // The good domain's MX has an AAAA record: DNS-IPV6 passes; badmail's has none.
+    assert_eq!(status(&good, "DNS-IPV6"), Status::Pass);
+    assert_eq!(status(&bad, "DNS-IPV6"), Status::Fail);
 }
