@@ -77,11 +77,14 @@ impl Default for RunOptions {
     }
 }
 
-/// Resolves names with the system resolver after applying `--connect-to` rules.
+/// Resolves names after applying `--connect-to` rules: through the scan's own DNS resolver
+/// when there is one (so web, TLS, DNS and mail checks share one cache), else the system's.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {
     /// The rules, first match wins.
     pub rules: Vec<ConnectTo>,
+    /// The resolver the DNS and mail checks use.
+    pub dns: Option<Dns>,
 }
 
 impl Resolve for Resolver {
@@ -98,6 +101,22 @@ impl Resolve for Resolver {
             .unwrap_or_else(|| (spec.host.clone(), spec.port));
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
             return Ok(SocketAddr::new(ip, port));
+        }
+        if let Some(dns) = &self.dns {
+            let addresses = dns
+                .addresses(&host)
+                .await
+                .map_err(|e| e.to_string())?
+                .records();
+            // IPv4 first: the agent's network may have no IPv6 route.
+            let ip = addresses
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addresses.first())
+                .copied();
+            return ip
+                .map(|ip| SocketAddr::new(ip, port))
+                .ok_or_else(|| format!("{host} has no address"));
         }
         // The test suite sets this so that a name no --connect-to rule covers fails loudly
         // instead of reaching the machine's resolver.
@@ -116,6 +135,7 @@ impl Resolve for Resolver {
 async fn resolve(spec: &TargetSpec, options: &RunOptions) -> Result<SocketAddr, String> {
     Resolver {
         rules: options.connect_to.clone(),
+        dns: options.dns.clone(),
     }
     .resolve(&spec.host, spec.port)
     .await
@@ -138,12 +158,18 @@ async fn scan_domains_with(
     options: &RunOptions,
     full: bool,
 ) -> Vec<Observation> {
-    let resolver = Resolver {
-        rules: options.connect_to.clone(),
-    };
     let dns = match &options.dns {
         Some(d) => Ok(d.clone()),
         None => Dns::system(options.web.request_timeout),
+    };
+    let resolver = Resolver {
+        rules: options.connect_to.clone(),
+        dns: dns.as_ref().ok().cloned(),
+    };
+    // The endpoint scans below share the same resolver.
+    let options = &RunOptions {
+        dns: dns.as_ref().ok().cloned(),
+        ..options.clone()
     };
     let mut out = Vec::new();
     for domain in domains {
