@@ -160,6 +160,9 @@ pub struct ScanArgs {
     /// registry's base URL; registration is not looked up without it.
     #[arg(long, value_name = "URL")]
     pub rdap_base: Option<String>,
+    /// More subdomain-takeover fingerprints, one per line: service|cname-suffix|body text.
+    #[arg(long, value_name = "FILE")]
+    pub takeover_fingerprints: Option<PathBuf>,
     /// A DKIM selector the domain signs with (checked for existence and key size). Repeatable.
     #[arg(long, value_name = "SELECTOR")]
     pub dkim_selector: Vec<String>,

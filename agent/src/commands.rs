@@ -600,6 +600,22 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         rdap_base: args.rdap_base.clone(),
         domain_probe: crate::probe::domain::DomainOptions {
             timeout: limits.read_timeout,
+            takeover: {
+                let mut table = crate::probe::takeover::shipped();
+                if let Some(path) = &args.takeover_fingerprints {
+                    let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    table.extend(crate::probe::takeover::parse(&text).map_err(|message| {
+                        Error::Data {
+                            path: path.clone(),
+                            message,
+                        }
+                    })?);
+                }
+                table
+            },
             ..Default::default()
         },
     };

@@ -252,6 +252,7 @@ async fn scan_domains_with(
                     mail.as_ref(),
                     web_live,
                     &options.domain_probe,
+                    &resolver,
                 ))
                 .await
                 {

@@ -10,16 +10,22 @@ use std::time::Duration;
 use posture_policies::model::{CaaRecord, DanglingRecord, DnsFacts, MailFacts, NameserverFacts};
 
 use super::dns::{Answer, Axfr, Dns, DnsFailure, ask, axfr};
+use super::takeover::{self, Fingerprint};
+use super::tls::cert::TrustStore;
+use super::web::Resolve;
+use super::web::http::{Url, WebLimits, fetch};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
 
-/// Options for the direct questions to each nameserver.
-#[derive(Debug, Clone, Copy)]
+/// Options for the direct questions to each nameserver, and the takeover fingerprints.
+#[derive(Debug, Clone)]
 pub struct DomainOptions {
     /// The port nameservers are asked on (53; a lab may run them elsewhere).
     pub ns_port: u16,
     /// Time-out per question.
     pub timeout: Duration,
+    /// Subdomain-takeover fingerprints (the shipped table plus the user's).
+    pub takeover: Vec<Fingerprint>,
 }
 
 impl Default for DomainOptions {
@@ -27,6 +33,7 @@ impl Default for DomainOptions {
         DomainOptions {
             ns_port: 53,
             timeout: Duration::from_secs(5),
+            takeover: takeover::shipped(),
         }
     }
 }
@@ -38,6 +45,7 @@ pub async fn probe(
     mail: Option<&MailFacts>,
     web_role: bool,
     options: &DomainOptions,
+    resolver: &impl Resolve,
 ) -> Result<DnsFacts, DnsFailure> {
     let mut facts = DnsFacts {
         dnssec: Some(Box::pin(dns.dnssec(domain)).await),
@@ -139,13 +147,51 @@ pub async fn probe(
         let Some(target) = dns.cname(&host).await? else {
             continue;
         };
+        let service = takeover::matching(&options.takeover, &target);
         if matches!(dns.addresses(&target).await?, Answer::NxDomain) {
             facts.dangling.push(DanglingRecord {
                 name: host,
                 record_type: "CNAME".into(),
                 target,
                 reason: "nxdomain".into(),
-                service: None,
+                service: service.map(|f| f.service.clone()),
+            });
+            continue;
+        }
+        // The target exists: a third-party service may still say the resource is unclaimed.
+        let Some(fp) = service.filter(|f| !f.body.is_empty()) else {
+            continue;
+        };
+        let url = Url {
+            https: false,
+            host: host.clone(),
+            port: 80,
+            path: "/".into(),
+        };
+        let limits = WebLimits {
+            request_timeout: options.timeout,
+            connect_timeout: options.timeout,
+            ..WebLimits::default()
+        };
+        let Ok(addr) = resolver.resolve(&url.host, url.port).await else {
+            continue;
+        };
+        // Plain HTTP: no certificate is judged here, so the time given is immaterial.
+        let answer = fetch(
+            &url,
+            addr,
+            &TrustStore::default(),
+            &limits,
+            chrono::DateTime::UNIX_EPOCH,
+        )
+        .await;
+        if answer.is_ok_and(|r| String::from_utf8_lossy(&r.body).contains(&fp.body)) {
+            facts.dangling.push(DanglingRecord {
+                name: host,
+                record_type: "CNAME".into(),
+                target,
+                reason: "takeover_fingerprint".into(),
+                service: Some(fp.service.clone()),
             });
         }
     }

@@ -4,5 +4,6 @@ pub mod dns;
 pub mod domain;
 pub mod mail;
 pub mod rdap;
+pub mod takeover;
 pub mod tls;
 pub mod web;

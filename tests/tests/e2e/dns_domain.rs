@@ -29,6 +29,23 @@ ns2  IN A   127.0.0.1
 www  IN CNAME gone.dnslab.test.
 "#;
 
+const TAKEN: &str = r#"
+$ORIGIN takeover.test.
+$TTL 300
+@    IN SOA ns1.takeover.test. hostmaster.takeover.test. 1 3600 600 86400 300
+@    IN NS  ns1.takeover.test.
+ns1  IN A   127.0.0.1
+www  IN CNAME site.pages.lab.test.
+"#;
+
+const PAGES: &str = r#"
+$ORIGIN pages.lab.test.
+$TTL 300
+@    IN SOA ns1.takeover.test. hostmaster.takeover.test. 1 3600 600 86400 300
+@    IN NS  ns1.takeover.test.
+site IN A   127.0.0.1
+"#;
+
 const GOOD: &str = r#"
 $ORIGIN dnsgood.test.
 $TTL 300
@@ -90,6 +107,11 @@ async fn rdap(pki: &Pki) -> Running {
 }
 
 async fn judge(server: &Running, domains: &[&str]) -> Vec<Finding> {
+    judge_with(server, domains, &[]).await
+}
+
+/// `extra_rules` come before the catch-all that refuses everything else.
+async fn judge_with(server: &Running, domains: &[&str], extra_rules: &[String]) -> Vec<Finding> {
     let pki = Pki::new();
     let registry = rdap(&pki).await;
     let closed = free_port();
@@ -105,16 +127,30 @@ async fn judge(server: &Running, domains: &[&str]) -> Vec<Finding> {
         domain_probe: DomainOptions {
             ns_port: server.addr.port(),
             timeout: Duration::from_secs(2),
+            takeover: {
+                let mut t = posture_agent::probe::takeover::shipped();
+                t.extend(
+                    posture_agent::probe::takeover::parse(
+                        "Lab Pages|.pages.lab.test|Site not configured",
+                    )
+                    .unwrap(),
+                );
+                t
+            },
         },
         // No websites or mail servers: everything else is refused on loopback.
-        connect_to: vec![
-            ConnectTo::parse(&format!(
-                "rdap.lab.test:443:127.0.0.1:{}",
-                registry.addr.port()
-            ))
-            .unwrap(),
-            ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap(),
-        ],
+        connect_to: extra_rules
+            .iter()
+            .map(|r| ConnectTo::parse(r).unwrap())
+            .chain([
+                ConnectTo::parse(&format!(
+                    "rdap.lab.test:443:127.0.0.1:{}",
+                    registry.addr.port()
+                ))
+                .unwrap(),
+                ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap(),
+            ])
+            .collect(),
         ..RunOptions::default()
     };
     let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
@@ -184,4 +220,20 @@ async fn nameservers_transfers_caa_and_dangling_records() {
     let f = judge(&open, &["dnslab.test"]).await;
     assert_eq!(status(&f, "dnslab.test", "DOMAIN-EXPIRY").0, Status::Fail);
     assert_eq!(status(&f, "dnslab.test", "DOMAIN-LOCK").0, Status::Warn);
+
+    // A CNAME to a third-party service whose resource is unclaimed (its "not found" page).
+    let dns = posture_lab::dns::serve(&[TAKEN, PAGES]).await;
+    let site = serve(
+        None,
+        Arc::new(|_: &Seen| Reply::ok("<h1>Site not configured</h1>")),
+    )
+    .await;
+    let rules = [format!(
+        "www.takeover.test:80:127.0.0.1:{}",
+        site.addr.port()
+    )];
+    let f = judge_with(&dns, &["takeover.test"], &rules).await;
+    let (status, message) = status(&f, "takeover.test", "DNS-DANGLING");
+    assert_eq!(status, Status::Fail);
+    assert!(message.contains("takeover_fingerprint"), "{message}");
 }

@@ -83,6 +83,7 @@ async fn judge_signed(
         domain_probe: DomainOptions {
             ns_port: server.addr.port(),
             timeout: Duration::from_secs(2),
+            ..DomainOptions::default()
         },
         connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap()],
         ..RunOptions::default()
