@@ -519,14 +519,7 @@ impl Dns {
 
     /// CAA records at `name` as `(flags, tag, value)`.
     pub async fn caa(&self, name: &str) -> Result<Answer<(u8, String, String)>, DnsFailure> {
-        Ok(map(self.raw(name, RecordType::CAA).await?, |r| match r {
-            RData::CAA(c) => Some((
-                if c.issuer_critical { 128 } else { 0 },
-                c.tag.to_string(),
-                String::from_utf8_lossy(&c.value).into_owned(),
-            )),
-            _ => None,
-        }))
+        Ok(map(self.raw(name, RecordType::CAA).await?, caa_fact))
     }
 
     /// The CNAME target at `name`, if any.
@@ -562,4 +555,93 @@ pub async fn earliest_rrsig_expiry(
         }
     }
     earliest.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0))
+}
+
+/// One CAA record as `(flags, tag, value)`; the value is read as text, lossily.
+fn caa_fact(r: RData) -> Option<(u8, String, String)> {
+    match r {
+        RData::CAA(c) => Some((
+            if c.issuer_critical { 128 } else { 0 },
+            c.tag.to_string(),
+            String::from_utf8_lossy(&c.value).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A DNS response for `example.test. CAA` carrying one answer with the given RDATA
+    /// fields, built byte by byte (RFC 1035 section 4.1, RFC 8659 section 4.1).
+    fn caa_response(flags: u8, tag: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        m.extend_from_slice(b"\x07example\x04test\x00\x01\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 0x0c, 0x01, 0x01, 0x00, 0x01, 0, 0, 1, 44]);
+        let rdata_len = 2 + tag.len() + value.len();
+        m.extend_from_slice(&u16::try_from(rdata_len).unwrap().to_be_bytes());
+        m.push(flags);
+        m.push(u8::try_from(tag.len()).unwrap());
+        m.extend_from_slice(tag);
+        m.extend_from_slice(value);
+        m
+    }
+
+    fn facts(bytes: &[u8]) -> Option<Vec<(u8, String, String)>> {
+        let message = Message::from_vec(bytes).ok()?;
+        Some(
+            message
+                .answers
+                .iter()
+                .filter_map(|r| caa_fact(r.data.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_caa_answer_is_read() {
+        let got = facts(&caa_response(128, b"issue", b"letsencrypt.org")).unwrap();
+        assert_eq!(
+            got,
+            vec![(128, "issue".to_string(), "letsencrypt.org".to_string())]
+        );
+        let got = facts(&caa_response(0, b"iodef", b"mailto:security@example.test")).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 0);
+        assert_eq!(got[0].1, "iodef");
+    }
+
+    proptest! {
+        /// Whatever bytes a nameserver sends back, decoding them returns an error or a
+        /// message; it never panics.
+        #[test]
+        fn responses_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = facts(&bytes);
+        }
+
+        /// CAA answers with any flags, tag and value bytes decode without panicking, and a
+        /// well-formed issue tag keeps its flags.
+        #[test]
+        fn caa_answers_with_any_bytes(
+            flags in any::<u8>(),
+            tag in prop::collection::vec(any::<u8>(), 0..20),
+            value in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let got = facts(&caa_response(flags, &tag, &value));
+            if tag == b"issue"
+                && flags & 0x80 == 0x80
+                && value.is_ascii()
+                && !value.contains(&b';')
+                && let Some(got) = got
+            {
+                    for (f, t, _) in got {
+                        prop_assert_eq!(f, 128);
+                        prop_assert_eq!(t, "issue");
+                    }
+            }
+        }
+    }
 }
