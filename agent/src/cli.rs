@@ -157,9 +157,14 @@ pub struct ScanArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub resolver: Vec<std::net::SocketAddr>,
     /// The RDAP service to ask for registration data (expiry, transfer lock), e.g. the
-    /// registry's base URL; registration is not looked up without it.
+    /// registry's base URL; without it or --rdap-bootstrap, registration is not looked up.
     #[arg(long, value_name = "URL")]
     pub rdap_base: Option<String>,
+    /// An RDAP bootstrap file (RFC 9224; IANA publishes it at
+    /// https://data.iana.org/rdap/dns.json): each domain's registry is found by its suffix.
+    /// --rdap-base, when given, takes precedence.
+    #[arg(long, value_name = "FILE")]
+    pub rdap_bootstrap: Option<PathBuf>,
     /// More subdomain-takeover fingerprints, one per line: service|cname-suffix|body text.
     #[arg(long, value_name = "FILE")]
     pub takeover_fingerprints: Option<PathBuf>,

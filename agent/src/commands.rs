@@ -598,6 +598,21 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         },
         roles: args.role.clone(),
         rdap_base: args.rdap_base.clone(),
+        rdap_bootstrap: match &args.rdap_bootstrap {
+            None => None,
+            Some(path) => {
+                let body = std::fs::read(path).map_err(|source| Error::NoInput {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(
+                    crate::probe::rdap::Bootstrap::parse(&body).map_err(|message| Error::Data {
+                        path: path.clone(),
+                        message,
+                    })?,
+                )
+            }
+        },
         domain_probe: crate::probe::domain::DomainOptions {
             timeout: limits.read_timeout,
             takeover: {

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub domain_probe: DomainOptions,
     /// The RDAP base URL for registration data (none: registration is not looked up).
     pub rdap_base: Option<String>,
+    /// An RDAP bootstrap registry, asked when there is no `rdap_base`.
+    pub rdap_bootstrap: Option<rdap::Bootstrap>,
 }
 
 impl Default for RunOptions {
@@ -73,6 +75,7 @@ impl Default for RunOptions {
             roles: Vec::new(),
             domain_probe: DomainOptions::default(),
             rdap_base: None,
+            rdap_bootstrap: None,
         }
     }
 }
@@ -259,7 +262,12 @@ async fn scan_domains_with(
                     Ok(mut f) => {
                         match Box::pin(rdap::lookup(
                             domain,
-                            options.rdap_base.as_deref(),
+                            options.rdap_base.as_deref().or_else(|| {
+                                options
+                                    .rdap_bootstrap
+                                    .as_ref()
+                                    .and_then(|b| b.base_for(domain))
+                            }),
                             &resolver,
                             &options.tls.trust,
                             &options.web,

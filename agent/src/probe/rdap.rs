@@ -46,6 +46,73 @@ pub fn parse(domain: &str, body: &[u8]) -> Result<RegistrationFacts, String> {
     })
 }
 
+/// An RDAP bootstrap registry for domain names (RFC 9224), such as IANA's
+/// `https://data.iana.org/rdap/dns.json`: which RDAP service answers for which suffix.
+#[derive(Debug, Clone, Default)]
+pub struct Bootstrap {
+    /// `(suffix in lower case without dots at the ends, base URLs)`.
+    services: Vec<(String, Vec<String>)>,
+}
+
+impl Bootstrap {
+    /// Parse a bootstrap file (RFC 9224 section 3: `{"version", "services": [[[entries],
+    /// [urls]], ...]}`); malformed services are an error naming their position.
+    pub fn parse(body: &[u8]) -> Result<Bootstrap, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("not a bootstrap file: {e}"))?;
+        let services = v
+            .get("services")
+            .and_then(|s| s.as_array())
+            .ok_or("no \"services\" array")?;
+        let mut out = Vec::new();
+        for (i, service) in services.iter().enumerate() {
+            let pair = service
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or_else(|| format!("services[{i}] is not a pair of arrays"))?;
+            let strings = |v: &serde_json::Value, what: &str| {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect::<Vec<_>>()
+                    })
+                    .ok_or_else(|| format!("services[{i}] {what} is not an array"))
+            };
+            let entries = strings(&pair[0], "entries")?;
+            // RFC 9224 section 3: HTTPS URLs are preferred over HTTP ones.
+            let mut urls = strings(&pair[1], "URLs")?;
+            urls.retain(|u| u.starts_with("https://") || u.starts_with("http://"));
+            urls.sort_by_key(|u| !u.starts_with("https://"));
+            if urls.is_empty() {
+                continue;
+            }
+            for entry in entries {
+                let entry = entry.trim_matches('.').to_ascii_lowercase();
+                out.push((entry, urls.clone()));
+            }
+        }
+        Ok(Bootstrap { services: out })
+    }
+
+    /// The base URL for `domain`: the service whose entry is the longest label-wise suffix of
+    /// the name (RFC 9224 section 4), HTTPS first.
+    pub fn base_for(&self, domain: &str) -> Option<&str> {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.services
+            .iter()
+            .filter(|(suffix, _)| {
+                !suffix.is_empty()
+                    && (domain == *suffix
+                        || domain
+                            .strip_suffix(suffix.as_str())
+                            .is_some_and(|rest| rest.ends_with('.')))
+            })
+            .max_by_key(|(suffix, _)| suffix.split('.').count())
+            .and_then(|(_, urls)| urls.first().map(String::as_str))
+    }
+}
+
 /// Look `domain` up at `base` (e.g. `https://rdap.example/`): `Ok(None)` when there is no base
 /// to ask; not-registrable names are answered without asking.
 pub async fn lookup(
@@ -91,6 +158,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bootstrap_picks_the_longest_suffix_and_https() {
+        let file = br#"{"version":"1.0","publication":"2026-01-01T00:00:00Z","services":[
+            [["uk"],["http://rdap.uk.test/","https://rdap.uk.test/"]],
+            [["co.uk","ORG.UK."],["https://rdap.couk.test/"]],
+            [["ftp"],["ftp://nope.test/"]]]}"#;
+        let b = Bootstrap::parse(file).unwrap();
+        assert_eq!(b.base_for("example.uk"), Some("https://rdap.uk.test/"));
+        assert_eq!(
+            b.base_for("Example.Co.UK."),
+            Some("https://rdap.couk.test/")
+        );
+        assert_eq!(
+            b.base_for("example.org.uk"),
+            Some("https://rdap.couk.test/")
+        );
+        assert_eq!(b.base_for("example.nouk"), None);
+        assert_eq!(b.base_for("example.ftp"), None);
+        assert!(
+            Bootstrap::parse(br#"{"services":[["uk"]]}"#)
+                .unwrap_err()
+                .contains("services[0]")
+        );
+    }
+
+    #[test]
     fn rfc9083_domain_object() {
         let body = br#"{"objectClassName":"domain","ldhName":"EXAMPLE.TEST","status":["client transfer prohibited","active"],
             "events":[{"eventAction":"registration","eventDate":"2010-01-01T00:00:00Z"},{"eventAction":"expiration","eventDate":"2027-03-01T00:00:00Z"}]}"#;
@@ -105,6 +197,9 @@ mod tests {
         #[test]
         fn never_panics(b in prop::collection::vec(any::<u8>(), 0..400)) {
             let _ = parse("x.test", &b);
+            if let Ok(boot) = Bootstrap::parse(&b) {
+                let _ = boot.base_for("x.test");
+            }
         }
     }
 }

@@ -116,7 +116,14 @@ async fn judge_with(server: &Running, domains: &[&str], extra_rules: &[String]) 
     let registry = rdap(&pki).await;
     let closed = free_port();
     let options = RunOptions {
-        rdap_base: Some("https://rdap.lab.test/".into()),
+        // The registry is found the way a user's IANA bootstrap file finds it (RFC 9224).
+        rdap_bootstrap: Some(
+            posture_agent::probe::rdap::Bootstrap::parse(
+                br#"{"version":"1.0","services":[[["example"],["https://rdap.elsewhere.test/"]],
+                    [["test"],["https://rdap.lab.test/"]]]}"#,
+            )
+            .unwrap(),
+        ),
         tls: posture_agent::probe::tls::scan::TlsOptions {
             trust: posture_agent::probe::tls::cert::TrustStore::default()
                 .with_der(&pki.root_der())
