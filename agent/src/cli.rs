@@ -156,6 +156,11 @@ pub struct ScanArgs {
     /// resolver. Repeatable.
     #[arg(long, value_name = "ADDR:PORT")]
     pub resolver: Vec<std::net::SocketAddr>,
+    /// Validate DNSSEC against the DNSKEY records in FILE (zone-file lines such as
+    /// `example. IN DNSKEY 257 3 13 <base64>`) instead of the root's keys: for private chains
+    /// of trust and labs.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
     /// The RDAP service to ask for registration data (expiry, transfer lock), e.g. the
     /// registry's base URL; without it or --rdap-bootstrap, registration is not looked up.
     #[arg(long, value_name = "URL")]

@@ -585,7 +585,25 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             request_timeout: limits.read_timeout,
             ..Default::default()
         },
-        dns: if args.resolver.is_empty() {
+        dns: if let Some(path) = &args.trust_anchor {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
+                path: path.clone(),
+                source,
+            })?;
+            let anchors =
+                crate::probe::dns::parse_trust_anchors(&text).map_err(|message| Error::Data {
+                    path: path.clone(),
+                    message,
+                })?;
+            Some(
+                crate::probe::dns::Dns::with_trust_anchors(
+                    &args.resolver,
+                    limits.read_timeout,
+                    &anchors,
+                )
+                .map_err(Error::Usage)?,
+            )
+        } else if args.resolver.is_empty() {
             None
         } else {
             Some(

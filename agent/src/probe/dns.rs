@@ -101,16 +101,44 @@ impl Dns {
         timeout: Duration,
         anchors: &[(String, Vec<u8>)],
     ) -> Result<Dns, String> {
+        let anchors: Vec<TrustAnchor> = anchors
+            .iter()
+            .map(|(zone, key)| TrustAnchor {
+                zone: zone.clone(),
+                algorithm: u8::from(Algorithm::ED25519),
+                key: key.clone(),
+            })
+            .collect();
+        Dns::with_trust_anchors(servers, timeout, &anchors)
+    }
+
+    /// Ask `servers` (the system resolver when empty), validating DNSSEC against `anchors`
+    /// instead of the root's keys.
+    pub fn with_trust_anchors(
+        servers: &[SocketAddr],
+        timeout: Duration,
+        anchors: &[TrustAnchor],
+    ) -> Result<Dns, String> {
         let mut trust = TrustAnchors::empty();
-        for (zone, key) in anchors {
-            let name = Name::from_ascii(zone).map_err(|e| e.to_string())?;
+        for a in anchors {
+            let name = Name::from_ascii(&a.zone).map_err(|e| e.to_string())?;
             trust.insert_with_name(
-                &PublicKeyBuf::new(key.clone(), Algorithm::ED25519),
+                &PublicKeyBuf::new(a.key.clone(), Algorithm::from_u8(a.algorithm)),
                 LowerName::new(&name),
             );
         }
-        let mut dns = Dns::with_nameservers(servers, timeout)?;
-        let config = Dns::nameserver_config(servers);
+        let mut dns = if servers.is_empty() {
+            Dns::system(timeout)?
+        } else {
+            Dns::with_nameservers(servers, timeout)?
+        };
+        let config = if servers.is_empty() {
+            hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| format!("reading the system resolver configuration: {e}"))?
+                .0
+        } else {
+            Dns::nameserver_config(servers)
+        };
         dns.validating = Some(Dns::resolver(config, timeout, Some(Arc::new(trust)))?);
         Ok(dns)
     }
@@ -557,6 +585,72 @@ pub async fn earliest_rrsig_expiry(
     earliest.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0))
 }
 
+/// A DNSSEC trust anchor: a zone's DNSKEY, as an operator of a private chain of trust (or a
+/// lab) would give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustAnchor {
+    /// The zone the key signs, e.g. `example.` or `.`.
+    pub zone: String,
+    /// The DNSSEC algorithm number (IANA "DNS Security Algorithm Numbers", e.g. 8, 13, 15).
+    pub algorithm: u8,
+    /// The public key field of the DNSKEY record (RFC 4034 section 2.1.4), decoded.
+    pub key: Vec<u8>,
+}
+
+/// Read trust anchors from DNSKEY records in zone-file presentation format (RFC 4034 section
+/// 2.2), one per line: `zone. [TTL] [IN] DNSKEY flags 3 algorithm base64-key`. Blank lines and
+/// `;` comments are skipped; an error names the line.
+pub fn parse_trust_anchors(text: &str) -> Result<Vec<TrustAnchor>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split(';').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| format!("line {}: {why}", n + 1);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case("DNSKEY"))
+            .ok_or_else(|| bad("not a DNSKEY record"))?;
+        let zone = fields[0];
+        if at == 0
+            || !fields[1..at]
+                .iter()
+                .all(|f| f.eq_ignore_ascii_case("IN") || f.parse::<u32>().is_ok())
+        {
+            return Err(bad("expected `zone. [TTL] [IN] DNSKEY ...`"));
+        }
+        let rest = &fields[at + 1..];
+        if rest.len() < 4 {
+            return Err(bad("a DNSKEY needs flags, protocol, algorithm and key"));
+        }
+        let flags: u16 = rest[0].parse().map_err(|_| bad("flags are not a number"))?;
+        if flags & 0x0100 == 0 {
+            return Err(bad("the Zone Key flag (256) is not set"));
+        }
+        if rest[1] != "3" {
+            return Err(bad("the protocol field must be 3 (RFC 4034 section 2.1.2)"));
+        }
+        let algorithm: u8 = rest[2]
+            .parse()
+            .map_err(|_| bad("the algorithm is not a number"))?;
+        let key = super::mail::dkim::base64(&rest[3..].concat())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| bad("the key is not base64"))?;
+        Name::from_ascii(zone).map_err(|e| bad(&format!("zone {zone:?}: {e}")))?;
+        out.push(TrustAnchor {
+            zone: zone.to_owned(),
+            algorithm,
+            key,
+        });
+    }
+    if out.is_empty() {
+        return Err("no DNSKEY records".into());
+    }
+    Ok(out)
+}
+
 /// One CAA record as `(flags, tag, value)`; the value is read as text, lossily.
 fn caa_fact(r: RData) -> Option<(u8, String, String)> {
     match r {
@@ -602,6 +696,35 @@ mod tests {
     }
 
     #[test]
+    fn trust_anchor_files() {
+        let a = parse_trust_anchors(
+            "; the lab's key\nlab.test. 3600 IN DNSKEY 257 3 15 AAEC Aw==\n\nx. DNSKEY 256 3 8 AQ==",
+        )
+        .unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].zone, "lab.test.");
+        assert_eq!((a[0].algorithm, a[0].key.clone()), (15, vec![0, 1, 2, 3]));
+        assert_eq!(a[1].algorithm, 8);
+        for (text, why) in [
+            ("lab.test. IN A 127.0.0.1", "line 1: not a DNSKEY"),
+            (
+                "lab.test. IN DNSKEY 1 3 15 AA==",
+                "line 1: the Zone Key flag",
+            ),
+            ("lab.test. IN DNSKEY 257 2 15 AA==", "line 1: the protocol"),
+            (
+                "\nlab.test. IN DNSKEY 257 3 15 !!",
+                "line 2: the key is not base64",
+            ),
+            ("lab.test. IN DNSKEY 257 3", "line 1: a DNSKEY needs"),
+            ("", "no DNSKEY records"),
+        ] {
+            let e = parse_trust_anchors(text).unwrap_err();
+            assert!(e.starts_with(why), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
     fn a_caa_answer_is_read() {
         let got = facts(&caa_response(128, b"issue", b"letsencrypt.org")).unwrap();
         assert_eq!(
@@ -617,6 +740,11 @@ mod tests {
     proptest! {
         /// Whatever bytes a nameserver sends back, decoding them returns an error or a
         /// message; it never panics.
+        #[test]
+        fn trust_anchor_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_trust_anchors(&text);
+        }
+
         #[test]
         fn responses_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
             let _ = facts(&bytes);

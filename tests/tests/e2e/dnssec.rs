@@ -138,3 +138,106 @@ async fn dnssec_checks_on_signed_zones() {
         (Status::Fail, Severity::Critical, true)
     );
 }
+
+/// Standard base64 with padding (RFC 4648 section 4), for writing a DNSKEY line.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `scan DOMAIN --resolver ADDR --trust-anchor FILE`: the lab's key makes the zone secure, a
+/// wrong key makes it bogus, and a malformed file is an error naming the file and the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_anchor_file_on_the_command_line() {
+    use clap::Parser;
+
+    assert_eq!(base64(b"foob"), "Zm9vYg==");
+    let (server, keys) = posture_lab::dns::serve_signed(&[SIGNED]).await;
+    let dir = posture_lab::pki::TempDir::new("anchors");
+    let closed = posture_lab::servers::free_port();
+    let scan = |key: Vec<u8>, name: &str| {
+        let file = dir.path().join(name);
+        let lines: String = keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "; lab key\n{} 300 IN DNSKEY 257 3 15 {}\n",
+                    k.zone,
+                    base64(&key)
+                )
+            })
+            .collect();
+        std::fs::write(&file, lines).unwrap();
+        let args = vec![
+            "posture-agent".to_owned(),
+            "scan".into(),
+            "signed.test".into(),
+            "--resolver".into(),
+            server.addr.to_string(),
+            "--trust-anchor".into(),
+            file.display().to_string(),
+            "--connect-to".into(),
+            format!("::127.0.0.1:{closed}"),
+            "--format".into(),
+            "json".into(),
+        ];
+        move || {
+            let cli = posture_agent::cli::Cli::try_parse_from(args).unwrap();
+            let mut out = Vec::new();
+            let r = posture_agent::run(cli, &mut out);
+            (r, String::from_utf8(out).unwrap())
+        }
+    };
+    let dnssec = |out: &str| {
+        let report: serde_json::Value = serde_json::from_str(out).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "DNS-DNSSEC")
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let good = keys[0].public.clone();
+    let (r, out) = tokio::task::spawn_blocking(scan(good.clone(), "good.keys"))
+        .await
+        .unwrap();
+    r.unwrap();
+    assert_eq!(dnssec(&out), "pass");
+
+    let wrong: Vec<u8> = good.iter().map(|b| b ^ 0x55).collect();
+    let (r, out) = tokio::task::spawn_blocking(scan(wrong, "wrong.keys"))
+        .await
+        .unwrap();
+    r.unwrap();
+    assert_eq!(dnssec(&out), "fail");
+
+    let bad = dir.path().join("bad.keys");
+    std::fs::write(&bad, "signed.test. IN DNSKEY 257 3 15 not-base64!\n").unwrap();
+    let args = vec![
+        "posture-agent".to_owned(),
+        "scan".into(),
+        "signed.test".into(),
+        "--trust-anchor".into(),
+        bad.display().to_string(),
+    ];
+    let cli = posture_agent::cli::Cli::try_parse_from(args).unwrap();
+    let e = posture_agent::run(cli, &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.keys") && e.contains("line 1"), "{e}");
+}

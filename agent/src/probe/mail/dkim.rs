@@ -78,7 +78,7 @@ pub fn parse(text: &str) -> Result<DkimKeyRecord, String> {
 }
 
 /// Standard base64 (RFC 4648 §4), padding optional.
-fn base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc = 0u32;
     let mut bits = 0;
