@@ -194,13 +194,46 @@ impl Dns {
         config
     }
 
-    /// The DNSSEC status of `domain`'s SOA: `secure`, `insecure`, `bogus` or `indeterminate`.
+    /// The DNSSEC status of `domain`'s SOA (`secure`, `insecure`, `bogus` or
+    /// `indeterminate`), with the status of each MX, TXT and `_dmarc` TXT answer that exists.
     pub async fn dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
+        let mut facts = self.zone_dnssec(domain).await;
+        if let Some(v) = &self.validating {
+            let domain = domain.trim_end_matches('.');
+            for (name, kind) in [
+                (domain.to_owned(), RecordType::MX),
+                (domain.to_owned(), RecordType::TXT),
+                (format!("_dmarc.{domain}"), RecordType::TXT),
+            ] {
+                // Only RRsets that exist are answers to prove (the plain resolver's cache is
+                // shared with the mail checks that ask for them anyway).
+                if !matches!(self.raw(&name, kind).await, Ok(Answer::Records(r)) if !r.is_empty()) {
+                    continue;
+                }
+                if let Some(mut status) = answer_proof(v, &name, kind).await {
+                    // An unsigned zone's answers cannot be bogus, whatever the validator said
+                    // about the missing chain (the same rule as for the zone above).
+                    if facts.status == "insecure" && status != "secure" {
+                        status = "insecure";
+                    }
+                    facts.answers.push(posture_policies::model::AnswerProof {
+                        name,
+                        kind: kind.to_string(),
+                        status: status.into(),
+                    });
+                }
+            }
+        }
+        facts
+    }
+
+    async fn zone_dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
         use hickory_resolver::proto::dnssec::Proof;
         let facts = |status: &str, detail: Option<String>| posture_policies::model::DnssecFacts {
             status: status.into(),
             earliest_rrsig_expiry: None,
             detail,
+            answers: Vec::new(),
         };
         let Some(v) = &self.validating else {
             return facts("indeterminate", Some("no validating resolver".into()));
@@ -583,6 +616,37 @@ pub async fn earliest_rrsig_expiry(
         }
     }
     earliest.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0))
+}
+
+/// How the validating resolver proved the `kind` RRset at `name`: `None` when there is no
+/// such RRset (a negative answer is not an answer the checks rely on).
+async fn answer_proof(v: &TokioResolver, name: &str, kind: RecordType) -> Option<&'static str> {
+    use hickory_resolver::proto::dnssec::Proof;
+    let fqdn = Name::from_ascii(format!("{name}.")).ok()?;
+    match v.lookup(fqdn, kind).await {
+        Ok(lookup) => {
+            let proofs: Vec<Proof> = lookup
+                .answers()
+                .iter()
+                .filter(|r| r.record_type() == kind)
+                .map(|r| r.proof)
+                .collect();
+            if proofs.is_empty() {
+                None
+            } else if proofs.contains(&Proof::Bogus) {
+                Some("bogus")
+            } else if proofs.iter().all(|p| *p == Proof::Secure) {
+                Some("secure")
+            } else if proofs.contains(&Proof::Insecure) {
+                Some("insecure")
+            } else {
+                Some("indeterminate")
+            }
+        }
+        Err(e) if e.is_no_records_found() => None,
+        Err(e) if e.to_string().to_ascii_lowercase().contains("dnssec") => Some("bogus"),
+        Err(_) => Some("indeterminate"),
+    }
 }
 
 /// A DNSSEC trust anchor: a zone's DNSKEY, as an operator of a private chain of trust (or a

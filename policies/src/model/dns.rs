@@ -46,6 +46,23 @@ pub struct DnssecFacts {
     /// Why the chain is bogus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The validation state of each other answer the checks rely on (MX, the SPF TXT, the
+    /// DMARC TXT), as the validating resolver proved it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<AnswerProof>,
+}
+
+/// Whether one DNS answer (an RRset) validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerProof {
+    /// The owner name.
+    pub name: String,
+    /// The record type, e.g. `MX`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `secure`, `insecure`, `bogus` or `indeterminate`.
+    pub status: String,
 }
 
 /// One delegated nameserver.

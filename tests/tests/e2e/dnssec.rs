@@ -11,6 +11,10 @@ $TTL 300
 @    IN NS  ns.signed.test.
 ns   IN A   127.0.0.1
 www  IN A   192.0.2.80
+@    IN MX  10 mail.signed.test.
+@    IN TXT "v=spf1 -all"
+_dmarc IN TXT "v=DMARC1; p=reject"
+mail IN A   127.0.0.1
 "#;
 
 const PLAIN: &str = r#"
@@ -19,6 +23,7 @@ $TTL 300
 @    IN SOA ns.plain.test. hostmaster.plain.test. 1 3600 600 86400 300
 @    IN NS  ns.plain.test.
 ns   IN A   127.0.0.1
+@    IN TXT "v=spf1 -all"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,6 +54,41 @@ async fn secure_bogus_and_unsigned() {
     assert_eq!(bad.status, "bogus", "{bad:?}");
     // An unsigned zone is insecure, never bogus (bogus zeroes the domain's score).
     assert_eq!(unsigned.status, "insecure", "{unsigned:?}");
+
+    // Each answer the mail checks rely on carries its own proof.
+    let answers = |f: &posture_policies::model::DnssecFacts| -> Vec<(String, String, String)> {
+        f.answers
+            .iter()
+            .map(|a| (a.name.clone(), a.kind.clone(), a.status.clone()))
+            .collect()
+    };
+    let expect = |status: &str| {
+        vec![
+            ("signed.test".to_owned(), "MX".to_owned(), status.to_owned()),
+            (
+                "signed.test".to_owned(),
+                "TXT".to_owned(),
+                status.to_owned(),
+            ),
+            (
+                "_dmarc.signed.test".to_owned(),
+                "TXT".to_owned(),
+                status.to_owned(),
+            ),
+        ]
+    };
+    assert_eq!(answers(&ok), expect("secure"));
+    assert_eq!(answers(&bad), expect("bogus"));
+    // plain.test is unsigned: its TXT is insecure, never bogus; it has no MX or DMARC
+    // record, so there is nothing else to prove.
+    assert_eq!(
+        answers(&unsigned),
+        vec![(
+            "plain.test".to_owned(),
+            "TXT".to_owned(),
+            "insecure".to_owned()
+        )]
+    );
 }
 
 async fn judge_signed(
