@@ -195,7 +195,8 @@ impl Dns {
     }
 
     /// The DNSSEC status of `domain`'s SOA (`secure`, `insecure`, `bogus` or
-    /// `indeterminate`), with the status of each MX, TXT and `_dmarc` TXT answer that exists.
+    /// `indeterminate`), with the status of each MX, TXT, `_dmarc`, `_mta-sts` and `_smtp._tls`
+    /// TXT and CAA answer that exists.
     pub async fn dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
         let mut facts = self.zone_dnssec(domain).await;
         if let Some(v) = &self.validating {
@@ -204,6 +205,9 @@ impl Dns {
                 (domain.to_owned(), RecordType::MX),
                 (domain.to_owned(), RecordType::TXT),
                 (format!("_dmarc.{domain}"), RecordType::TXT),
+                (format!("_mta-sts.{domain}"), RecordType::TXT),
+                (format!("_smtp._tls.{domain}"), RecordType::TXT),
+                (domain.to_owned(), RecordType::CAA),
             ] {
                 // Only RRsets that exist are answers to prove (the plain resolver's cache is
                 // shared with the mail checks that ask for them anyway).

@@ -46,8 +46,8 @@ pub struct DnssecFacts {
     /// Why the chain is bogus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// The validation state of each other answer the checks rely on (MX, the SPF TXT, the
-    /// DMARC TXT), as the validating resolver proved it.
+    /// The validation state of each other answer the checks rely on (MX, the SPF, DMARC,
+    /// MTA-STS and TLS-RPT TXT records, CAA), as the validating resolver proved it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<AnswerProof>,
 }

@@ -14,6 +14,7 @@ www  IN A   192.0.2.80
 @    IN MX  10 mail.signed.test.
 @    IN TXT "v=spf1 -all"
 _dmarc IN TXT "v=DMARC1; p=reject"
+@    IN CAA 0 issue "ca.test"
 mail IN A   127.0.0.1
 "#;
 
@@ -73,6 +74,11 @@ async fn secure_bogus_and_unsigned() {
             (
                 "_dmarc.signed.test".to_owned(),
                 "TXT".to_owned(),
+                status.to_owned(),
+            ),
+            (
+                "signed.test".to_owned(),
+                "CAA".to_owned(),
                 status.to_owned(),
             ),
         ]
