@@ -162,3 +162,16 @@ pub async fn scan_full(
         findings,
     }
 }
+
+/// Judge what a domain scan observed with the built-in policies, now, as `posture-agent
+/// scan DOMAIN` does.
+pub fn judge_observations(observations: Vec<Observation>) -> Vec<Finding> {
+    let set = posture_policies::model::ObservationSet {
+        schema: Schema,
+        organisation: None,
+        observations,
+    };
+    PolicySet::builtin()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .evaluate_set(&set, Some(Utc::now()), None)
+}

@@ -14,8 +14,7 @@ use hyper::body::Bytes;
 use posture_lab::pki::{LeafSpec, Pki};
 use posture_lab::servers::{Running, free_port};
 use posture_lab::web::{Reply, Seen, serve};
-use posture_policies::PolicySet;
-use posture_policies::model::{Finding, ObservationSet, Schema, Status, Target};
+use posture_policies::model::{Finding, Status, Target};
 
 const OPEN: &str = r#"
 $ORIGIN dnslab.test.
@@ -161,15 +160,7 @@ async fn judge_with(server: &Running, domains: &[&str], extra_rules: &[String]) 
         ..RunOptions::default()
     };
     let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
-    let observations = scan_domains(&domains, &options).await;
-    let set = ObservationSet {
-        schema: Schema,
-        organisation: None,
-        observations,
-    };
-    PolicySet::builtin()
-        .unwrap()
-        .evaluate_set(&set, Some(Utc::now()), None)
+    posture_lab::scan::judge_observations(scan_domains(&domains, &options).await)
 }
 
 fn status(findings: &[Finding], domain: &str, check: &str) -> (Status, String) {

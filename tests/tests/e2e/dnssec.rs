@@ -101,12 +101,9 @@ async fn judge_signed(
     validity_days: u64,
     break_anchor: bool,
 ) -> Vec<posture_policies::model::Finding> {
-    use chrono::Utc;
     use posture_agent::probe::domain::DomainOptions;
     use posture_agent::runner::{RunOptions, scan_domains};
     use posture_agent::target::ConnectTo;
-    use posture_policies::PolicySet;
-    use posture_policies::model::{ObservationSet, Schema};
 
     let (server, keys) =
         posture_lab::dns::serve_signed_for(&[SIGNED], Duration::from_secs(validity_days * 86_400))
@@ -134,15 +131,7 @@ async fn judge_signed(
         connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap()],
         ..RunOptions::default()
     };
-    let observations = scan_domains(&["signed.test".to_owned()], &options).await;
-    let set = ObservationSet {
-        schema: Schema,
-        organisation: None,
-        observations,
-    };
-    PolicySet::builtin()
-        .unwrap()
-        .evaluate_set(&set, Some(Utc::now()), None)
+    posture_lab::scan::judge_observations(scan_domains(&["signed.test".to_owned()], &options).await)
 }
 
 fn status_of(

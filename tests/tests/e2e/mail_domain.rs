@@ -17,8 +17,7 @@ use posture_agent::target::ConnectTo;
 use posture_lab::pki::{LeafSpec, Pki};
 use posture_lab::servers::{RustlsServer, free_port, smtp_server};
 use posture_lab::web::{Reply, serve};
-use posture_policies::PolicySet;
-use posture_policies::model::{Finding, ObservationSet, Schema, Status, Target};
+use posture_policies::model::{Finding, Status, Target};
 
 const GOOD: &str = r#"
 $ORIGIN maillab.test.
@@ -188,14 +187,7 @@ async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
     ]
     .map(String::from);
     let observations = scan_domains(&domains, &options).await;
-    let set = ObservationSet {
-        schema: Schema,
-        organisation: None,
-        observations: observations.clone(),
-    };
-    let findings = PolicySet::builtin()
-        .unwrap()
-        .evaluate_set(&set, Some(Utc::now()), None);
+    let findings = posture_lab::scan::judge_observations(observations.clone());
     let good: Vec<Finding> = findings
         .iter()
         .filter(|f| f.domain == "maillab.test")

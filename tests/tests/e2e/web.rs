@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use hyper::body::Bytes;
 use posture_agent::probe::tls::cert::TrustStore;
 use posture_agent::probe::tls::conn::Limits;
@@ -15,8 +14,7 @@ use posture_agent::target::ConnectTo;
 use posture_lab::pki::{LeafSpec, Pki};
 use posture_lab::servers::{Running, free_port};
 use posture_lab::web::{Handler, Reply, Seen, serve, trickle_http};
-use posture_policies::PolicySet;
-use posture_policies::model::{Finding, Observation, ObservationSet, Schema, Status};
+use posture_policies::model::{Finding, Observation, Status};
 
 const D: &str = "weblab.test";
 const WWW: &str = "www.weblab.test";
@@ -132,14 +130,7 @@ async fn judge(site: &Site) -> Judged {
 
 async fn judge_with(site: &Site, request_timeout: Duration) -> Judged {
     let observations = scan_domains(&[D.to_owned()], &options(site, request_timeout)).await;
-    let set = ObservationSet {
-        schema: Schema,
-        organisation: None,
-        observations: observations.clone(),
-    };
-    let findings = PolicySet::builtin()
-        .unwrap()
-        .evaluate_set(&set, Some(Utc::now()), None);
+    let findings = posture_lab::scan::judge_observations(observations.clone());
     Judged {
         observations,
         findings,
