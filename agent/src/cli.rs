@@ -43,14 +43,19 @@ pub enum Command {
     /// are judged as of each observation's scan time unless --now says otherwise, so a recorded
     /// file gives the same findings whenever it is evaluated.
     Evaluate(EvaluateArgs),
-    /// Scan TLS endpoints: every protocol version (SSLv2 to TLS 1.3), every cipher suite, the
-    /// named groups and the certificate, then judge them against the standards.
+    /// Scan domains and TLS endpoints, then judge what was seen against the standards.
     ///
-    /// Targets: tls://HOST:PORT (any TLS service), https://HOST[:PORT] (default 443),
-    /// smtp://HOST[:PORT] (STARTTLS; default 25). Scanning is gentle: at most --per-host
-    /// connections at once to a host, each read bounded in time and size, and the whole target
-    /// within --budget.
+    /// A bare domain (example.nhs.uk) gets every check: website, DNS (DNSSEC, nameservers,
+    /// AXFR, CAA, dangling records), mail (SPF, DMARC, DKIM, MTA-STS, TLS-RPT, the MX hosts'
+    /// STARTTLS) and registration (RDAP). Endpoints: tls://HOST:PORT (any TLS service),
+    /// https://HOST[:PORT] (default 443), smtp://HOST[:PORT] (STARTTLS; default 25): every
+    /// protocol version (SSLv2 to TLS 1.3), every cipher suite, the named groups and the
+    /// certificate. Scanning is gentle: at most --per-host connections at once to a host, each
+    /// read bounded in time and size, and the whole target within --budget.
     Scan(Box<ScanArgs>),
+    /// Work with the agent's configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// `policy` subcommands.
@@ -64,6 +69,17 @@ pub enum PolicyCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file (keys, addresses, the files it names) and print what it
+    /// sets. Exits 64 with the file and the key when something is wrong.
+    Check {
+        /// The TOML file, e.g. examples/agent.toml.
+        file: PathBuf,
     },
 }
 
@@ -119,9 +135,15 @@ pub struct EvaluateArgs {
 /// `scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// What to scan, e.g. https://www.example.nhs.uk or smtp://mx.example.nhs.uk:25.
-    #[arg(value_name = "TARGET", required = true)]
+    /// What to scan, e.g. example.nhs.uk (a domain: web, DNS, mail, registration),
+    /// https://www.example.nhs.uk or smtp://mx.example.nhs.uk:25. When none is given, the
+    /// configuration's `targets` are scanned.
+    #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Read settings from this TOML file (see examples/agent.toml); options given on the
+    /// command line win over the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The SNI name to send (and match the certificate against) instead of the target's host.
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
@@ -161,15 +183,19 @@ pub struct ScanArgs {
     /// of trust and labs.
     #[arg(long, value_name = "FILE")]
     pub trust_anchor: Option<PathBuf>,
-    /// The RDAP service to ask for registration data (expiry, transfer lock), e.g. the
-    /// registry's base URL; without it or --rdap-bootstrap, registration is not looked up.
+    /// The RDAP service to ask for every domain's registration data (expiry, transfer lock),
+    /// e.g. a registry's base URL. Without it, each domain's registry is found in the RDAP
+    /// bootstrap file.
     #[arg(long, value_name = "URL")]
     pub rdap_base: Option<String>,
     /// An RDAP bootstrap file (RFC 9224; IANA publishes it at
-    /// https://data.iana.org/rdap/dns.json): each domain's registry is found by its suffix.
-    /// --rdap-base, when given, takes precedence.
+    /// https://data.iana.org/rdap/dns.json) instead of the copy that ships with the agent.
     #[arg(long, value_name = "FILE")]
     pub rdap_bootstrap: Option<PathBuf>,
+    /// A suffix run by a private registry (names under it are not looked up over RDAP;
+    /// DOMAIN-* checks are not applicable). Repeatable; replaces the default, nhs.uk.
+    #[arg(long, value_name = "SUFFIX")]
+    pub private_registry: Vec<String>,
     /// More subdomain-takeover fingerprints, one per line: service|cname-suffix|body text.
     #[arg(long, value_name = "FILE")]
     pub takeover_fingerprints: Option<PathBuf>,
@@ -183,21 +209,21 @@ pub struct ScanArgs {
     /// Score the findings under this domain (an endpoint's owner).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
-    /// Seconds to wait for a TCP connection.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub connect_timeout: f64,
-    /// Seconds to wait for each answer.
-    #[arg(long, value_name = "SECS", default_value_t = 8.0)]
-    pub read_timeout: f64,
-    /// Seconds allowed for one target in all.
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
-    pub budget: f64,
-    /// Connections open at once to one host.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub per_host: usize,
-    /// Connections open at once in all.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    pub max_connections: usize,
+    /// Seconds to wait for a TCP connection [default: 5].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+    /// Seconds to wait for each answer [default: 8].
+    #[arg(long, value_name = "SECS")]
+    pub read_timeout: Option<f64>,
+    /// Seconds allowed for one target in all [default: 120].
+    #[arg(long, value_name = "SECS")]
+    pub budget: Option<f64>,
+    /// Connections open at once to one host [default: 3].
+    #[arg(long, value_name = "N")]
+    pub per_host: Option<usize>,
+    /// Connections open at once in all [default: 32].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Where the standards come from.
     #[command(flatten)]
     pub policy: PolicyArgs,

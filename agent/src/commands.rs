@@ -522,10 +522,27 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     use crate::runner::RunOptions;
     use crate::target::{ConnectTo, parse_target};
 
-    let set = policies_with(&args.policy, args.standard.as_deref())?;
+    let config = match &args.config {
+        Some(path) => crate::config::Config::load(path)?,
+        None => crate::config::Config::default(),
+    };
+    let policy_args = crate::cli::PolicyArgs {
+        policies: args.policy.policies.clone().or(config.policies.clone()),
+    };
+    let set = policies_with(&policy_args, args.standard.as_deref())?;
+    let target_texts = if args.targets.is_empty() {
+        &config.targets
+    } else {
+        &args.targets
+    };
+    if target_texts.is_empty() {
+        return Err(Error::Usage(
+            "name at least one TARGET (or `targets` in the --config file)".into(),
+        ));
+    }
     // A bare name is a domain (website, and the TLS of its HTTPS hosts); a URL is one endpoint.
     let (domain_args, url_args): (Vec<&String>, Vec<&String>) =
-        args.targets.iter().partition(|t| !t.contains("://"));
+        target_texts.iter().partition(|t| !t.contains("://"));
     let domains = domain_args
         .iter()
         .map(|d| crate::target::parse_domain(d).map_err(Error::Usage))
@@ -540,7 +557,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         .map(|r| ConnectTo::parse(r).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
     let mut trust = TrustStore::default();
-    if let Some(path) = &args.ca_file {
+    if let Some(path) = args.ca_file.as_ref().or(config.ca_file.as_ref()) {
         if let Err(source) = std::fs::metadata(path) {
             return Err(Error::NoInput {
                 path: path.clone(),
@@ -552,17 +569,111 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             message,
         })?;
     }
-    if args.per_host == 0 || args.max_connections == 0 {
+    let defaults = Limits::default();
+    let per_host = args
+        .per_host
+        .or(config.per_host)
+        .unwrap_or(defaults.per_host);
+    let max_connections = args
+        .max_connections
+        .or(config.max_connections)
+        .unwrap_or(32);
+    if per_host == 0 || max_connections == 0 {
         return Err(Error::Usage(
             "--per-host and --max-connections must be at least 1".into(),
         ));
     }
+    let duration = |name: &str,
+                    arg: Option<f64>,
+                    configured: Option<std::time::Duration>,
+                    default: std::time::Duration| match arg {
+        Some(v) => seconds(name, v),
+        None => Ok(configured.unwrap_or(default)),
+    };
     let limits = Limits {
-        connect_timeout: seconds("connect-timeout", args.connect_timeout)?,
-        read_timeout: seconds("read-timeout", args.read_timeout)?,
-        target_budget: seconds("budget", args.budget)?,
-        per_host: args.per_host,
-        ..Limits::default()
+        connect_timeout: duration(
+            "connect-timeout",
+            args.connect_timeout,
+            config.connect_timeout,
+            defaults.connect_timeout,
+        )?,
+        read_timeout: duration(
+            "read-timeout",
+            args.read_timeout,
+            config.read_timeout,
+            defaults.read_timeout,
+        )?,
+        target_budget: duration("budget", args.budget, config.budget, defaults.target_budget)?,
+        per_host,
+        ..defaults
+    };
+    let resolvers = if args.resolver.is_empty() {
+        config.resolvers.clone()
+    } else {
+        args.resolver.clone()
+    };
+    let anchors = match &args.trust_anchor {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
+                path: path.clone(),
+                source,
+            })?;
+            Some(
+                crate::probe::dns::parse_trust_anchors(&text).map_err(|message| Error::Data {
+                    path: path.clone(),
+                    message,
+                })?,
+            )
+        }
+        None => config.trust_anchors.clone(),
+    };
+    let dns = match (&anchors, resolvers.is_empty()) {
+        (Some(anchors), _) => Some(
+            crate::probe::dns::Dns::with_trust_anchors(&resolvers, limits.read_timeout, anchors)
+                .map_err(Error::Usage)?,
+        ),
+        (None, true) => None,
+        (None, false) => Some(
+            crate::probe::dns::Dns::with_nameservers(&resolvers, limits.read_timeout)
+                .map_err(Error::Usage)?,
+        ),
+    };
+    let rdap_bootstrap = match &args.rdap_bootstrap {
+        Some(path) => {
+            let body = std::fs::read(path).map_err(|source| Error::NoInput {
+                path: path.clone(),
+                source,
+            })?;
+            crate::probe::rdap::Bootstrap::parse(&body).map_err(|message| Error::Data {
+                path: path.clone(),
+                message,
+            })?
+        }
+        None => config
+            .rdap_bootstrap
+            .clone()
+            .unwrap_or_else(crate::probe::rdap::Bootstrap::shipped),
+    };
+    let mut takeover = crate::probe::takeover::shipped();
+    takeover.extend(config.takeover_fingerprints.iter().cloned());
+    if let Some(path) = &args.takeover_fingerprints {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
+            path: path.clone(),
+            source,
+        })?;
+        takeover.extend(
+            crate::probe::takeover::parse(&text).map_err(|message| Error::Data {
+                path: path.clone(),
+                message,
+            })?,
+        );
+    }
+    let or_config = |arg: &Vec<String>, configured: &Vec<String>| {
+        if arg.is_empty() {
+            configured.clone()
+        } else {
+            arg.clone()
+        }
     };
     let options = RunOptions {
         tls: crate::probe::tls::scan::TlsOptions {
@@ -572,83 +683,43 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         },
         sni: args.sni.clone(),
         connect_to,
-        max_connections: args.max_connections,
+        max_connections,
         agent: "local".into(),
         domain: args.domain.clone(),
         vantage: match &args.vantage {
             Some(path) => read_observations(path)?.observations,
             None => Vec::new(),
         },
-        interception_names: args.interception_ca.clone(),
+        interception_names: or_config(&args.interception_ca, &config.interception_ca),
         web: crate::probe::web::http::WebLimits {
             connect_timeout: limits.connect_timeout,
             request_timeout: limits.read_timeout,
             ..Default::default()
         },
-        dns: if let Some(path) = &args.trust_anchor {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
-                path: path.clone(),
-                source,
-            })?;
-            let anchors =
-                crate::probe::dns::parse_trust_anchors(&text).map_err(|message| Error::Data {
-                    path: path.clone(),
-                    message,
-                })?;
-            Some(
-                crate::probe::dns::Dns::with_trust_anchors(
-                    &args.resolver,
-                    limits.read_timeout,
-                    &anchors,
-                )
-                .map_err(Error::Usage)?,
-            )
-        } else if args.resolver.is_empty() {
-            None
-        } else {
-            Some(
-                crate::probe::dns::Dns::with_nameservers(&args.resolver, limits.read_timeout)
-                    .map_err(Error::Usage)?,
-            )
-        },
+        dns,
         mail: crate::probe::mail::check::MailOptions {
-            dkim_selectors: args.dkim_selector.clone(),
+            dkim_selectors: or_config(&args.dkim_selector, &config.dkim_selectors),
         },
-        roles: args.role.clone(),
-        rdap_base: args.rdap_base.clone(),
-        rdap_bootstrap: match &args.rdap_bootstrap {
-            None => None,
-            Some(path) => {
-                let body = std::fs::read(path).map_err(|source| Error::NoInput {
-                    path: path.clone(),
-                    source,
-                })?;
-                Some(
-                    crate::probe::rdap::Bootstrap::parse(&body).map_err(|message| Error::Data {
-                        path: path.clone(),
-                        message,
-                    })?,
-                )
-            }
+        roles: if args.role.is_empty() {
+            config.roles.clone()
+        } else {
+            args.role.clone()
+        },
+        rdap_base: args.rdap_base.clone().or(config.rdap_base.clone()),
+        rdap_bootstrap: Some(rdap_bootstrap),
+        private_registries: if !args.private_registry.is_empty() {
+            args.private_registry
+                .iter()
+                .map(|s| s.trim_matches('.').to_ascii_lowercase())
+                .collect()
+        } else if let Some(list) = &config.private_registries {
+            list.clone()
+        } else {
+            RunOptions::default().private_registries
         },
         domain_probe: crate::probe::domain::DomainOptions {
             timeout: limits.read_timeout,
-            takeover: {
-                let mut table = crate::probe::takeover::shipped();
-                if let Some(path) = &args.takeover_fingerprints {
-                    let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    table.extend(crate::probe::takeover::parse(&text).map_err(|message| {
-                        Error::Data {
-                            path: path.clone(),
-                            message,
-                        }
-                    })?);
-                }
-                table
-            },
+            takeover,
             ..Default::default()
         },
     };
@@ -806,5 +877,94 @@ fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Wri
         )?;
     }
     writeln!(out)?;
+    Ok(())
+}
+
+/// `config check FILE`: check a configuration file and print what it sets, with the defaults
+/// it leaves in place.
+pub fn config_check(path: &Path, out: &mut dyn Write) -> Result<()> {
+    use crate::probe::tls::conn::Limits;
+
+    let c = crate::config::Config::load(path)?;
+    let defaults = Limits::default();
+    let list = |v: &[String], none: &str| {
+        if v.is_empty() {
+            none.to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    writeln!(out, "{}: OK", path.display())?;
+    writeln!(
+        out,
+        "  targets:            {}",
+        list(&c.targets, "(none: name them on the command line)")
+    )?;
+    let resolvers: Vec<String> = c.resolvers.iter().map(ToString::to_string).collect();
+    writeln!(
+        out,
+        "  resolvers:          {}",
+        list(&resolvers, "the system resolver")
+    )?;
+    writeln!(
+        out,
+        "  DNSSEC anchors:     {}",
+        c.trust_anchors
+            .as_ref()
+            .map_or("the root's keys (built in)".to_owned(), |a| format!(
+                "{} keys from the file",
+                a.len()
+            ))
+    )?;
+    let shipped;
+    let (bootstrap, what) = match &c.rdap_bootstrap {
+        Some(b) => (b, "bootstrap file"),
+        None => {
+            shipped = crate::probe::rdap::Bootstrap::shipped();
+            (&shipped, "IANA bootstrap shipped with the agent")
+        }
+    };
+    match &c.rdap_base {
+        Some(base) => writeln!(out, "  RDAP:               {base} for every domain")?,
+        None => writeln!(
+            out,
+            "  RDAP:               {what} ({} suffixes, published {})",
+            bootstrap.len(),
+            bootstrap.publication().unwrap_or("unknown")
+        )?,
+    }
+    let private = c.private_registries.clone().unwrap_or_else(|| {
+        crate::probe::rdap::DEFAULT_PRIVATE_REGISTRIES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    });
+    writeln!(out, "  private registries: {}", list(&private, "(none)"))?;
+    writeln!(
+        out,
+        "  DKIM selectors:     {}",
+        list(&c.dkim_selectors, "(none)")
+    )?;
+    let roles: Vec<String> = c.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    writeln!(
+        out,
+        "  roles:              {}",
+        list(&roles, "inferred from what is found")
+    )?;
+    writeln!(
+        out,
+        "  limits:             connect {:?}, read {:?}, budget {:?}, {} per host, {} in all",
+        c.connect_timeout.unwrap_or(defaults.connect_timeout),
+        c.read_timeout.unwrap_or(defaults.read_timeout),
+        c.budget.unwrap_or(defaults.target_budget),
+        c.per_host.unwrap_or(defaults.per_host),
+        c.max_connections.unwrap_or(32)
+    )?;
+    if let Some(ca) = &c.ca_file {
+        writeln!(out, "  extra CAs:          {}", ca.display())?;
+    }
+    if let Some(p) = &c.policies {
+        writeln!(out, "  standards from:     {}", p.display())?;
+    }
     Ok(())
 }

@@ -25,6 +25,9 @@ pub enum Error {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// The configuration file is wrong (exit 64): the error names the file and the key.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// Policy files are wrong, or a check or standard is unknown (exit 1 for lint problems,
     /// 64 for an unknown name).
     #[error(transparent)]
@@ -38,7 +41,7 @@ impl Error {
     /// The exit code, following BSD sysexits where one fits.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 64,
+            Error::Usage(_) | Error::Config(_) => 64,
             Error::Data { .. } => 65,
             Error::NoInput { .. } => 66,
             Error::Policy(posture_policies::Error::Unknown { .. }) => 64,

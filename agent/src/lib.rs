@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 mod output;
 pub mod probe;
@@ -20,7 +21,7 @@ use std::io::Write;
 
 pub use error::{Error, Result};
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{Cli, Command, ConfigCommand, PolicyCommand};
 
 /// Run one command line, writing its output to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
@@ -31,5 +32,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Explain(args) => commands::explain(&args, out),
         Command::Evaluate(args) => commands::evaluate(&args, out),
         Command::Scan(args) => commands::scan(&args, out),
+        Command::Config(ConfigCommand::Check { file }) => commands::config_check(&file, out),
     }
 }

@@ -54,8 +54,11 @@ pub struct RunOptions {
     pub domain_probe: DomainOptions,
     /// The RDAP base URL for registration data (none: registration is not looked up).
     pub rdap_base: Option<String>,
-    /// An RDAP bootstrap registry, asked when there is no `rdap_base`.
+    /// An RDAP bootstrap registry, asked when there is no `rdap_base` (the command line and
+    /// the configuration default to the copy of IANA's that ships with the agent).
     pub rdap_bootstrap: Option<rdap::Bootstrap>,
+    /// Suffixes run by private registries, whose names are not looked up over RDAP.
+    pub private_registries: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -76,6 +79,10 @@ impl Default for RunOptions {
             domain_probe: DomainOptions::default(),
             rdap_base: None,
             rdap_bootstrap: None,
+            private_registries: rdap::DEFAULT_PRIVATE_REGISTRIES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }
@@ -268,6 +275,7 @@ async fn scan_domains_with(
                                     .as_ref()
                                     .and_then(|b| b.base_for(domain))
                             }),
+                            &options.private_registries,
                             &resolver,
                             &options.tls.trust,
                             &options.web,

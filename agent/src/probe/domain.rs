@@ -123,24 +123,9 @@ pub async fn probe(
     facts.ns_ipv4_prefixes = v4.into_iter().collect();
     facts.ns_ipv6_prefixes = v6.into_iter().collect();
 
-    // CAA in effect: the closest CAA RRset walking up from the domain (RFC 8659 §3).
-    let mut caa = Vec::new();
-    let mut name = domain.to_owned();
-    loop {
-        let found = dns.caa(&name).await?.records();
-        if !found.is_empty() {
-            caa = found
-                .into_iter()
-                .map(|(flags, tag, value)| CaaRecord { flags, tag, value })
-                .collect();
-            break;
-        }
-        match name.split_once('.') {
-            Some((_, parent)) if parent.contains('.') => name = parent.to_owned(),
-            _ => break,
-        }
-    }
-    facts.caa = Some(caa);
+    // A failed CAA lookup (a parent's servers refusing, say) leaves CAA unknown, not the
+    // whole probe failed.
+    facts.caa = caa_in_effect(dns, domain).await.ok();
 
     // Dangling targets: CNAMEs of the domain and www, MX hosts that do not exist.
     for host in [domain.to_owned(), format!("www.{domain}")] {
@@ -229,4 +214,23 @@ pub async fn probe(
         facts.web_ipv6 = Some(any);
     }
     Ok(facts)
+}
+
+/// The CAA records in effect for `domain`: the closest CAA RRset walking up from the domain to
+/// just below its top-level domain (RFC 8659 §3).
+async fn caa_in_effect(dns: &Dns, domain: &str) -> Result<Vec<CaaRecord>, String> {
+    let mut name = domain.to_owned();
+    loop {
+        let found = dns.caa(&name).await.map_err(|e| e.to_string())?.records();
+        if !found.is_empty() {
+            return Ok(found
+                .into_iter()
+                .map(|(flags, tag, value)| CaaRecord { flags, tag, value })
+                .collect());
+        }
+        match name.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => name = parent.to_owned(),
+            _ => return Ok(Vec::new()),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Registration data over RDAP (RFC 9083 JSON, RFC 7482 queries): expiry and status of a
-//! registrable domain. The RDAP base URL comes from the user or the national configuration;
-//! no registry is assumed.
+//! registrable domain. Each domain's registry is found in IANA's bootstrap registry (RFC 9224;
+//! a copy ships with the agent, see `agent/data/README.md`), or the user names a file or a
+//! base URL. Names under a private registry (such as nhs.uk) are not looked up.
 
 use chrono::{DateTime, Utc};
 use posture_policies::model::RegistrationFacts;
@@ -9,10 +10,26 @@ use super::tls::cert::TrustStore;
 use super::web::Resolve;
 use super::web::http::{Url, WebLimits, fetch};
 
+/// The private registries shipped as the default: suffixes whose names the public suffix list
+/// calls registrable but whose registrations are not in the TLD's RDAP service.
+pub const DEFAULT_PRIVATE_REGISTRIES: &[&str] = &["nhs.uk"];
+
 /// Whether `domain` is itself registrable (its public-suffix-list registrable domain is
-/// itself); names under another registrable name (e.g. `trust.nhs.uk`) are not.
+/// itself); names under another registrable name (e.g. `www.example.co.uk`) are not.
 pub fn registrable(domain: &str) -> bool {
     psl::domain_str(domain) == Some(domain)
+}
+
+/// The private registry among `private` that `domain` sits under, if any (`trust.nhs.uk`
+/// under `nhs.uk`).
+pub fn private_registry<'a>(domain: &str, private: &'a [String]) -> Option<&'a str> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    private.iter().map(|p| p.trim_matches('.')).find(|p| {
+        !p.is_empty()
+            && domain
+                .strip_suffix(&p.to_ascii_lowercase())
+                .is_some_and(|rest| rest.ends_with('.'))
+    })
 }
 
 /// Parse an RDAP domain object.
@@ -52,9 +69,35 @@ pub fn parse(domain: &str, body: &[u8]) -> Result<RegistrationFacts, String> {
 pub struct Bootstrap {
     /// `(suffix in lower case without dots at the ends, base URLs)`.
     services: Vec<(String, Vec<String>)>,
+    /// The file's `publication` time, as written.
+    publication: Option<String>,
 }
 
+/// IANA's bootstrap file as shipped (`agent/data/rdap-dns.json`).
+const SHIPPED: &[u8] = include_bytes!("../../data/rdap-dns.json");
+
 impl Bootstrap {
+    /// The copy of IANA's bootstrap file that ships with the agent. (A unit test parses it, so
+    /// the empty fallback is never what ships.)
+    pub fn shipped() -> Bootstrap {
+        Bootstrap::parse(SHIPPED).unwrap_or_default()
+    }
+
+    /// The file's publication time, as written in it.
+    pub fn publication(&self) -> Option<&str> {
+        self.publication.as_deref()
+    }
+
+    /// How many suffixes the file maps to a service.
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    /// Whether the file maps no suffix at all.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
     /// Parse a bootstrap file (RFC 9224 section 3: `{"version", "services": [[[entries],
     /// [urls]], ...]}`); malformed services are an error naming their position.
     pub fn parse(body: &[u8]) -> Result<Bootstrap, String> {
@@ -92,7 +135,13 @@ impl Bootstrap {
                 out.push((entry, urls.clone()));
             }
         }
-        Ok(Bootstrap { services: out })
+        Ok(Bootstrap {
+            services: out,
+            publication: v
+                .get("publication")
+                .and_then(|p| p.as_str())
+                .map(str::to_owned),
+        })
     }
 
     /// The base URL for `domain`: the service whose entry is the longest label-wise suffix of
@@ -114,16 +163,18 @@ impl Bootstrap {
 }
 
 /// Look `domain` up at `base` (e.g. `https://rdap.example/`): `Ok(None)` when there is no base
-/// to ask; not-registrable names are answered without asking.
+/// to ask; not-registrable names and names under one of the `private` registries are answered
+/// without asking.
 pub async fn lookup(
     domain: &str,
     base: Option<&str>,
+    private: &[String],
     resolver: &impl Resolve,
     trust: &TrustStore,
     limits: &WebLimits,
     now: DateTime<Utc>,
 ) -> Result<Option<RegistrationFacts>, String> {
-    if !registrable(domain) {
+    if !registrable(domain) || private_registry(domain, private).is_some() {
         return Ok(Some(RegistrationFacts {
             registrable: false,
             registered_domain: psl::domain_str(domain).map(str::to_owned),
@@ -180,6 +231,44 @@ mod tests {
                 .unwrap_err()
                 .contains("services[0]")
         );
+    }
+
+    #[test]
+    fn the_shipped_iana_file_parses_and_names_the_big_registries() {
+        let b = Bootstrap::parse(SHIPPED).unwrap();
+        assert!(b.len() > 1000, "{} suffixes", b.len());
+        assert_eq!(b.publication(), Some("2026-09-30T23:00:03Z"));
+        assert_eq!(
+            b.base_for("example.com"),
+            Some("https://rdap.verisign.com/com/v1/")
+        );
+        assert_eq!(
+            b.base_for("example.co.uk"),
+            Some("https://rdap.nominet.uk/uk/")
+        );
+        assert_eq!(
+            b.base_for("example.org"),
+            Some("https://rdap.publicinterestregistry.org/rdap/")
+        );
+        assert_eq!(b.base_for("example.test"), None);
+        assert_eq!(Bootstrap::shipped().len(), b.len());
+    }
+
+    #[test]
+    fn names_under_a_private_registry_are_recognised() {
+        let private = vec!["nhs.uk".to_owned(), ".police.uk.".to_owned()];
+        assert_eq!(private_registry("trust.nhs.uk", &private), Some("nhs.uk"));
+        assert_eq!(private_registry("Trust.NHS.UK.", &private), Some("nhs.uk"));
+        assert_eq!(
+            private_registry("force.police.uk", &private),
+            Some("police.uk")
+        );
+        assert_eq!(private_registry("nhs.uk", &private), None);
+        assert_eq!(private_registry("notnhs.uk", &private), None);
+        assert_eq!(private_registry("example.co.uk", &private), None);
+        // The public suffix list alone calls trust.nhs.uk registrable: the list is what stops
+        // it from being asked of the uk registry.
+        assert!(registrable("trust.nhs.uk"));
     }
 
     #[test]

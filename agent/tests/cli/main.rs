@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod config;
 mod evaluate;
 mod explain;
 mod lint;

@@ -175,7 +175,7 @@ async fn dnssec_checks_on_signed_zones() {
 }
 
 /// Standard base64 with padding (RFC 4648 section 4), for writing a DNSKEY line.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {

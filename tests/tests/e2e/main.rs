@@ -5,6 +5,7 @@
 
 mod checkdmarc;
 mod cli;
+mod config;
 mod dns_domain;
 mod dnssec;
 mod mail;

@@ -1,0 +1,491 @@
+//! The agent's configuration file (TOML). `RawConfig` is what serde reads, with unknown keys
+//! refused; [`Config::load`] turns it into a checked [`Config`] (addresses parsed, files read
+//! and parsed, numbers in range) before anything is scanned, and every error names the file,
+//! the key and what is wrong. Paths in the file are relative to the file's own directory.
+//!
+//! The command line wins over the file: an option given on both uses the command line's value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use posture_policies::model::DomainRole;
+use serde::Deserialize;
+
+use crate::probe::dns::{TrustAnchor, parse_trust_anchors};
+use crate::probe::rdap::Bootstrap;
+use crate::probe::takeover::{self, Fingerprint};
+use crate::probe::tls::cert::TrustStore;
+
+/// A configuration error: the file, the key (dotted, with indices) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {key}: {message}", path.display())]
+pub struct ConfigError {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// The key, e.g. `dns.resolvers[1]`, or `line 3, column 1` for a syntax error.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    scan: RawScan,
+    #[serde(default)]
+    dns: RawDns,
+    #[serde(default)]
+    mail: RawMail,
+    #[serde(default)]
+    registration: RawRegistration,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    connect_timeout: Option<f64>,
+    read_timeout: Option<f64>,
+    budget: Option<f64>,
+    per_host: Option<usize>,
+    max_connections: Option<usize>,
+    policies: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    #[serde(default)]
+    resolvers: Vec<String>,
+    trust_anchors: Option<PathBuf>,
+    takeover_fingerprints: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    #[serde(default)]
+    dkim_selectors: Vec<String>,
+    #[serde(default)]
+    roles: Vec<DomainRole>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistration {
+    rdap_base: Option<String>,
+    rdap_bootstrap: Option<PathBuf>,
+    private_registries: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    interception_ca: Vec<String>,
+}
+
+/// A checked configuration. Every field is optional: what is absent falls back to the command
+/// line, then to the built-in default.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file it came from (none for the empty configuration).
+    pub source: Option<PathBuf>,
+    /// Targets to scan when the command line names none (`tls://`, `https://`, `smtp://` URLs
+    /// or bare domain names).
+    pub targets: Vec<String>,
+    /// Seconds to wait for a TCP connection.
+    pub connect_timeout: Option<Duration>,
+    /// Seconds to wait for each answer.
+    pub read_timeout: Option<Duration>,
+    /// Time allowed for one target in all.
+    pub budget: Option<Duration>,
+    /// Connections open at once to one host (at least 1).
+    pub per_host: Option<usize>,
+    /// Connections open at once in all (at least 1).
+    pub max_connections: Option<usize>,
+    /// A directory of standard files to use instead of the built-in ones.
+    pub policies: Option<PathBuf>,
+    /// Nameservers to ask instead of the system resolver.
+    pub resolvers: Vec<SocketAddr>,
+    /// DNSSEC trust anchors instead of the root's keys.
+    pub trust_anchors: Option<Vec<TrustAnchor>>,
+    /// Subdomain-takeover fingerprints added to the shipped table.
+    pub takeover_fingerprints: Vec<Fingerprint>,
+    /// DKIM selectors the organisation signs with.
+    pub dkim_selectors: Vec<String>,
+    /// Roles of the domains scanned.
+    pub roles: Vec<DomainRole>,
+    /// An RDAP base URL for every domain.
+    pub rdap_base: Option<String>,
+    /// An RDAP bootstrap file instead of the shipped copy of IANA's.
+    pub rdap_bootstrap: Option<Bootstrap>,
+    /// Suffixes run by private registries (replaces the default list when given).
+    pub private_registries: Option<Vec<String>>,
+    /// A PEM bundle of extra trusted CAs.
+    pub ca_file: Option<PathBuf>,
+    /// Issuer-name fragments of TLS-inspection CAs.
+    pub interception_ca: Vec<String>,
+}
+
+impl Config {
+    /// Read and check the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            key: "(file)".into(),
+            message: e.to_string(),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Check configuration `text` as if read from `path` (relative paths in it are taken from
+    /// `path`'s directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| err(&location(text, e.span()), e.message().trim_end().to_owned()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let key = if key == "." {
+                location(text, inner.span())
+            } else {
+                key
+            };
+            err(&key, inner.message().trim_end().to_owned())
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let read = |key: &str, p: &Path| {
+            let full = resolve(p);
+            std::fs::read(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
+        };
+        let text_of = |key: &str, p: &Path| {
+            let bytes = read(key, p)?;
+            String::from_utf8(bytes)
+                .map_err(|_| err(key, format!("{}: not UTF-8 text", resolve(p).display())))
+        };
+        let seconds = |key: &str, v: Option<f64>| match v {
+            None => Ok(None),
+            Some(v) => Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .map(Some)
+                .ok_or_else(|| err(key, format!("{v}: give a positive number of seconds"))),
+        };
+        let at_least_one = |key: &str, v: Option<usize>| match v {
+            Some(0) => Err(err(key, "must be at least 1".into())),
+            v => Ok(v),
+        };
+
+        for (i, t) in raw.targets.iter().enumerate() {
+            let checked = if t.contains("://") {
+                crate::target::parse_target(t).map(|_| ())
+            } else {
+                crate::target::parse_domain(t).map(|_| ())
+            };
+            checked.map_err(|m| err(&format!("targets[{i}]"), m))?;
+        }
+        let resolvers = raw
+            .dns
+            .resolvers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.parse::<SocketAddr>().map_err(|_| {
+                    err(
+                        &format!("dns.resolvers[{i}]"),
+                        format!("{r:?} is not ADDR:PORT (e.g. \"192.0.2.53:53\" or \"[2001:db8::53]:53\")"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let trust_anchors = match &raw.dns.trust_anchors {
+            None => None,
+            Some(p) => {
+                let text = text_of("dns.trust_anchors", p)?;
+                let anchors = parse_trust_anchors(&text).map_err(|m| {
+                    err(
+                        "dns.trust_anchors",
+                        format!("{}: {m}", resolve(p).display()),
+                    )
+                })?;
+                Some(anchors)
+            }
+        };
+        let takeover_fingerprints = match &raw.dns.takeover_fingerprints {
+            None => Vec::new(),
+            Some(p) => {
+                let text = text_of("dns.takeover_fingerprints", p)?;
+                takeover::parse(&text).map_err(|m| {
+                    err(
+                        "dns.takeover_fingerprints",
+                        format!("{}: {m}", resolve(p).display()),
+                    )
+                })?
+            }
+        };
+        for (i, s) in raw.mail.dkim_selectors.iter().enumerate() {
+            let ok = !s.is_empty()
+                && s.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+            if !ok {
+                return Err(err(
+                    &format!("mail.dkim_selectors[{i}]"),
+                    format!("{s:?} is not a DNS label sequence"),
+                ));
+            }
+        }
+        if let Some(base_url) = &raw.registration.rdap_base
+            && (!(base_url.starts_with("https://") || base_url.starts_with("http://"))
+                || crate::probe::web::http::Url::parse(base_url).is_none())
+        {
+            return Err(err(
+                "registration.rdap_base",
+                format!("{base_url:?} is not an http(s) URL"),
+            ));
+        }
+        let rdap_bootstrap = match &raw.registration.rdap_bootstrap {
+            None => None,
+            Some(p) => {
+                let bytes = read("registration.rdap_bootstrap", p)?;
+                Some(Bootstrap::parse(&bytes).map_err(|m| {
+                    err(
+                        "registration.rdap_bootstrap",
+                        format!("{}: {m}", resolve(p).display()),
+                    )
+                })?)
+            }
+        };
+        if let Some(list) = &raw.registration.private_registries {
+            for (i, s) in list.iter().enumerate() {
+                if crate::target::parse_domain(s).is_err() {
+                    return Err(err(
+                        &format!("registration.private_registries[{i}]"),
+                        format!("{s:?} is not a domain suffix such as \"nhs.uk\""),
+                    ));
+                }
+            }
+        }
+        let ca_file = match &raw.tls.ca_file {
+            None => None,
+            Some(p) => {
+                let full = resolve(p);
+                TrustStore::default()
+                    .with_pem_bundle(&full)
+                    .map_err(|m| err("tls.ca_file", m))?;
+                Some(full)
+            }
+        };
+        let policies = match &raw.scan.policies {
+            None => None,
+            Some(p) => {
+                let full = resolve(p);
+                if !full.is_dir() {
+                    return Err(err(
+                        "scan.policies",
+                        format!("{}: not a directory", full.display()),
+                    ));
+                }
+                Some(full)
+            }
+        };
+        Ok(Config {
+            source: Some(path.to_owned()),
+            targets: raw.targets,
+            connect_timeout: seconds("scan.connect_timeout", raw.scan.connect_timeout)?,
+            read_timeout: seconds("scan.read_timeout", raw.scan.read_timeout)?,
+            budget: seconds("scan.budget", raw.scan.budget)?,
+            per_host: at_least_one("scan.per_host", raw.scan.per_host)?,
+            max_connections: at_least_one("scan.max_connections", raw.scan.max_connections)?,
+            policies,
+            resolvers,
+            trust_anchors,
+            takeover_fingerprints,
+            dkim_selectors: raw.mail.dkim_selectors,
+            roles: raw.mail.roles,
+            rdap_base: raw.registration.rdap_base,
+            rdap_bootstrap,
+            private_registries: raw.registration.private_registries.map(|l| {
+                l.iter()
+                    .map(|s| s.trim_matches('.').to_ascii_lowercase())
+                    .collect()
+            }),
+            ca_file,
+            interception_ca: raw.tls.interception_ca,
+        })
+    }
+}
+
+/// `line L, column C` of a byte span's start, for syntax errors that have no key.
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return "(file)".into();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/nonexistent/agent.toml"))
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        let c = parse("").unwrap();
+        assert!(c.resolvers.is_empty() && c.rdap_bootstrap.is_none() && c.targets.is_empty());
+        assert_eq!(
+            c.source.as_deref(),
+            Some(Path::new("/nonexistent/agent.toml"))
+        );
+    }
+
+    #[test]
+    fn values_are_checked_and_typed() {
+        let c = parse(
+            r#"
+targets = ["example.nhs.uk", "tls://10.1.2.3:8443"]
+[scan]
+read_timeout = 2.5
+per_host = 2
+[dns]
+resolvers = ["192.0.2.53:53", "[2001:db8::53]:5353"]
+[mail]
+dkim_selectors = ["s2026", "selector1"]
+roles = ["mail-sending", "web"]
+[registration]
+rdap_base = "https://rdap.registry.example/"
+private_registries = ["NHS.UK.", "police.uk"]
+[tls]
+interception_ca = ["Inspection CA"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.read_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(c.per_host, Some(2));
+        assert_eq!(c.resolvers[1].to_string(), "[2001:db8::53]:5353");
+        assert_eq!(c.roles, vec![DomainRole::MailSending, DomainRole::Web]);
+        assert_eq!(
+            c.private_registries,
+            Some(vec!["nhs.uk".to_owned(), "police.uk".to_owned()])
+        );
+        assert_eq!(c.targets.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let cases = [
+            (
+                "[dns]\nresolvers = [\"192.0.2.53:53\", \"dns.example\"]\n",
+                "dns.resolvers[1]",
+                "not ADDR:PORT",
+            ),
+            (
+                "[dns]\nresolver = []\n",
+                "dns.resolver",
+                "unknown field `resolver`",
+            ),
+            ("colour = 1\n", "colour", "unknown field `colour`"),
+            (
+                "[scan]\nbudget = -1\n",
+                "scan.budget",
+                "positive number of seconds",
+            ),
+            ("[scan]\nper_host = 0\n", "scan.per_host", "at least 1"),
+            (
+                "[scan]\nread_timeout = \"8s\"\n",
+                "scan.read_timeout",
+                "invalid type",
+            ),
+            (
+                "[mail]\nroles = [\"printer\"]\n",
+                "mail.roles[0]",
+                "unknown variant `printer`",
+            ),
+            (
+                "[mail]\ndkim_selectors = [\"a b\"]\n",
+                "mail.dkim_selectors[0]",
+                "not a DNS label",
+            ),
+            (
+                "[registration]\nrdap_base = \"ftp://x\"\n",
+                "registration.rdap_base",
+                "not an http(s) URL",
+            ),
+            (
+                "[registration]\nprivate_registries = [\"\"]\n",
+                "registration.private_registries[0]",
+                "domain suffix",
+            ),
+            (
+                "targets = [\"gopher://x\"]\n",
+                "targets[0]",
+                "unknown scheme",
+            ),
+            (
+                "[dns]\ntrust_anchors = \"root.keys\"\n",
+                "dns.trust_anchors",
+                "/nonexistent/root.keys",
+            ),
+            ("[dns\n", "line 1, column 5", "unclosed table"),
+        ];
+        for (text, key, message) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.key, key, "{text:?}: {e}");
+            assert!(e.message.contains(message), "{text:?}: {e}");
+            assert!(
+                e.to_string().starts_with("/nonexistent/agent.toml: "),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn files_are_read_relative_to_the_configuration() {
+        let dir = std::env::temp_dir().join(format!("posture-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bad.keys"), "lab. IN DNSKEY 257 3 13 !!!\n").unwrap();
+        std::fs::write(
+            dir.join("dns.json"),
+            r#"{"version":"1.0","services":[[["test"],["https://rdap.lab.test/"]]]}"#,
+        )
+        .unwrap();
+        let path = dir.join("agent.toml");
+        let c = Config::parse("[registration]\nrdap_bootstrap = \"dns.json\"\n", &path).unwrap();
+        assert_eq!(
+            c.rdap_bootstrap.unwrap().base_for("a.test"),
+            Some("https://rdap.lab.test/")
+        );
+        let e = Config::parse("[dns]\ntrust_anchors = \"bad.keys\"\n", &path).unwrap_err();
+        assert_eq!(e.key, "dns.trust_anchors");
+        assert!(e.message.contains("bad.keys: line 1"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,89 @@
+use crate::{agent, root, stderr, stdout};
+
+/// Every example configuration in the repository.
+fn example_configs() -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn every_example_configuration_is_accepted() {
+    let configs = example_configs();
+    assert!(!configs.is_empty());
+    for path in configs {
+        let o = agent(&["config", "check", path.to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
+        assert!(stdout(&o).contains(": OK"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn the_shipped_example_says_what_it_sets() {
+    let o = agent(&["config", "check", "examples/agent.toml"]);
+    let text = stdout(&o);
+    assert!(text.contains("192.0.2.53:53, [2001:db8::53]:53"), "{text}");
+    assert!(
+        text.contains("IANA bootstrap shipped with the agent (1201 suffixes, published 2026-09-30"),
+        "{text}"
+    );
+    assert!(text.contains("private registries: nhs.uk"), "{text}");
+}
+
+/// Convention 7: the same file with an unknown key injected, at the top and in each of its
+/// sections, is refused, and the error names the file and the key.
+#[test]
+fn an_unknown_key_anywhere_is_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("posture-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for path in example_configs() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let sections: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix('[')?
+                    .strip_suffix(']')
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert!(!sections.is_empty(), "{}", path.display());
+        let mut variants = vec![(format!("surprise = 1\n{text}"), "surprise".to_owned())];
+        for s in &sections {
+            variants.push((
+                text.replacen(&format!("[{s}]\n"), &format!("[{s}]\nsurprise = 1\n"), 1),
+                format!("{s}.surprise"),
+            ));
+        }
+        for (i, (bad, key)) in variants.iter().enumerate() {
+            let file = dir.join(format!("bad-{i}.toml"));
+            std::fs::write(&file, bad).unwrap();
+            let o = agent(&["config", "check", file.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(64), "{key}: {}", stdout(&o));
+            let err = stderr(&o);
+            assert!(
+                err.contains(&format!("bad-{i}.toml: {key}: unknown field `surprise`")),
+                "{key}: {err}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_file_and_a_scan_without_targets_are_usage_errors() {
+    let o = agent(&["config", "check", "examples/no-such.toml"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        stderr(&o).contains("examples/no-such.toml"),
+        "{}",
+        stderr(&o)
+    );
+    let o = agent(&["scan"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(stderr(&o).contains("at least one TARGET"), "{}", stderr(&o));
+}
