@@ -194,17 +194,33 @@ impl Dns {
     /// `indeterminate`), with the status of each MX, TXT, `_dmarc`, `_mta-sts` and `_smtp._tls`
     /// TXT and CAA answer that exists.
     pub async fn dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
+        self.dnssec_with_selectors(domain, &[]).await
+    }
+
+    /// [`Dns::dnssec`], also proving the TXT RRsets of these DKIM selectors
+    /// (`<selector>._domainkey.<domain>`).
+    pub async fn dnssec_with_selectors(
+        &self,
+        domain: &str,
+        dkim_selectors: &[String],
+    ) -> posture_policies::model::DnssecFacts {
         let mut facts = self.zone_dnssec(domain).await;
         if let Some(v) = &self.validating {
             let domain = domain.trim_end_matches('.');
-            for (name, kind) in [
+            let mut asked = vec![
                 (domain.to_owned(), RecordType::MX),
                 (domain.to_owned(), RecordType::TXT),
                 (format!("_dmarc.{domain}"), RecordType::TXT),
                 (format!("_mta-sts.{domain}"), RecordType::TXT),
                 (format!("_smtp._tls.{domain}"), RecordType::TXT),
                 (domain.to_owned(), RecordType::CAA),
-            ] {
+            ];
+            asked.extend(
+                dkim_selectors
+                    .iter()
+                    .map(|s| (format!("{s}._domainkey.{domain}"), RecordType::TXT)),
+            );
+            for (name, kind) in asked {
                 // Only RRsets that exist are answers to prove (the plain resolver's cache is
                 // shared with the mail checks that ask for them anyway).
                 if !matches!(self.raw(&name, kind).await, Ok(Answer::Records(r)) if !r.is_empty()) {

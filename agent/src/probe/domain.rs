@@ -48,7 +48,7 @@ pub async fn probe(
     resolver: &impl Resolve,
 ) -> Result<DnsFacts, DnsFailure> {
     let mut facts = DnsFacts {
-        dnssec: Some(Box::pin(dns.dnssec(domain)).await),
+        dnssec: Some(Box::pin(dns.dnssec_with_selectors(domain, &found_selectors(mail))).await),
         ..DnsFacts::default()
     };
     let names = dns.ns(domain).await?.records();
@@ -233,4 +233,17 @@ async fn caa_in_effect(dns: &Dns, domain: &str) -> Result<Vec<CaaRecord>, String
             _ => return Ok(Vec::new()),
         }
     }
+}
+
+/// The DKIM selectors whose key records were found, whose TXT answers get a DNSSEC proof too.
+fn found_selectors(mail: Option<&MailFacts>) -> Vec<String> {
+    mail.map(|m| {
+        m.dkim
+            .selectors
+            .iter()
+            .filter(|k| k.found)
+            .map(|k| k.selector.clone())
+            .collect()
+    })
+    .unwrap_or_default()
 }

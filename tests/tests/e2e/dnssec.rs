@@ -15,6 +15,7 @@ www  IN A   192.0.2.80
 @    IN TXT "v=spf1 -all"
 _dmarc IN TXT "v=DMARC1; p=reject"
 @    IN CAA 0 issue "ca.test"
+s1._domainkey IN TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 mail IN A   127.0.0.1
 "#;
 
@@ -36,7 +37,9 @@ async fn secure_bogus_and_unsigned() {
         .collect();
     let dns = Dns::with_nameservers_and_anchors(&[signed.addr], Duration::from_secs(2), &anchors)
         .unwrap();
-    let ok = dns.dnssec("signed.test").await;
+    // DKIM selectors get a proof too; one that does not exist has no answer to prove.
+    let selectors = ["s1".to_owned(), "absent".to_owned()];
+    let ok = dns.dnssec_with_selectors("signed.test", &selectors).await;
 
     let wrong: Vec<(String, Vec<u8>)> = anchors
         .iter()
@@ -44,7 +47,7 @@ async fn secure_bogus_and_unsigned() {
         .collect();
     let dns =
         Dns::with_nameservers_and_anchors(&[signed.addr], Duration::from_secs(2), &wrong).unwrap();
-    let bad = dns.dnssec("signed.test").await;
+    let bad = dns.dnssec_with_selectors("signed.test", &selectors).await;
 
     let plain = posture_lab::dns::serve(&[PLAIN]).await;
     let dns =
@@ -79,6 +82,11 @@ async fn secure_bogus_and_unsigned() {
             (
                 "signed.test".to_owned(),
                 "CAA".to_owned(),
+                status.to_owned(),
+            ),
+            (
+                "s1._domainkey.signed.test".to_owned(),
+                "TXT".to_owned(),
                 status.to_owned(),
             ),
         ]
