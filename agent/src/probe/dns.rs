@@ -594,6 +594,20 @@ impl Dns {
         }))
     }
 
+    /// SRV targets at `name`, without the trailing dot (`""` is the root: "no service here",
+    /// RFC 2782).
+    pub async fn srv(&self, name: &str) -> Result<Answer<String>, DnsFailure> {
+        Ok(map(self.raw(name, RecordType::SRV).await?, |r| match r {
+            RData::SRV(s) => Some(
+                s.target
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase(),
+            ),
+            _ => None,
+        }))
+    }
+
     /// CAA records at `name` as `(flags, tag, value)`.
     pub async fn caa(&self, name: &str) -> Result<Answer<(u8, String, String)>, DnsFailure> {
         Ok(map(self.raw(name, RecordType::CAA).await?, caa_fact))

@@ -1,6 +1,7 @@
 //! The domain's DNS: its nameservers (each asked directly: authoritative or lame, and whether
-//! it hands out a zone transfer), their network diversity, CAA, dangling CNAME/MX/NS targets
-//! IPv6 reachability and DNSSEC status (secure, insecure, bogus or indeterminate, from a
+//! it hands out a zone transfer), their network diversity, CAA, dangling CNAME, MX, SRV and NS
+//! targets (including subdomains delegated to servers that do not serve them), IPv6
+//! reachability and DNSSEC status (secure, insecure, bogus or indeterminate, from a
 //! validating resolver).
 
 use std::collections::BTreeSet;
@@ -16,6 +17,89 @@ use super::web::Resolve;
 use super::web::http::{Url, WebLimits, fetch};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
+
+/// SRV owner names (under the domain) whose targets are checked: Microsoft 365 / Teams and
+/// Exchange autodiscover, mail submission and access (RFC 6186, RFC 8314), XMPP (RFC 6120)
+/// and SIP (RFC 3263).
+const SRV_NAMES: &[&str] = &[
+    "_autodiscover._tcp",
+    "_sip._tls",
+    "_sipfederationtls._tcp",
+    "_submission._tcp",
+    "_submissions._tcp",
+    "_imaps._tcp",
+    "_pop3s._tcp",
+    "_xmpp-client._tcp",
+    "_xmpp-server._tcp",
+];
+
+/// Subdomains checked for delegations to other nameservers: the ones a domain scan relies on
+/// and those most often handed to a provider's DNS.
+const DELEGATION_NAMES: &[&str] = &["www", "mta-sts", "mail", "autodiscover", "_domainkey"];
+
+/// The nameservers `child` is delegated to, as the parent zone's server `parent` says (a
+/// referral: NS records in the authority section, or in the answer when the same server
+/// serves both). Empty when `child` is not delegated or the server cannot be asked.
+async fn delegation(parent: SocketAddr, child: &str, options: &DomainOptions) -> Vec<String> {
+    let Ok(m) = ask(parent, child, RecordType::NS, options.timeout).await else {
+        return Vec::new();
+    };
+    let Ok(owner) = hickory_resolver::proto::rr::Name::from_ascii(format!("{child}.")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = m
+        .answers
+        .iter()
+        .chain(m.authorities.iter())
+        .filter(|r| r.name == owner)
+        .filter_map(|r| match &r.data {
+            hickory_resolver::proto::rr::RData::NS(n) => {
+                Some(n.0.to_ascii().trim_end_matches('.').to_ascii_lowercase())
+            }
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Why the delegation of `child` to `ns` dangles: `nxdomain` (the server's name does not
+/// exist) or `no_soa` (every address answered, none serves the subdomain). `None` when it is
+/// served, or when no address could be asked (that is untestable, not dangling).
+async fn lame_delegation(
+    dns: &Dns,
+    child: &str,
+    ns: &str,
+    options: &DomainOptions,
+) -> Option<&'static str> {
+    let addresses = match dns.addresses(ns).await {
+        Ok(Answer::NxDomain) => return Some("nxdomain"),
+        Ok(a) => a.records(),
+        Err(_) => return None,
+    };
+    let mut answered = 0;
+    for ip in &addresses {
+        let Ok(m) = ask(
+            SocketAddr::new(*ip, options.ns_port),
+            child,
+            RecordType::SOA,
+            options.timeout,
+        )
+        .await
+        else {
+            continue;
+        };
+        answered += 1;
+        let serves = m.metadata.authoritative
+            && m.metadata.response_code == ResponseCode::NoError
+            && m.answers.iter().any(|r| r.record_type() == RecordType::SOA);
+        if serves {
+            return None;
+        }
+    }
+    (answered > 0 && answered == addresses.len()).then_some("no_soa")
+}
 
 /// Options for the direct questions to each nameserver, and the takeover fingerprints.
 #[derive(Debug, Clone)]
@@ -178,6 +262,51 @@ pub async fn probe(
                 reason: "takeover_fingerprint".into(),
                 service: Some(fp.service.clone()),
             });
+        }
+    }
+    // Dangling SRV targets of the common services (a target of "." says "no service").
+    for label in SRV_NAMES {
+        let name = format!("{label}.{domain}");
+        let Ok(Answer::Records(targets)) = dns.srv(&name).await else {
+            continue;
+        };
+        for target in targets.into_iter().filter(|t| !t.is_empty()) {
+            if matches!(dns.addresses(&target).await, Ok(Answer::NxDomain)) {
+                facts.dangling.push(DanglingRecord {
+                    name: name.clone(),
+                    record_type: "SRV".into(),
+                    target,
+                    reason: "nxdomain".into(),
+                    service: None,
+                });
+            }
+        }
+    }
+    // Subdomains delegated away: the parent's own servers say who serves them; a delegation
+    // to names that do not exist, or to servers that answer but do not serve the subdomain,
+    // can be claimed at the DNS provider (NS takeover).
+    let parents: Vec<IpAddr> = facts
+        .nameservers
+        .iter()
+        .filter(|n| n.authoritative == Some(true))
+        .flat_map(|n| n.addresses.iter().filter_map(|a| a.parse().ok()))
+        .collect();
+    if let Some(parent) = parents.first() {
+        for label in DELEGATION_NAMES {
+            let child = format!("{label}.{domain}");
+            let delegated =
+                delegation(SocketAddr::new(*parent, options.ns_port), &child, options).await;
+            for ns in delegated {
+                if let Some(reason) = lame_delegation(dns, &child, &ns, options).await {
+                    facts.dangling.push(DanglingRecord {
+                        name: child.clone(),
+                        record_type: "NS".into(),
+                        target: ns,
+                        reason: reason.into(),
+                        service: None,
+                    });
+                }
+            }
         }
     }
     if let Some(mail) = mail {

@@ -80,6 +80,39 @@ $TTL 300
 ns1  IN A   127.0.0.1
 "#;
 
+/// SRV targets and subdomain delegations: one SRV target that does not exist, `mta-sts`
+/// delegated to a server that answers but does not serve it, `mail` delegated to a nameserver
+/// name that does not exist, and `www` delegated to a server that does serve it.
+const DELEGATING: &str = r#"
+$ORIGIN deleg.test.
+$TTL 300
+@    IN SOA ns1.deleg.test. hostmaster.deleg.test. 1 3600 600 86400 300
+@    IN NS  ns1.deleg.test.
+ns1  IN A   127.0.0.1
+_autodiscover._tcp IN SRV 0 0 443 gone.deleg.test.
+_submission._tcp   IN SRV 0 0 587 ns1.deleg.test.
+_imaps._tcp        IN SRV 0 0 0 .
+mta-sts IN NS ns.provider.test.
+mail    IN NS ns.nowhere.deleg.test.
+www     IN NS ns1.deleg.test.
+"#;
+
+const PROVIDER: &str = r#"
+$ORIGIN provider.test.
+$TTL 300
+@    IN SOA ns.provider.test. hostmaster.provider.test. 1 3600 600 86400 300
+@    IN NS  ns.provider.test.
+ns   IN A   127.0.0.1
+"#;
+
+const DELEGATED_WWW: &str = r#"
+$ORIGIN www.deleg.test.
+$TTL 300
+@    IN SOA ns1.deleg.test. hostmaster.deleg.test. 1 3600 600 86400 300
+@    IN NS  ns1.deleg.test.
+@    IN A   127.0.0.1
+"#;
+
 /// An RDAP service (RFC 9083 JSON over HTTPS) answering for the lab's domains.
 async fn rdap(pki: &Pki) -> Running {
     let leaf = pki.leaf(&LeafSpec::valid(&["rdap.lab.test"]));
@@ -234,4 +267,23 @@ async fn nameservers_transfers_caa_and_dangling_records() {
     let (status, message) = status(&f, "takeover.test", "DNS-DANGLING");
     assert_eq!(status, Status::Fail);
     assert!(message.contains("takeover_fingerprint"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dangling_srv_targets_and_delegations() {
+    let dns = posture_lab::dns::serve(&[DELEGATING, PROVIDER, DELEGATED_WWW]).await;
+    let f = judge(&dns, &["deleg.test"]).await;
+    let (status, message) = status(&f, "deleg.test", "DNS-DANGLING");
+    assert_eq!(status, Status::Fail, "{message}");
+    for expected in [
+        "_autodiscover._tcp.deleg.test SRV gone.deleg.test (nxdomain)",
+        "mta-sts.deleg.test NS ns.provider.test (no_soa)",
+        "mail.deleg.test NS ns.nowhere.deleg.test (nxdomain)",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    // A target that exists, the "no service" target and a delegation that is served are fine.
+    assert!(!message.contains("_submission"), "{message}");
+    assert!(!message.contains("_imaps"), "{message}");
+    assert!(!message.contains("www.deleg.test"), "{message}");
 }
