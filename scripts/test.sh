@@ -26,6 +26,8 @@ need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v gnutls-serv >/dev/null 2>&1 || need_apt+=(gnutls-bin)
 command -v sslscan >/dev/null 2>&1 || need_apt+=(sslscan)
+# To record where checkdmarc sends packets (loopback only, asserted by its test).
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # To build OpenSSL 1.1.1w (SSLv3, zlib compression) for the lab.
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)

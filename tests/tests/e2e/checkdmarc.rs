@@ -75,15 +75,42 @@ async fn spf_verdicts_agree_with_checkdmarc() {
         "-t".into(),
         "3".into(),
     ]);
-    let out = tokio::task::spawn_blocking(move || Command::new(checkdmarc()).args(&args).output())
+    // Run under strace, recording every address checkdmarc sends to: the network rule allows
+    // loopback only, and checkdmarc is third-party code.
+    let dir = posture_lab::pki::TempDir::new("checkdmarc");
+    let trace = dir.path().join("net.strace");
+    let mut traced: Vec<String> = [
+        "-f",
+        "-qq",
+        "-e",
+        "trace=connect,sendto,sendmsg,sendmmsg",
+        "-o",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    traced.push(trace.display().to_string());
+    traced.push(checkdmarc().display().to_string());
+    traced.extend(args);
+    let out = tokio::task::spawn_blocking(move || Command::new("strace").args(&traced).output())
         .await
         .unwrap()
         .unwrap_or_else(|e| {
             panic!(
-                "checkdmarc at {}: {e}; scripts/test.sh installs it",
+                "strace {}: {e}; scripts/test.sh installs both",
                 checkdmarc().display()
             )
         });
+    let syscalls = std::fs::read_to_string(&trace).unwrap();
+    let addresses = network_addresses(&syscalls);
+    assert!(
+        !addresses.is_empty(),
+        "strace saw no network use:\n{syscalls}"
+    );
+    assert!(
+        addresses.iter().all(|a| a == "127.0.0.35"),
+        "checkdmarc sent to {addresses:?}"
+    );
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "checkdmarc output: {e}\n{}\n{}",
@@ -124,4 +151,21 @@ async fn spf_verdicts_agree_with_checkdmarc() {
         .unwrap();
     assert_eq!(ten["spf"]["valid"], true, "{ten}");
     assert_eq!(ten["spf"]["dns_lookups"], 10, "{ten}");
+}
+
+/// The IP addresses in strace's `inet_addr("...")` / `inet_pton(AF_INET6, "...")` renderings.
+fn network_addresses(strace: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for marker in ["inet_addr(\"", "inet_pton(AF_INET6, \""] {
+        let mut rest = strace;
+        while let Some(i) = rest.find(marker) {
+            rest = &rest[i + marker.len()..];
+            if let Some(end) = rest.find('"') {
+                out.push(rest[..end].to_owned());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
