@@ -504,6 +504,26 @@ fn seconds(name: &str, v: f64) -> Result<std::time::Duration> {
         .ok_or_else(|| Error::Usage(format!("--{name} {v}: give a positive number of seconds")))
 }
 
+/// Read the file at `path` and parse it: a file that cannot be read is [`Error::NoInput`], one
+/// that does not parse is [`Error::Data`], both naming the file.
+fn read_and_parse<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| Error::NoInput {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&bytes).map_err(|message| Error::Data {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+fn utf8(bytes: &[u8]) -> std::result::Result<String, String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_owned())
+}
+
 /// What `scan --format json` prints.
 #[derive(Debug, Serialize)]
 pub struct ScanReport {
@@ -613,18 +633,9 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         args.resolver.clone()
     };
     let anchors = match &args.trust_anchor {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
-                path: path.clone(),
-                source,
-            })?;
-            Some(
-                crate::probe::dns::parse_trust_anchors(&text).map_err(|message| Error::Data {
-                    path: path.clone(),
-                    message,
-                })?,
-            )
-        }
+        Some(path) => Some(read_and_parse(path, |b| {
+            crate::probe::dns::parse_trust_anchors(&utf8(b)?)
+        })?),
         None => config.trust_anchors.clone(),
     };
     let dns = match (&anchors, resolvers.is_empty()) {
@@ -639,16 +650,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         ),
     };
     let rdap_bootstrap = match &args.rdap_bootstrap {
-        Some(path) => {
-            let body = std::fs::read(path).map_err(|source| Error::NoInput {
-                path: path.clone(),
-                source,
-            })?;
-            crate::probe::rdap::Bootstrap::parse(&body).map_err(|message| Error::Data {
-                path: path.clone(),
-                message,
-            })?
-        }
+        Some(path) => read_and_parse(path, crate::probe::rdap::Bootstrap::parse)?,
         None => config
             .rdap_bootstrap
             .clone()
@@ -657,16 +659,9 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     let mut takeover = crate::probe::takeover::shipped();
     takeover.extend(config.takeover_fingerprints.iter().cloned());
     if let Some(path) = &args.takeover_fingerprints {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::NoInput {
-            path: path.clone(),
-            source,
-        })?;
-        takeover.extend(
-            crate::probe::takeover::parse(&text).map_err(|message| Error::Data {
-                path: path.clone(),
-                message,
-            })?,
-        );
+        takeover.extend(read_and_parse(path, |b| {
+            crate::probe::takeover::parse(&utf8(b)?)
+        })?);
     }
     let or_config = |arg: &Vec<String>, configured: &Vec<String>| {
         if arg.is_empty() {
