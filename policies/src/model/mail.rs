@@ -113,10 +113,14 @@ pub struct DmarcFacts {
     /// `_dmarc.<domain>` or `_dmarc.<organisational domain>`.
     #[serde(default)]
     pub found_at: Option<String>,
-    /// The first syntax error.
+    /// The error that makes receivers apply no DMARC policy (no `v=DMARC1` first, or no usable
+    /// `p=` and no valid `rua=`).
     #[serde(default)]
     pub error: Option<SyntaxError>,
-    /// p.
+    /// Mistakes receivers discard, using the default instead (RFC 7489 §6.3), with positions.
+    #[serde(default)]
+    pub warnings: Vec<SyntaxError>,
+    /// p (`none` when only a valid `rua=` is given, RFC 7489 §6.6.3).
     #[serde(default)]
     pub policy: Option<String>,
     /// sp (absent when not given; it then inherits p).

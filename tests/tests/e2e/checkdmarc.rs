@@ -1,4 +1,4 @@
-//! SPF verdicts compared with checkdmarc (PyPI, installed by scripts/test.sh) on the same
+//! SPF and DMARC verdicts compared with checkdmarc (PyPI, installed by scripts/test.sh) on the same
 //! zone, served on 127.0.0.35:53 because checkdmarc cannot be given a port (needs root, as CI
 //! and the test script run).
 
@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use posture_agent::probe::dns::Dns;
-use posture_agent::probe::mail::spf_check;
+use posture_agent::probe::mail::{check, spf_check};
 use posture_policies::model::SpfFacts;
 
 const ZONE: &str = r#"
@@ -37,7 +37,22 @@ two     IN TXT "v=spf1 mx -all"
 syntax  IN TXT "v=spf1 inclde:cdlab.test -all"
 badip   IN TXT "v=spf1 ip4:192.0.2.300 -all"
 plain   IN TXT "v=spf1 ip4:192.0.2.0/24 -all"
+_dmarc.dmok     IN TXT "v=DMARC1; p=reject; rua=mailto:agg@cdlab.test"
+_dmarc.dmnone   IN TXT "v=DMARC1; p=none"
+_dmarc.dmpct    IN TXT "v=DMARC1; p=quarantine; sp=none; pct=50; adkim=s; aspf=r"
+_dmarc.dmbadp   IN TXT "v=DMARC1; p=block"
+_dmarc.dmtwo    IN TXT "v=DMARC1; p=reject"
+_dmarc.dmtwo    IN TXT "v=DMARC1; p=none"
+_dmarc.dmpctbad IN TXT "v=DMARC1; p=reject; pct=150"
+_dmarc.dmadkim  IN TXT "v=DMARC1; p=reject; adkim=x"
+_dmarc.dmnop    IN TXT "v=DMARC1; rua=mailto:agg@cdlab.test"
+_dmarc.dmspace  IN TXT "v=DMARC1;p=reject;sp=quarantine"
 "#;
+
+/// Names with DMARC records, compared for validity and policy.
+const DMARC_DOMAINS: [&str; 9] = [
+    "dmok", "dmnone", "dmpct", "dmbadp", "dmtwo", "dmpctbad", "dmadkim", "dmnop", "dmspace",
+];
 
 const DOMAINS: [&str; 10] = [
     "ten", "eleven", "void", "loop", "missing", "two", "syntax", "badip", "plain", "h1",
@@ -61,11 +76,15 @@ fn valid(f: &SpfFacts) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spf_verdicts_agree_with_checkdmarc() {
+async fn spf_and_dmarc_verdicts_agree_with_checkdmarc() {
     let server = posture_lab::dns::serve_on(([127, 0, 0, 35], 53).into(), &[ZONE], false).await;
     let dns = Dns::with_nameservers(&[server.addr], Duration::from_secs(2)).unwrap();
     let names: Vec<String> = DOMAINS.iter().map(|d| format!("{d}.cdlab.test")).collect();
-    let mut args: Vec<String> = names.clone();
+    let dmarc_names: Vec<String> = DMARC_DOMAINS
+        .iter()
+        .map(|d| format!("{d}.cdlab.test"))
+        .collect();
+    let mut args: Vec<String> = names.iter().chain(&dmarc_names).cloned().collect();
     args.extend([
         "--skip-tls".into(),
         "-f".into(),
@@ -143,6 +162,32 @@ async fn spf_verdicts_agree_with_checkdmarc() {
             assert_eq!(u64::from(ours.lookups), n, "{name}: lookup counts differ");
         }
     }
+    // DMARC: the same verdict (one record that receivers apply) and, where both apply it, the
+    // same p and effective sp.
+    for name in &dmarc_names {
+        let t = theirs
+            .iter()
+            .find(|d| d["domain"] == name.as_str())
+            .unwrap_or_else(|| panic!("checkdmarc said nothing of {name}"));
+        let ours = check::dmarc_facts(name, &dns).await.unwrap();
+        let our_valid = ours.records.len() == 1 && ours.error.is_none();
+        let their_valid = t["dmarc"]["valid"].as_bool().unwrap_or(false);
+        if our_valid != their_valid {
+            disagreements.push(format!(
+                "{name}: posture {our_valid} ({ours:?}), checkdmarc {their_valid} ({})",
+                t["dmarc"]
+            ));
+            continue;
+        }
+        if our_valid {
+            let p = ours.policy.clone().unwrap_or_default();
+            let sp = ours.subdomain_policy.clone().unwrap_or_else(|| p.clone());
+            let tags = &t["dmarc"]["tags"];
+            if tags["p"]["value"] != p.as_str() || tags["sp"]["value"] != sp.as_str() {
+                disagreements.push(format!("{name}: posture p={p} sp={sp}, checkdmarc {tags}"));
+            }
+        }
+    }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     // The comparison is not vacuous: checkdmarc validated the good records and counted.
     let ten = theirs
@@ -151,6 +196,16 @@ async fn spf_verdicts_agree_with_checkdmarc() {
         .unwrap();
     assert_eq!(ten["spf"]["valid"], true, "{ten}");
     assert_eq!(ten["spf"]["dns_lookups"], 10, "{ten}");
+    let ok = theirs
+        .iter()
+        .find(|d| d["domain"] == "dmok.cdlab.test")
+        .unwrap();
+    assert_eq!(ok["dmarc"]["valid"], true, "{ok}");
+    let bad = theirs
+        .iter()
+        .find(|d| d["domain"] == "dmbadp.cdlab.test")
+        .unwrap();
+    assert_eq!(bad["dmarc"]["valid"], false, "{bad}");
 }
 
 /// The IP addresses in strace's `inet_addr("...")` / `inet_pton(AF_INET6, "...")` renderings.

@@ -84,7 +84,9 @@ pub async fn probe(
     Ok(facts)
 }
 
-async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailure> {
+/// The DMARC policy that applies to `domain`: `_dmarc.<domain>`, else the organisational
+/// domain's (RFC 7489 §6.6.3), parsed, with each external report destination's authorisation.
+pub async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailure> {
     let org = organisational_domain(domain);
     let mut found_at = format!("_dmarc.{domain}");
     let mut records: Vec<String> = dns
@@ -116,6 +118,11 @@ async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailure> 
     match dmarc::parse(record) {
         Err(e) => facts.error = Some(syntax(e.message, e.position)),
         Ok(r) => {
+            facts.warnings = r
+                .warnings
+                .into_iter()
+                .map(|w| syntax(w.message, w.position))
+                .collect();
             facts.policy = Some(r.policy);
             facts.subdomain_policy = r.subdomain_policy;
             facts.np = r.np;

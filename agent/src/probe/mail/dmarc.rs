@@ -1,5 +1,7 @@
-//! DMARC records (RFC 7489 §6.3-6.4, and `np` from RFC 9091), parsed strictly with the
-//! position of the first error. Pure.
+//! DMARC records (RFC 7489 §6.3-6.4, and `np` from RFC 9091), parsed as receivers read them:
+//! a record must start with `v=DMARC1`; a bad value of another tag is discarded in favour of
+//! the default (RFC 7489 §6.3) and reported as a warning with its position; a missing or bad
+//! `p` with a valid `rua` acts as `p=none` (§6.6.3), without one the record is an error. Pure.
 
 /// A report destination (`dmarc-uri`: a URI with an optional size limit after `!`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub struct DmarcRecord {
     pub rua: Vec<ReportUri>,
     /// ruf.
     pub ruf: Vec<ReportUri>,
+    /// Mistakes receivers discard (the default or nothing is used instead), in order.
+    pub warnings: Vec<DmarcError>,
 }
 
 /// A syntax error at a byte offset.
@@ -44,10 +48,14 @@ pub struct DmarcError {
 }
 
 fn err<T>(position: usize, message: impl Into<String>) -> Result<T, DmarcError> {
-    Err(DmarcError {
+    Err(problem(position, message))
+}
+
+fn problem(position: usize, message: impl Into<String>) -> DmarcError {
+    DmarcError {
         message: message.into(),
         position,
-    })
+    }
 }
 
 /// Whether a TXT string claims to be DMARC (starts with `v=DMARC1`, spaces allowed around `=`).
@@ -71,7 +79,10 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
         aspf: None,
         rua: Vec::new(),
         ruf: Vec::new(),
+        warnings: Vec::new(),
     };
+    // Where a p= tag with an unusable value was, to name it if no rua= rescues the record.
+    let mut bad_policy: Option<DmarcError> = None;
     let mut seen: Vec<String> = Vec::new();
     let mut at = 0;
     for (index, part) in text.split(';').enumerate() {
@@ -87,7 +98,14 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
             continue;
         }
         let Some((name, value)) = part.split_once('=') else {
-            return err(tag_at, format!("{part:?} is not tag=value"));
+            if index == 0 {
+                return err(tag_at, "the first tag must be v=DMARC1");
+            }
+            record.warnings.push(problem(
+                tag_at,
+                format!("{part:?} is not tag=value (ignored)"),
+            ));
+            continue;
         };
         let name = name.trim();
         let value = value.trim();
@@ -102,55 +120,58 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
         }
         let lname = name.to_ascii_lowercase();
         if seen.contains(&lname) {
-            return err(tag_at, format!("{name} given twice"));
+            record.warnings.push(problem(
+                tag_at,
+                format!("{name} given twice (the first is used)"),
+            ));
+            continue;
         }
         seen.push(lname.clone());
-        let policy = |v: &str| -> Result<String, DmarcError> {
+        let policy = |v: &str| {
             let v = v.to_ascii_lowercase();
-            if ["none", "quarantine", "reject"].contains(&v.as_str()) {
-                Ok(v)
-            } else {
-                err(
-                    value_at,
-                    format!("{name}={value:?}: use none, quarantine or reject"),
-                )
-            }
+            ["none", "quarantine", "reject"]
+                .contains(&v.as_str())
+                .then_some(v)
+        };
+        let mut discard = |what: &str| {
+            record.warnings.push(problem(
+                value_at,
+                format!("{name}={value:?}: {what} (ignored; the default applies)"),
+            ));
         };
         match lname.as_str() {
-            "v" => return err(tag_at, "v must be the first tag only"),
-            "p" => record.policy = policy(value)?,
-            "sp" => record.subdomain_policy = Some(policy(value)?),
-            "np" => record.np = Some(policy(value)?),
-            "pct" => {
-                record.pct = match value.parse::<u8>() {
-                    Ok(n)
-                        if n <= 100
-                            && !value.is_empty()
-                            && value.bytes().all(|b| b.is_ascii_digit()) =>
-                    {
-                        n
-                    }
-                    _ => {
-                        return err(
-                            value_at,
-                            format!("pct={value:?}: use a whole number from 0 to 100"),
-                        );
-                    }
+            "v" => discard("v must be the first tag only"),
+            "p" => match policy(value) {
+                Some(p) => record.policy = p,
+                None => {
+                    bad_policy = Some(problem(
+                        value_at,
+                        format!("p={value:?}: use none, quarantine or reject"),
+                    ));
                 }
-            }
+            },
+            "sp" | "np" => match policy(value) {
+                Some(p) if lname == "sp" => record.subdomain_policy = Some(p),
+                Some(p) => record.np = Some(p),
+                None => discard("use none, quarantine or reject"),
+            },
+            "pct" => match value.parse::<u8>() {
+                Ok(n) if n <= 100 && value.bytes().all(|b| b.is_ascii_digit()) => record.pct = n,
+                _ => discard("use a whole number from 0 to 100"),
+            },
             "adkim" | "aspf" => {
                 let v = value.to_ascii_lowercase();
                 if v != "r" && v != "s" {
-                    return err(value_at, format!("{name}={value:?}: use r or s"));
-                }
-                if lname == "adkim" {
+                    discard("use r or s");
+                } else if lname == "adkim" {
                     record.adkim = Some(v);
                 } else {
                     record.aspf = Some(v);
                 }
             }
             "rua" | "ruf" => {
-                let uris = uri_list(value, value_at)?;
+                let (uris, problems) = uri_list(value, value_at);
+                record.warnings.extend(problems);
                 if lname == "rua" {
                     record.rua = uris;
                 } else {
@@ -161,36 +182,51 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
                 || !value.bytes().all(|b| b.is_ascii_digit())
                 || value.len() > 10 =>
             {
-                return err(value_at, format!("ri={value:?}: use a number of seconds"));
+                discard("use a number of seconds");
             }
             "fo" if value.is_empty()
                 || !value
                     .split(':')
                     .all(|o| ["0", "1", "d", "s"].contains(&o.trim())) =>
             {
-                return err(
-                    value_at,
-                    format!("fo={value:?}: use 0, 1, d or s, separated by ':'"),
-                );
+                discard("use 0, 1, d or s, separated by ':'");
             }
             "rf" if !value
                 .split(':')
                 .all(|f| f.trim().eq_ignore_ascii_case("afrf")) =>
             {
-                return err(value_at, format!("rf={value:?}: only afrf is defined"));
+                discard("only afrf is defined");
             }
             // Unknown tags are ignored (§6.3).
             _ => {}
         }
     }
     if record.policy.is_empty() {
-        return err(text.len(), "no p= tag");
+        let missing = bad_policy.unwrap_or_else(|| problem(text.len(), "no p= tag"));
+        if record.rua.is_empty() {
+            return Err(DmarcError {
+                message: format!(
+                    "{}; with no valid rua= either, receivers apply no DMARC policy",
+                    missing.message
+                ),
+                position: missing.position,
+            });
+        }
+        // RFC 7489 §6.6.3: a valid rua= makes receivers act as if p=none had been given.
+        record.policy = "none".into();
+        record.warnings.push(DmarcError {
+            message: format!("{}: receivers act as if p=none", missing.message),
+            position: missing.position,
+        });
     }
+    record.warnings.sort_by_key(|w| w.position);
     Ok(record)
 }
 
-fn uri_list(value: &str, at: usize) -> Result<Vec<ReportUri>, DmarcError> {
+/// The URIs of a `rua` / `ruf` list; one that does not parse is left out with a warning.
+fn uri_list(value: &str, at: usize) -> (Vec<ReportUri>, Vec<DmarcError>) {
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     let mut offset = 0;
     for item in value.split(',') {
         let item_at = at + offset + (item.len() - item.trim_start().len());
@@ -204,14 +240,19 @@ fn uri_list(value: &str, at: usize) -> Result<Vec<ReportUri>, DmarcError> {
                     || !digits.bytes().all(|b| b.is_ascii_digit())
                     || limit.len() > digits.len() + 1
                 {
-                    return err(item_at, format!("{item:?}: bad size limit"));
+                    problems.push(problem(
+                        item_at,
+                        format!("{item:?}: bad size limit (ignored)"),
+                    ));
+                    continue;
                 }
                 u
             }
             None => item,
         };
         let Some((scheme, rest)) = uri.split_once(':') else {
-            return err(item_at, format!("{uri:?} is not a URI"));
+            problems.push(problem(item_at, format!("{uri:?} is not a URI (ignored)")));
+            continue;
         };
         let scheme_ok = scheme
             .bytes()
@@ -221,7 +262,8 @@ fn uri_list(value: &str, at: usize) -> Result<Vec<ReportUri>, DmarcError> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
         if !scheme_ok || rest.is_empty() || uri.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-            return err(item_at, format!("{uri:?} is not a URI"));
+            problems.push(problem(item_at, format!("{uri:?} is not a URI (ignored)")));
+            continue;
         }
         let scheme = scheme.to_ascii_lowercase();
         let address = (scheme == "mailto")
@@ -230,7 +272,11 @@ fn uri_list(value: &str, at: usize) -> Result<Vec<ReportUri>, DmarcError> {
             .as_ref()
             .is_some_and(|a| !a.contains('@') || a.starts_with('@') || a.ends_with('@'))
         {
-            return err(item_at, format!("{uri:?}: not a mail address"));
+            problems.push(problem(
+                item_at,
+                format!("{uri:?}: not a mail address (ignored)"),
+            ));
+            continue;
         }
         out.push(ReportUri {
             uri: uri.to_owned(),
@@ -238,7 +284,7 @@ fn uri_list(value: &str, at: usize) -> Result<Vec<ReportUri>, DmarcError> {
             address,
         });
     }
-    Ok(out)
+    (out, problems)
 }
 
 #[cfg(test)]
@@ -265,23 +311,88 @@ mod tests {
     }
 
     #[test]
-    fn invalid_records_with_positions() {
+    fn records_receivers_reject_with_positions() {
         for (text, position) in [
             ("p=reject; v=DMARC1", 0),
             ("v=DMARC2; p=reject", 0),
             ("v=dmarc1; p=reject", 0),
+            ("", 0),
+            // A bad or missing p= and no rua= to fall back on (§6.6.3).
             ("v=DMARC1; p=rejected", 12),
-            ("v=DMARC1; p=none; p=reject", 18),
-            ("v=DMARC1; p=none; pct=101", 22),
-            ("v=DMARC1; p=none; adkim=x", 24),
-            ("v=DMARC1; p=none; rua=dmarc@example.org", 22),
-            ("v=DMARC1; p=none; rua=mailto:nobody", 22),
             ("v=DMARC1; sp=none", 17),
-            ("v=DMARC1; p", 10),
+            ("v=DMARC1; p", 11),
+            ("v=DMARC1; p=none2; rua=dmarc@example.org", 12),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.position, position, "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn mistakes_receivers_discard_are_warnings_with_positions() {
+        for (text, position, policy, fix) in [
+            ("v=DMARC1; p=none; p=reject", 18, "none", "given twice"),
+            ("v=DMARC1; p=reject; pct=101", 24, "reject", "0 to 100"),
+            ("v=DMARC1; p=reject; adkim=x", 26, "reject", "use r or s"),
+            (
+                "v=DMARC1; p=reject; rua=dmarc@example.org",
+                24,
+                "reject",
+                "not a URI",
+            ),
+            (
+                "v=DMARC1; p=reject; rua=mailto:nobody",
+                24,
+                "reject",
+                "not a mail address",
+            ),
+            (
+                "v=DMARC1; p=reject; sp=block",
+                23,
+                "reject",
+                "none, quarantine or reject",
+            ),
+            (
+                "v=DMARC1; p=reject; nonsense",
+                20,
+                "reject",
+                "not tag=value",
+            ),
+            // No p= but a valid rua=: receivers act as if p=none.
+            (
+                "v=DMARC1; rua=mailto:d@example.org",
+                34,
+                "none",
+                "no p= tag",
+            ),
+            (
+                "v=DMARC1; p=block; rua=mailto:d@example.org",
+                12,
+                "none",
+                "p=\"block\"",
+            ),
+        ] {
+            let r = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(r.policy, policy, "{text:?}");
+            assert_eq!(r.warnings.len(), 1, "{text:?}: {:?}", r.warnings);
+            assert_eq!(
+                r.warnings[0].position, position,
+                "{text:?}: {:?}",
+                r.warnings
+            );
+            assert!(
+                r.warnings[0].message.contains(fix),
+                "{text:?}: {:?}",
+                r.warnings
+            );
+        }
+        // The discarded value leaves the default.
+        let r = parse("v=DMARC1; p=reject; pct=101; adkim=x").unwrap();
+        assert_eq!((r.pct, r.adkim.as_deref()), (100, None));
+        assert_eq!(r.warnings.len(), 2);
+        let r = parse("v=DMARC1; p=reject; rua=bad,mailto:ok@example.org").unwrap();
+        assert_eq!(r.rua.len(), 1);
+        assert_eq!(r.rua[0].address.as_deref(), Some("ok@example.org"));
     }
 
     proptest! {
