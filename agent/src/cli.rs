@@ -178,6 +178,10 @@ pub struct ScanArgs {
     /// resolver. Repeatable.
     #[arg(long, value_name = "ADDR:PORT")]
     pub resolver: Vec<std::net::SocketAddr>,
+    /// Ask the domain's nameservers directly (SOA, zone transfer, delegations) on this port
+    /// instead of 53: for test zones served on another port.
+    #[arg(long, value_name = "PORT")]
+    pub nameserver_port: Option<u16>,
     /// Validate DNSSEC against the DNSKEY records in FILE (zone-file lines such as
     /// `example. IN DNSKEY 257 3 13 <base64>`) instead of the root's keys: for private chains
     /// of trust and labs.

@@ -603,6 +603,9 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             "--per-host and --max-connections must be at least 1".into(),
         ));
     }
+    if args.nameserver_port == Some(0) {
+        return Err(Error::Usage("--nameserver-port must be 1 to 65535".into()));
+    }
     let duration = |name: &str,
                     arg: Option<f64>,
                     configured: Option<std::time::Duration>,
@@ -713,9 +716,12 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             RunOptions::default().private_registries
         },
         domain_probe: crate::probe::domain::DomainOptions {
+            ns_port: args
+                .nameserver_port
+                .or(config.nameserver_port)
+                .unwrap_or(53),
             timeout: limits.read_timeout,
             takeover,
-            ..Default::default()
         },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -900,6 +906,11 @@ pub fn config_check(path: &Path, out: &mut dyn Write) -> Result<()> {
         out,
         "  resolvers:          {}",
         list(&resolvers, "the system resolver")
+    )?;
+    writeln!(
+        out,
+        "  nameservers asked:  on port {}",
+        c.nameserver_port.unwrap_or(53)
     )?;
     writeln!(
         out,

@@ -62,6 +62,7 @@ struct RawScan {
 struct RawDns {
     #[serde(default)]
     resolvers: Vec<String>,
+    nameserver_port: Option<u16>,
     trust_anchors: Option<PathBuf>,
     takeover_fingerprints: Option<PathBuf>,
 }
@@ -114,6 +115,8 @@ pub struct Config {
     pub policies: Option<PathBuf>,
     /// Nameservers to ask instead of the system resolver.
     pub resolvers: Vec<SocketAddr>,
+    /// The port the domain's own nameservers are asked on directly (53 when absent).
+    pub nameserver_port: Option<u16>,
     /// DNSSEC trust anchors instead of the root's keys.
     pub trust_anchors: Option<Vec<TrustAnchor>>,
     /// Subdomain-takeover fingerprints added to the shipped table.
@@ -321,6 +324,10 @@ impl Config {
             max_connections: at_least_one("scan.max_connections", raw.scan.max_connections)?,
             policies,
             resolvers,
+            nameserver_port: match raw.dns.nameserver_port {
+                Some(0) => return Err(err("dns.nameserver_port", "must be 1 to 65535".into())),
+                p => p,
+            },
             trust_anchors,
             takeover_fingerprints,
             dkim_selectors: raw.mail.dkim_selectors,
@@ -419,6 +426,16 @@ interception_ca = ["Inspection CA"]
                 "positive number of seconds",
             ),
             ("[scan]\nper_host = 0\n", "scan.per_host", "at least 1"),
+            (
+                "[dns]\nnameserver_port = 0\n",
+                "dns.nameserver_port",
+                "1 to 65535",
+            ),
+            (
+                "[dns]\nnameserver_port = 70000\n",
+                "dns.nameserver_port",
+                "invalid value",
+            ),
             (
                 "[scan]\nread_timeout = \"8s\"\n",
                 "scan.read_timeout",

@@ -1,16 +1,225 @@
-//! `posture-demo`: starts a set of deliberately varied TLS servers on loopback, in this process
+//! `posture-demo`: starts a set of deliberately varied TLS servers, and two demo domains (their
+//! DNS, websites, mail servers, MTA-STS policy and registry), on loopback in this process
 //! (nothing to install), and scans them with `posture-agent scan`, printing the findings.
 //!
 //! Extra arguments go to `scan`, e.g. `cargo run -p posture-lab --bin posture-demo -- --format json`.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use clap::Parser;
+use hyper::body::Bytes;
 use posture_agent::cli::Cli;
 use posture_lab::pki::{LeafSpec, Pki, TempDir};
-use posture_lab::servers::{LegacyTls, Running, RustlsServer, RustlsVersions, Script, scripted};
+use posture_lab::servers::{
+    LegacyTls, Running, RustlsServer, RustlsVersions, Script, free_port, scripted, smtp_server,
+};
+use posture_lab::web::{Reply, Seen, serve};
+
+/// A domain run well: two nameservers in different networks, CAA, SPF, DMARC reject with the
+/// national report address, DKIM, MTA-STS enforce, TLS-RPT, an MX with valid STARTTLS and
+/// forward-confirmed reverse DNS, and a website with HSTS and the security headers.
+const WELL_RUN: &str = r#"
+$ORIGIN well-run.test.
+$TTL 300
+@        IN SOA ns1.well-run.test. hostmaster.well-run.test. 1 3600 600 86400 300
+@        IN NS  ns1.well-run.test.
+@        IN NS  ns2.well-run.test.
+ns1      IN A   127.0.0.1
+ns2      IN A   127.0.1.1
+@        IN A   127.0.0.1
+@        IN AAAA ::1
+www      IN A   127.0.0.1
+www      IN AAAA ::1
+mta-sts  IN A   127.0.0.1
+@        IN CAA 0 issue "letsencrypt.org"
+@        IN MX  10 mx.well-run.test.
+mx       IN A   127.0.0.1
+mx       IN AAAA ::1
+@        IN TXT "v=spf1 mx -all"
+_dmarc   IN TXT "v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s; rua=mailto:dmarc-rua@dmarc.service.gov.uk"
+s2026._domainkey IN TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+_mta-sts IN TXT "v=STSv1; id=20261125"
+_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls-rua@mailcheck.service.ncsc.gov.uk"
+"#;
+
+/// A neglected domain: one nameserver that hands out the zone, no CAA, SPF that does not end
+/// in -all, DMARC p=none, an MX without STARTTLS, a `www` CNAME to a name that is gone, and a
+/// website over plain HTTP only.
+const NEGLECTED: &str = r#"
+$ORIGIN neglected.test.
+$TTL 300
+@        IN SOA ns1.neglected.test. hostmaster.neglected.test. 1 3600 600 86400 300
+@        IN NS  ns1.neglected.test.
+ns1      IN A   127.0.2.1
+@        IN A   127.0.0.1
+www      IN CNAME old-site.neglected.test.
+@        IN MX  10 mx.neglected.test.
+mx       IN A   127.0.0.1
+@        IN TXT "v=spf1 mx ?all"
+_dmarc   IN TXT "v=DMARC1; p=none"
+"#;
+
+/// The national DMARC service authorises reports for the well-run domain (RFC 7489 §7.1).
+const REPORTS: &str = r#"
+$ORIGIN dmarc.service.gov.uk.
+$TTL 300
+@ IN SOA ns1.well-run.test. hostmaster.well-run.test. 1 3600 600 86400 300
+@ IN NS  ns1.well-run.test.
+well-run.test._report._dmarc IN TXT "v=DMARC1"
+"#;
+
+const REVERSE: &str = r#"
+$ORIGIN 0.0.127.in-addr.arpa.
+$TTL 300
+@ IN SOA ns1.well-run.test. hostmaster.well-run.test. 1 3600 600 86400 300
+@ IN NS  ns1.well-run.test.
+1 IN PTR mx.well-run.test.
+"#;
+
+const REVERSE6: &str = r#"
+$ORIGIN ip6.arpa.
+$TTL 300
+@ IN SOA ns1.well-run.test. hostmaster.well-run.test. 1 3600 600 86400 300
+@ IN NS  ns1.well-run.test.
+1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 IN PTR mx.well-run.test.
+"#;
+
+const SECURITY_TXT: &str =
+    "Contact: mailto:security@well-run.test\nExpires: 2099-01-01T00:00:00Z\n";
+const MTA_STS_POLICY: &str =
+    "version: STSv1\nmode: enforce\nmx: mx.well-run.test\nmax_age: 1209600\n";
+
+/// The well-run site over HTTPS (apex, `www` redirecting to the apex, and the MTA-STS policy
+/// host).
+fn well_run_https(s: &Seen) -> Reply {
+    let host = s.host.split(':').next().unwrap_or_default();
+    if host == "mta-sts.well-run.test" {
+        return text(MTA_STS_POLICY);
+    }
+    if host.starts_with("www.") {
+        return Reply::redirect(301, "https://well-run.test/");
+    }
+    if s.path == "/.well-known/security.txt" {
+        return text(SECURITY_TXT);
+    }
+    Reply::ok("<h1>Well run</h1>")
+        .header(
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains; preload",
+        )
+        .header(
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'",
+        )
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .header(
+            "set-cookie",
+            "session=abc; Path=/; Secure; HttpOnly; SameSite=Lax",
+        )
+}
+
+fn text(body: &'static str) -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body: Bytes::from_static(body.as_bytes()),
+    }
+}
+
+/// Start the two demo domains' servers; return them and the `scan` arguments that reach them.
+async fn demo_domains(pki: &Pki) -> (Vec<Running>, Vec<String>) {
+    let dns = posture_lab::dns::serve(&[WELL_RUN, NEGLECTED, REPORTS, REVERSE, REVERSE6]).await;
+    let port = dns.addr.port();
+    // The second nameserver (another network) and the neglected domain's own, which hands out
+    // zone transfers.
+    let ns2 = posture_lab::dns::serve_on(([127, 0, 1, 1], port).into(), &[WELL_RUN], false).await;
+    let open = posture_lab::dns::serve_on(([127, 0, 2, 1], port).into(), &[NEGLECTED], true).await;
+    let leaf = pki.leaf(&LeafSpec::valid(&[
+        "well-run.test",
+        "www.well-run.test",
+        "mta-sts.well-run.test",
+    ]));
+    let https = serve(Some(&leaf), Arc::new(well_run_https)).await;
+    let http = serve(
+        None,
+        Arc::new(|s: &Seen| {
+            let host = s.host.split(':').next().unwrap_or_default().to_owned();
+            if host.starts_with("neglected.") {
+                Reply::ok("<h1>Neglected</h1>").header("server", "Apache/2.4.29 (Ubuntu)")
+            } else {
+                Reply::redirect(301, &format!("https://{host}/"))
+            }
+        }),
+    )
+    .await;
+    let mx_leaf = pki.leaf(&LeafSpec::valid(&["mx.well-run.test"]));
+    let smtp = smtp_server(Some(RustlsServer::new(&mx_leaf).config())).await;
+    let plain_smtp = smtp_server(None).await;
+    let registry_leaf = pki.leaf(&LeafSpec::valid(&["rdap.demo.test"]));
+    let soon = (Utc::now() + Duration::days(12)).to_rfc3339();
+    let later = (Utc::now() + Duration::days(400)).to_rfc3339();
+    let registry = serve(
+        Some(&registry_leaf),
+        Arc::new(move |s: &Seen| {
+            let (statuses, expires) = match s.path.as_str() {
+                "/domain/well-run.test" => ("\"client transfer prohibited\"", &later),
+                "/domain/neglected.test" => ("\"active\"", &soon),
+                _ => {
+                    return Reply {
+                        status: 404,
+                        ..Reply::default()
+                    };
+                }
+            };
+            Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "application/rdap+json".into())],
+                body: Bytes::from(format!(
+                    r#"{{"objectClassName":"domain","status":[{statuses}],"events":[{{"eventAction":"expiration","eventDate":"{expires}"}}]}}"#
+                )),
+            }
+        }),
+    )
+    .await;
+    let closed = free_port();
+    let rule = |from: &str, to: &Running| format!("{from}:127.0.0.1:{}", to.addr.port());
+    let mut args: Vec<String> = vec![
+        "well-run.test".into(),
+        "neglected.test".into(),
+        "--resolver".into(),
+        dns.addr.to_string(),
+        "--nameserver-port".into(),
+        port.to_string(),
+        "--dkim-selector".into(),
+        "s2026".into(),
+        "--rdap-base".into(),
+        "https://rdap.demo.test/".into(),
+    ];
+    for r in [
+        rule("well-run.test:443", &https),
+        rule("www.well-run.test:443", &https),
+        rule("mta-sts.well-run.test:443", &https),
+        rule("well-run.test:80", &http),
+        rule("www.well-run.test:80", &http),
+        rule("neglected.test:80", &http),
+        rule("mx.well-run.test:25", &smtp),
+        rule("mx.neglected.test:25", &plain_smtp),
+        rule("rdap.demo.test:443", &registry),
+        // Anything else (the neglected site's HTTPS, say) finds a closed port.
+        format!("::127.0.0.1:{closed}"),
+    ] {
+        args.push("--connect-to".into());
+        args.push(r);
+    }
+    (
+        vec![dns, ns2, open, https, http, smtp, plain_smtp, registry],
+        args,
+    )
+}
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -103,8 +312,10 @@ fn main() -> ExitCode {
         s
     });
 
+    let (domain_servers, domain_args) = runtime.block_on(demo_domains(&pki));
+
     // Each demo name is dialled at its loopback server, as `--connect-to` lets users do with
-    // split DNS.
+    // split DNS. The endpoint rules come first: the domains' catch-all rule is last.
     let mut args: Vec<String> = vec![
         "posture-agent".into(),
         "scan".into(),
@@ -118,6 +329,7 @@ fn main() -> ExitCode {
         args.push("--connect-to".into());
         args.push(format!("{host}:{port}:127.0.0.1:{port}"));
     }
+    args.extend(domain_args);
     args.extend(std::env::args().skip(1));
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -126,8 +338,11 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    println!(
-        "posture demo: {} local TLS servers, each misconfigured in its own way\n",
+    // On standard error, so that `--format json` output stays one JSON document.
+    eprintln!(
+        "posture demo: {} local TLS servers, each misconfigured in its own way, and two \
+         domains (well-run.test, neglected.test) with their DNS, websites, mail \
+         servers and registry, all on loopback\n",
         servers.len()
     );
     let stdout = std::io::stdout();
@@ -135,6 +350,7 @@ fn main() -> ExitCode {
     let result = posture_agent::run(cli, &mut out);
     let _ = out.flush();
     drop(servers);
+    drop(domain_servers);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -209,7 +209,7 @@ async fn spf_and_dmarc_verdicts_agree_with_checkdmarc() {
 }
 
 /// The IP addresses in strace's `inet_addr("...")` / `inet_pton(AF_INET6, "...")` renderings.
-fn network_addresses(strace: &str) -> Vec<String> {
+pub(crate) fn network_addresses(strace: &str) -> Vec<String> {
     let mut out = Vec::new();
     for marker in ["inet_addr(\"", "inet_pton(AF_INET6, \""] {
         let mut rest = strace;

@@ -6,6 +6,7 @@
 mod checkdmarc;
 mod cli;
 mod config;
+mod demo;
 mod dns_domain;
 mod dnssec;
 mod mail;

@@ -1,0 +1,91 @@
+//! The README's main job, `posture-demo`, run as a newcomer runs it: every server it starts is
+//! on loopback, and the findings say what each demo target was built to show.
+
+use std::process::Command;
+
+fn status(findings: &[serde_json::Value], target: &str, check: &str) -> String {
+    findings
+        .iter()
+        .find(|f| f["check"] == check && f["target"].to_string().contains(target))
+        .and_then(|f| f["status"].as_str())
+        .unwrap_or_else(|| panic!("no {check} for {target}"))
+        .to_owned()
+}
+
+#[test]
+fn the_demo_shows_what_each_target_was_built_to_show() {
+    // Under strace, to check that the main job sends to loopback only.
+    let dir = posture_lab::pki::TempDir::new("demo");
+    let trace = dir.path().join("net.strace");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect,sendto,sendmsg,sendmmsg",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_posture-demo"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addresses = crate::checkdmarc::network_addresses(&std::fs::read_to_string(&trace).unwrap());
+    assert!(!addresses.is_empty());
+    assert!(
+        addresses.iter().all(|a| a == "::1"
+            || a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())),
+        "the demo sent to {addresses:?}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+
+    for (target, check, expected) in [
+        // The TLS servers.
+        ("expired.demo.test", "TLS-CERT-EXPIRED", "fail"),
+        ("self-signed.demo.test", "TLS-CERT-TRUST", "fail"),
+        ("wrong-name.demo.test", "TLS-CERT-NAME", "fail"),
+        ("sslv2.demo.test", "TLS-PROTO-SSL", "fail"),
+        ("legacy.demo.test", "TLS-PROTO-LEGACY", "fail"),
+        ("www.good.demo.test", "TLS-PROTO-LEGACY", "pass"),
+        // The well-run domain.
+        ("well-run.test", "WEB-HSTS", "pass"),
+        ("well-run.test", "WEB-REDIRECT", "pass"),
+        ("well-run.test", "DNS-NS-COUNT", "pass"),
+        ("well-run.test", "DNS-NS-DIVERSITY", "pass"),
+        ("well-run.test", "DNS-AXFR", "pass"),
+        ("well-run.test", "DNS-CAA", "pass"),
+        ("well-run.test", "MAIL-SPF-ALL", "pass"),
+        ("well-run.test", "MAIL-DMARC-POLICY", "pass"),
+        ("well-run.test", "MAIL-DMARC-RUA", "pass"),
+        ("well-run.test", "MAIL-DKIM", "pass"),
+        ("well-run.test", "MAIL-MTASTS", "pass"),
+        ("well-run.test", "MAIL-TLSRPT", "pass"),
+        ("well-run.test", "MAIL-STARTTLS", "pass"),
+        ("well-run.test", "MAIL-PTR", "pass"),
+        ("well-run.test", "DOMAIN-EXPIRY", "pass"),
+        ("well-run.test", "DOMAIN-LOCK", "pass"),
+        // The neglected one.
+        ("neglected.test", "WEB-HTTPS", "fail"),
+        ("neglected.test", "DNS-AXFR", "fail"),
+        ("neglected.test", "DNS-NS-COUNT", "fail"),
+        ("neglected.test", "DNS-DANGLING", "fail"),
+        ("neglected.test", "MAIL-SPF-ALL", "fail"),
+        ("neglected.test", "MAIL-DMARC-POLICY", "fail"),
+        ("neglected.test", "MAIL-STARTTLS", "fail"),
+        ("neglected.test", "DOMAIN-EXPIRY", "fail"),
+        ("neglected.test", "DOMAIN-LOCK", "warn"),
+    ] {
+        assert_eq!(
+            status(findings, target, check),
+            expected,
+            "{target} {check}"
+        );
+    }
+}
