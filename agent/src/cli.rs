@@ -157,6 +157,10 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Report each target on standard error as it is finished: auto does so when standard
+    /// error is a terminal.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressWhen::Auto)]
+    pub progress: ProgressWhen,
     /// Also write the observations (posture/v1 JSON) to this file, for `evaluate` later.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -231,6 +235,17 @@ pub struct ScanArgs {
     /// Where the standards come from.
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+/// When to report progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressWhen {
+    /// When standard error is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// How to print.

@@ -673,7 +673,32 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             arg.clone()
         }
     };
+    let progress = match args.progress {
+        crate::cli::ProgressWhen::Always => true,
+        crate::cli::ProgressWhen::Never => false,
+        crate::cli::ProgressWhen::Auto => {
+            use std::io::IsTerminal;
+            std::io::stderr().is_terminal()
+        }
+    };
     let options = RunOptions {
+        progress: progress.then(|| {
+            crate::runner::Progress(std::sync::Arc::new(
+                |o: &posture_policies::model::Observation| {
+                    let seconds =
+                        (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0;
+                    let problems = if o.scan.errors.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} probe(s) did not finish", o.scan.errors.len())
+                    };
+                    eprintln!(
+                        "posture-agent: scanned {} ({} connections, {seconds:.1}s{problems})",
+                        o.target, o.scan.connections
+                    );
+                },
+            ))
+        }),
         tls: crate::probe::tls::scan::TlsOptions {
             limits,
             trust,

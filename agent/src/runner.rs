@@ -22,6 +22,24 @@ use crate::probe::web::{self, Resolve};
 use crate::target::{ConnectTo, TargetSpec};
 use posture_policies::model::{DomainRole, MailFacts};
 
+/// Called with each observation as soon as it is finished (for progress on long scans).
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(&Observation) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+impl Progress {
+    fn report(progress: Option<&Progress>, observation: &Observation) {
+        if let Some(p) = progress {
+            (p.0)(observation);
+        }
+    }
+}
+
 /// How a scan run is set up.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -59,6 +77,8 @@ pub struct RunOptions {
     pub rdap_bootstrap: Option<rdap::Bootstrap>,
     /// Suffixes run by private registries, whose names are not looked up over RDAP.
     pub private_registries: Vec<String>,
+    /// Told of each observation as it is finished.
+    pub progress: Option<Progress>,
 }
 
 impl Default for RunOptions {
@@ -83,6 +103,7 @@ impl Default for RunOptions {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            progress: None,
         }
     }
 }
@@ -322,6 +343,7 @@ async fn scan_domains_with(
             mail,
         };
         if !full {
+            Progress::report(options.progress.as_ref(), &observation);
             out.push(observation);
             continue;
         }
@@ -362,6 +384,7 @@ async fn scan_domains_with(
         }
         observation.scan.connections += endpoints.iter().map(|o| o.scan.connections).sum::<u32>();
         observation.scan.finished = Utc::now();
+        Progress::report(options.progress.as_ref(), &observation);
         out.push(observation);
         out.extend(endpoints);
     }
@@ -418,6 +441,7 @@ pub async fn scan_tls_targets(targets: &[TargetSpec], options: &RunOptions) -> V
     while let Some(joined) = set.join_next().await {
         // A panicking probe is a bug; the other targets' results still stand.
         if let Ok(pair) = joined {
+            Progress::report(options.progress.as_ref(), &pair.1);
             done.push(pair);
         }
     }

@@ -6,6 +6,7 @@ mod config;
 mod evaluate;
 mod explain;
 mod lint;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

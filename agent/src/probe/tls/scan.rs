@@ -584,6 +584,22 @@ pub async fn scan(
         enumerate(&dialer, ProtocolVersion::Tls13, &[]),
         cert::capture(&dialer, alpn_for_capture),
     );
+    // Nothing reachable in the first wave (a closed or filtered port): do not knock three more
+    // times.
+    if [&v2, &v12, &v13]
+        .iter()
+        .all(|r| r.outcome == ProbeOutcome::Untestable)
+    {
+        let detail = [&v12, &v13, &v2]
+            .iter()
+            .find_map(|r| r.detail.clone())
+            .unwrap_or_default();
+        return fail(
+            &dialer,
+            posture_policies::model::Status::Untestable,
+            &detail,
+        );
+    }
     let (v3, v10, v11) = tokio::join!(
         enumerate(&dialer, ProtocolVersion::Ssl3, &v12.accepted),
         enumerate(&dialer, ProtocolVersion::Tls10, &v12.accepted),
