@@ -90,6 +90,17 @@ pub async fn serve_signed(zones: &[&str]) -> (Running, Vec<ZoneKey>) {
 
 /// [`serve_signed`] with signatures valid for `validity` from now.
 pub async fn serve_signed_for(zones: &[&str], validity: Duration) -> (Running, Vec<ZoneKey>) {
+    serve_signed_then(zones, validity, &[]).await
+}
+
+/// [`serve_signed_for`], then add the records of `unsigned` (master-file text with the
+/// `$ORIGIN` of one of `zones`, no SOA needed) after signing: each RRset they touch loses its
+/// signatures, so a validating resolver finds it bogus inside an otherwise secure zone.
+pub async fn serve_signed_then(
+    zones: &[&str],
+    validity: Duration,
+    unsigned: &[&str],
+) -> (Running, Vec<ZoneKey>) {
     use hickory_proto::dnssec::crypto::Ed25519SigningKey;
     use hickory_proto::dnssec::rdata::DNSKEY;
     use hickory_proto::dnssec::{DnssecSigner, PublicKey, SigningKey};
@@ -126,6 +137,23 @@ pub async fn serve_signed_for(zones: &[&str], validity: Duration) -> (Running, V
             .add_zone_signing_key_mut(signer)
             .unwrap_or_else(|e| panic!("{e}"));
         handler.secure_zone_mut().unwrap_or_else(|e| panic!("{e}"));
+        for late in unsigned {
+            let (late_origin, late_records) = Parser::new(*late, None, None)
+                .parse()
+                .unwrap_or_else(|e| panic!("records do not parse: {e}\n{late}"));
+            if late_origin != origin {
+                continue;
+            }
+            for record in late_records
+                .values()
+                .flat_map(|set| set.records_without_rrsigs())
+            {
+                assert!(
+                    handler.upsert_mut(record.clone(), 0),
+                    "{record} was not added"
+                );
+            }
+        }
         let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
         catalog.upsert(LowerName::new(&origin), handlers);
     }

@@ -105,17 +105,23 @@ async fn secure_bogus_and_unsigned() {
     );
 }
 
+/// Scan signed.test; `unsigned` records are added after signing (their RRsets lose their
+/// signatures).
 async fn judge_signed(
     validity_days: u64,
     break_anchor: bool,
+    unsigned: &[&str],
 ) -> Vec<posture_policies::model::Finding> {
     use posture_agent::probe::domain::DomainOptions;
     use posture_agent::runner::{RunOptions, scan_domains};
     use posture_agent::target::ConnectTo;
 
-    let (server, keys) =
-        posture_lab::dns::serve_signed_for(&[SIGNED], Duration::from_secs(validity_days * 86_400))
-            .await;
+    let (server, keys) = posture_lab::dns::serve_signed_then(
+        &[SIGNED],
+        Duration::from_secs(validity_days * 86_400),
+        unsigned,
+    )
+    .await;
     let mut anchors: Vec<(String, Vec<u8>)> = keys
         .iter()
         .map(|k| (k.zone.clone(), k.public.clone()))
@@ -157,7 +163,7 @@ fn status_of(
 async fn dnssec_checks_on_signed_zones() {
     use posture_policies::model::{Severity, Status};
 
-    let fine = judge_signed(21, false).await;
+    let fine = judge_signed(21, false, &[]).await;
     assert_eq!(status_of(&fine, "DNS-DNSSEC").status, Status::Pass);
     assert_eq!(
         status_of(&fine, "DNS-DNSSEC-EXPIRY").status,
@@ -166,7 +172,7 @@ async fn dnssec_checks_on_signed_zones() {
         status_of(&fine, "DNS-DNSSEC-EXPIRY").message
     );
 
-    let expiring = judge_signed(3, false).await;
+    let expiring = judge_signed(3, false, &[]).await;
     assert_eq!(
         status_of(&expiring, "DNS-DNSSEC-EXPIRY").status,
         Status::Fail,
@@ -174,11 +180,33 @@ async fn dnssec_checks_on_signed_zones() {
         status_of(&expiring, "DNS-DNSSEC-EXPIRY").message
     );
 
-    let bogus = judge_signed(21, true).await;
+    let bogus = judge_signed(21, true, &[]).await;
     let f = status_of(&bogus, "DNS-DNSSEC");
     assert_eq!(
         (f.status, f.severity, f.hard_zero),
         (Status::Fail, Severity::Critical, true)
+    );
+
+    // The zone validates, but one RRset was changed after signing and lost its signatures:
+    // that answer is bogus, and DNS-DNSSEC fails naming it.
+    let tampered = judge_signed(
+        21,
+        false,
+        &["$ORIGIN signed.test.\n_dmarc 300 IN TXT \"v=DMARC1; p=none\"\n"],
+    )
+    .await;
+    let f = status_of(&tampered, "DNS-DNSSEC");
+    assert_eq!(
+        (f.status, f.severity, f.hard_zero),
+        (Status::Fail, Severity::Critical, true),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("these answers do not: _dmarc.signed.test TXT"),
+        "{}",
+        f.message
     );
 }
 
