@@ -350,7 +350,11 @@ fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let Some(span) = span else {
         return "(file)".into();
     };
-    let before = &text[..span.start.min(text.len())];
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!("line {line}, column {column}")
@@ -481,6 +485,26 @@ interception_ca = ["Inspection CA"]
                 e.to_string().starts_with("/nonexistent/agent.toml: "),
                 "{e}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_an_error_or_a_config_never_a_panic(text in "\\PC{0,300}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn any_value_of_a_known_key_is_an_error_or_a_config(value in "\\PC{0,40}") {
+            for key in ["targets", "scan.budget", "dns.resolvers", "mail.roles", "registration.rdap_base"] {
+                let (section, name) = key.split_once('.').unwrap_or(("", key));
+                let text = if section.is_empty() {
+                    format!("{name} = {value}\n")
+                } else {
+                    format!("[{section}]\n{name} = {value}\n")
+                };
+                let _ = parse(&text);
+            }
         }
     }
 
