@@ -196,6 +196,13 @@ async fn spf_and_dmarc_verdicts_agree_with_checkdmarc() {
         .unwrap();
     assert_eq!(ten["spf"]["valid"], true, "{ten}");
     assert_eq!(ten["spf"]["dns_lookups"], 10, "{ten}");
+    // Where both accept a record with a mistake, posture keeps the mistake as a warning.
+    let pct = check::dmarc_facts("dmpctbad.cdlab.test", &dns)
+        .await
+        .unwrap();
+    assert_eq!(pct.policy.as_deref(), Some("reject"));
+    assert_eq!(pct.warnings.len(), 1, "{pct:?}");
+    assert_eq!(pct.warnings[0].position, 24, "{pct:?}");
     let ok = theirs
         .iter()
         .find(|d| d["domain"] == "dmok.cdlab.test")
