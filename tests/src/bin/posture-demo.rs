@@ -105,21 +105,7 @@ fn well_run_https(s: &Seen) -> Reply {
     if s.path == "/.well-known/security.txt" {
         return text(SECURITY_TXT);
     }
-    Reply::ok("<h1>Well run</h1>")
-        .header(
-            "strict-transport-security",
-            "max-age=63072000; includeSubDomains; preload",
-        )
-        .header(
-            "content-security-policy",
-            "default-src 'self'; frame-ancestors 'none'",
-        )
-        .header("x-content-type-options", "nosniff")
-        .header("referrer-policy", "no-referrer")
-        .header(
-            "set-cookie",
-            "session=abc; Path=/; Secure; HttpOnly; SameSite=Lax",
-        )
+    Reply::well_run("<h1>Well run</h1>")
 }
 
 fn text(body: &'static str) -> Reply {

@@ -539,6 +539,26 @@ async fn groups_tls12(dialer: &Dialer, version: ProtocolVersion, ecdhe_suites: &
     found
 }
 
+/// The scan's result when every probe in `results` found the endpoint unreachable
+/// (`untestable`, with the first probe's reason), else `None`.
+fn unreachable(dialer: &Dialer, results: &[&VersionResult]) -> Option<TlsScan> {
+    if !results
+        .iter()
+        .all(|r| r.outcome == ProbeOutcome::Untestable)
+    {
+        return None;
+    }
+    let detail = results
+        .iter()
+        .find_map(|r| r.detail.clone())
+        .unwrap_or_default();
+    Some(fail(
+        dialer,
+        posture_policies::model::Status::Untestable,
+        &detail,
+    ))
+}
+
 /// Scan one endpoint. `now` is when the certificate is judged.
 pub async fn scan(
     endpoint: Endpoint,
@@ -586,19 +606,8 @@ pub async fn scan(
     );
     // Nothing reachable in the first wave (a closed or filtered port): do not knock three more
     // times.
-    if [&v2, &v12, &v13]
-        .iter()
-        .all(|r| r.outcome == ProbeOutcome::Untestable)
-    {
-        let detail = [&v12, &v13, &v2]
-            .iter()
-            .find_map(|r| r.detail.clone())
-            .unwrap_or_default();
-        return fail(
-            &dialer,
-            posture_policies::model::Status::Untestable,
-            &detail,
-        );
+    if let Some(s) = unreachable(&dialer, &[&v12, &v13, &v2]) {
+        return s;
     }
     let (v3, v10, v11) = tokio::join!(
         enumerate(&dialer, ProtocolVersion::Ssl3, &v12.accepted),
@@ -607,19 +616,8 @@ pub async fn scan(
     );
     let mut results = vec![v2, v3, v10, v11, v12, v13];
 
-    if results
-        .iter()
-        .all(|r| r.outcome == ProbeOutcome::Untestable)
-    {
-        let detail = results
-            .iter()
-            .find_map(|r| r.detail.clone())
-            .unwrap_or_default();
-        return fail(
-            &dialer,
-            posture_policies::model::Status::Untestable,
-            &detail,
-        );
+    if let Some(s) = unreachable(&dialer, &results.iter().collect::<Vec<_>>()) {
+        return s;
     }
     // A TLS server may answer an SSLv2 hello with anything; judge the peer by its TLS answers.
     let tls_failed = results
