@@ -835,7 +835,9 @@ fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Wri
     for e in &o.scan.errors {
         writeln!(out, "  {}: {}", e.status, e.message)?;
     }
-    let Some(tls) = &o.tls else { return Ok(()) };
+    let Some(tls) = &o.tls else {
+        return print_domain_summary(o, out);
+    };
     for p in &tls.protocols {
         let order = match p.server_order {
             Some(true) => ", server order",
@@ -901,6 +903,113 @@ fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Wri
                 None => "?",
             }
         )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// What a domain scan found, a line per area, as facts (the findings below judge them).
+fn print_domain_summary(
+    o: &posture_policies::model::Observation,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let none = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    if let Some(w) = &o.web {
+        writeln!(
+            out,
+            "  web      {}{}",
+            match (
+                &w.canonical_url,
+                w.endpoints.iter().any(|e| e.status.is_some())
+            ) {
+                (Some(url), _) => url.as_str(),
+                (None, true) if !w.responds_https => "answers over plain HTTP only",
+                (None, true) => "answers, with no canonical URL",
+                (None, false) => "no site answered",
+            },
+            match &w.hsts {
+                Some(h) if h.valid => format!(", HSTS max-age={}", h.max_age.unwrap_or(0)),
+                Some(_) => ", HSTS invalid".to_owned(),
+                None => String::new(),
+            }
+        )?;
+    }
+    if let Some(d) = &o.dns {
+        let servers: Vec<String> = d
+            .nameservers
+            .iter()
+            .map(|n| {
+                let state = match (n.authoritative, n.axfr.as_str()) {
+                    (Some(false), _) => " (lame)",
+                    (_, "allowed") => " (gives zone transfers)",
+                    _ => "",
+                };
+                format!("{}{state}", n.name)
+            })
+            .collect();
+        writeln!(out, "  NS       {}", none(servers))?;
+        if let Some(sec) = &d.dnssec {
+            writeln!(out, "  DNSSEC   {}", sec.status)?;
+        }
+        if let Some(caa) = &d.caa {
+            let issuers = caa
+                .iter()
+                .filter(|r| r.tag == "issue")
+                .map(|r| r.value.clone())
+                .collect();
+            writeln!(out, "  CAA      {}", none(issuers))?;
+        }
+        if let Some(r) = &d.registration {
+            let expiry = r.expires.map_or("expiry unknown".to_owned(), |e| {
+                format!("expires {}", e.date_naive())
+            });
+            if r.registrable {
+                writeln!(out, "  registry {expiry}")?;
+            }
+        }
+        for dangling in &d.dangling {
+            writeln!(
+                out,
+                "  dangling {} {} -> {} ({})",
+                dangling.name, dangling.record_type, dangling.target, dangling.reason
+            )?;
+        }
+    }
+    if let Some(m) = &o.mail {
+        let mx: Vec<String> =
+            m.mx.iter()
+                .map(|x| format!("{} (STARTTLS {})", x.host, x.starttls.replace('_', " ")))
+                .collect();
+        writeln!(
+            out,
+            "  MX       {}",
+            if m.null_mx {
+                "null MX (receives no mail)".to_owned()
+            } else {
+                none(mx)
+            }
+        )?;
+        writeln!(out, "  SPF      {}", none(m.spf.records.clone()))?;
+        writeln!(out, "  DMARC    {}", none(m.dmarc.records.clone()))?;
+        let mode = m
+            .mta_sts
+            .policy
+            .as_ref()
+            .and_then(|p| p.mode.clone())
+            .map(|mode| format!(", mode {mode}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  MTA-STS  {}{mode}",
+            m.mta_sts.record.as_deref().unwrap_or("none")
+        )?;
+        writeln!(out, "  TLS-RPT  {}", none(m.tlsrpt.records.clone()))?;
     }
     writeln!(out)?;
     Ok(())

@@ -89,3 +89,25 @@ fn the_demo_shows_what_each_target_was_built_to_show() {
         );
     }
 }
+
+#[test]
+fn the_demo_table_summarises_each_domain() {
+    let out = Command::new(env!("CARGO_BIN_EXE_posture-demo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "  web      https://well-run.test/, HSTS max-age=63072000",
+        "  NS       ns1.well-run.test, ns2.well-run.test",
+        "  MX       mx.well-run.test (STARTTLS offered)",
+        "  MTA-STS  v=STSv1; id=20261125, mode enforce",
+        "  web      answers over plain HTTP only",
+        "  NS       ns1.neglected.test (gives zone transfers)",
+        "  MX       mx.neglected.test (STARTTLS not offered)",
+        "  dangling www.neglected.test CNAME -> old-site.neglected.test (nxdomain)",
+        "  DMARC    v=DMARC1; p=none",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+}
