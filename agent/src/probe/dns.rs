@@ -61,7 +61,7 @@ pub struct DnsFailure {
 #[derive(Clone)]
 pub struct Dns {
     resolver: TokioResolver,
-    validating: Option<TokioResolver>,
+    validating: TokioResolver,
 }
 
 impl std::fmt::Debug for Dns {
@@ -169,7 +169,7 @@ impl Dns {
         anchors: Arc<TrustAnchors>,
     ) -> Result<Dns, String> {
         let resolver = Dns::resolver(config.clone(), timeout, None)?;
-        let validating = Some(Dns::resolver(config, timeout, Some(anchors))?);
+        let validating = Dns::resolver(config, timeout, Some(anchors))?;
         Ok(Dns {
             resolver,
             validating,
@@ -205,79 +205,60 @@ impl Dns {
         dkim_selectors: &[String],
     ) -> posture_policies::model::DnssecFacts {
         let mut facts = self.zone_dnssec(domain).await;
-        if let Some(v) = &self.validating {
-            let domain = domain.trim_end_matches('.');
-            let mut asked = vec![
-                (domain.to_owned(), RecordType::MX),
-                (domain.to_owned(), RecordType::TXT),
-                (format!("_dmarc.{domain}"), RecordType::TXT),
-                (format!("_mta-sts.{domain}"), RecordType::TXT),
-                (format!("_smtp._tls.{domain}"), RecordType::TXT),
-                (domain.to_owned(), RecordType::CAA),
-            ];
-            asked.extend(
-                dkim_selectors
-                    .iter()
-                    .map(|s| (format!("{s}._domainkey.{domain}"), RecordType::TXT)),
-            );
-            for (name, kind) in asked {
-                // Only RRsets that exist are answers to prove (the plain resolver's cache is
-                // shared with the mail checks that ask for them anyway).
-                if !matches!(self.raw(&name, kind).await, Ok(Answer::Records(r)) if !r.is_empty()) {
-                    continue;
+        let domain = domain.trim_end_matches('.');
+        let mut asked = vec![
+            (domain.to_owned(), RecordType::MX),
+            (domain.to_owned(), RecordType::TXT),
+            (format!("_dmarc.{domain}"), RecordType::TXT),
+            (format!("_mta-sts.{domain}"), RecordType::TXT),
+            (format!("_smtp._tls.{domain}"), RecordType::TXT),
+            (domain.to_owned(), RecordType::CAA),
+        ];
+        asked.extend(
+            dkim_selectors
+                .iter()
+                .map(|s| (format!("{s}._domainkey.{domain}"), RecordType::TXT)),
+        );
+        for (name, kind) in asked {
+            // Only RRsets that exist are answers to prove (the plain resolver's cache is
+            // shared with the mail checks that ask for them anyway).
+            if !matches!(self.raw(&name, kind).await, Ok(Answer::Records(r)) if !r.is_empty()) {
+                continue;
+            }
+            if let Some(mut status) = answer_proof(&self.validating, &name, kind).await {
+                // An unsigned zone's answers cannot be bogus, whatever the validator said
+                // about the missing chain (the same rule as for the zone above).
+                if facts.status == "insecure" && status != "secure" {
+                    status = "insecure";
                 }
-                if let Some(mut status) = answer_proof(v, &name, kind).await {
-                    // An unsigned zone's answers cannot be bogus, whatever the validator said
-                    // about the missing chain (the same rule as for the zone above).
-                    if facts.status == "insecure" && status != "secure" {
-                        status = "insecure";
-                    }
-                    facts.answers.push(posture_policies::model::AnswerProof {
-                        name,
-                        kind: kind.to_string(),
-                        status: status.into(),
-                    });
-                }
+                facts.answers.push(posture_policies::model::AnswerProof {
+                    name,
+                    kind: kind.to_string(),
+                    status: status.into(),
+                });
             }
         }
         facts
     }
 
     async fn zone_dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
-        use hickory_resolver::proto::dnssec::Proof;
         let facts = |status: &str, detail: Option<String>| posture_policies::model::DnssecFacts {
             status: status.into(),
             earliest_rrsig_expiry: None,
             detail,
             answers: Vec::new(),
         };
-        let Some(v) = &self.validating else {
-            return facts("indeterminate", Some("no validating resolver".into()));
-        };
         let Ok(name) = Name::from_ascii(format!("{}.", domain.trim_end_matches('.'))) else {
             return facts("indeterminate", Some("bad name".into()));
         };
-        match v.lookup(name, RecordType::SOA).await {
-            Ok(lookup) => {
-                let proofs: Vec<Proof> = lookup
-                    .answers()
-                    .iter()
-                    .filter(|r| r.record_type() == RecordType::SOA)
-                    .map(|r| r.proof)
-                    .collect();
-                if proofs.contains(&Proof::Bogus) {
-                    facts(
-                        "bogus",
-                        Some("an RRSIG over the SOA does not validate".into()),
-                    )
-                } else if !proofs.is_empty() && proofs.iter().all(|p| *p == Proof::Secure) {
-                    facts("secure", None)
-                } else if proofs.contains(&Proof::Insecure) {
-                    facts("insecure", None)
-                } else {
-                    facts("indeterminate", None)
-                }
-            }
+        match self.validating.lookup(name, RecordType::SOA).await {
+            Ok(lookup) => match proof_status(&lookup, RecordType::SOA) {
+                "bogus" => facts(
+                    "bogus",
+                    Some("an RRSIG over the SOA does not validate".into()),
+                ),
+                status => facts(status, None),
+            },
             Err(e) => {
                 // A zone that publishes no DNSKEY is unsigned, whatever the validator could
                 // prove about its delegation: calling it bogus would zero its score falsely.
@@ -648,31 +629,34 @@ pub async fn earliest_rrsig_expiry(
     earliest.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0))
 }
 
+/// What the validator proved of the `kind` records in `lookup`: `bogus` if any is, `secure` if
+/// there are some and all are, else `insecure` if any is, else `indeterminate`.
+fn proof_status(lookup: &hickory_resolver::lookup::Lookup, kind: RecordType) -> &'static str {
+    use hickory_resolver::proto::dnssec::Proof;
+    let proofs: Vec<Proof> = lookup
+        .answers()
+        .iter()
+        .filter(|r| r.record_type() == kind)
+        .map(|r| r.proof)
+        .collect();
+    if proofs.contains(&Proof::Bogus) {
+        "bogus"
+    } else if !proofs.is_empty() && proofs.iter().all(|p| *p == Proof::Secure) {
+        "secure"
+    } else if proofs.contains(&Proof::Insecure) {
+        "insecure"
+    } else {
+        "indeterminate"
+    }
+}
+
 /// How the validating resolver proved the `kind` RRset at `name`: `None` when there is no
 /// such RRset (a negative answer is not an answer the checks rely on).
 async fn answer_proof(v: &TokioResolver, name: &str, kind: RecordType) -> Option<&'static str> {
-    use hickory_resolver::proto::dnssec::Proof;
     let fqdn = Name::from_ascii(format!("{name}.")).ok()?;
     match v.lookup(fqdn, kind).await {
-        Ok(lookup) => {
-            let proofs: Vec<Proof> = lookup
-                .answers()
-                .iter()
-                .filter(|r| r.record_type() == kind)
-                .map(|r| r.proof)
-                .collect();
-            if proofs.is_empty() {
-                None
-            } else if proofs.contains(&Proof::Bogus) {
-                Some("bogus")
-            } else if proofs.iter().all(|p| *p == Proof::Secure) {
-                Some("secure")
-            } else if proofs.contains(&Proof::Insecure) {
-                Some("insecure")
-            } else {
-                Some("indeterminate")
-            }
-        }
+        Ok(lookup) if lookup.answers().iter().all(|r| r.record_type() != kind) => None,
+        Ok(lookup) => Some(proof_status(&lookup, kind)),
         Err(e) if e.is_no_records_found() => None,
         Err(e) if e.to_string().to_ascii_lowercase().contains("dnssec") => Some("bogus"),
         Err(_) => Some("indeterminate"),
