@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -162,14 +163,17 @@ pub async fn serve(leaf: Option<&Leaf>, handler: Handler) -> Running {
 }
 
 /// A plain-HTTP peer that answers every request by trickling one byte of a response head
-/// every `every`, forever.
-pub async fn trickle_http(every: Duration) -> Running {
+/// every `every`, forever; the counter tells how many clients have hung up on it.
+pub async fn trickle_http(every: Duration) -> (Running, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let hung_up = Arc::new(AtomicUsize::new(0));
+    let counter = hung_up.clone();
     let task = tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
+            let counter = counter.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
                 let _ = tcp.read(&mut buf).await;
@@ -179,6 +183,7 @@ pub async fn trickle_http(every: Duration) -> Running {
                     .chain(std::iter::repeat(b'a'))
                 {
                     if tcp.write_all(&[b]).await.is_err() {
+                        counter.fetch_add(1, Ordering::SeqCst);
                         break;
                     }
                     tokio::time::sleep(every).await;
@@ -186,5 +191,5 @@ pub async fn trickle_http(every: Duration) -> Running {
             });
         }
     });
-    Running::from_task(addr, task)
+    (Running::from_task(addr, task), hung_up)
 }

@@ -414,7 +414,7 @@ async fn hostile_sites_end_in_findings_within_budget() {
     );
 
     // A plain-HTTP server that trickles its answer: the request times out.
-    let slow = trickle_http(Duration::from_millis(50)).await;
+    let (slow, hung_up) = trickle_http(Duration::from_millis(50)).await;
     let mut s = site(None, h(good_https), None, None).await;
     s.rules[0] = ConnectTo::parse(&format!("{D}:80:127.0.0.1:{}", slow.addr.port())).unwrap();
     let j = judge_with(&s, Duration::from_secs(2)).await;
@@ -436,6 +436,17 @@ async fn hostile_sites_end_in_findings_within_budget() {
         Status::Untestable,
         "{}",
         j.message("WEB-REDIRECT")
+    );
+    // The agent hangs up on it rather than leaving a task reading it in the background.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while hung_up.load(std::sync::atomic::Ordering::SeqCst) == 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        hung_up.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the trickling connection was still open 3 s after the request timed out"
     );
     drop(slow);
 
