@@ -325,6 +325,22 @@ impl Dns {
         }))
     }
 
+    /// The TXT records at `name` (strings concatenated) that `keep` selects, such as the ones
+    /// that start with a version tag; none when the name does not exist.
+    pub async fn txt_matching(
+        &self,
+        name: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, DnsFailure> {
+        Ok(self
+            .txt(name)
+            .await?
+            .records()
+            .into_iter()
+            .filter(|t| keep(t))
+            .collect())
+    }
+
     /// MX records as `(preference, host)`, host without the trailing dot.
     pub async fn mx(&self, name: &str) -> Result<Answer<(u16, String)>, DnsFailure> {
         Ok(map(self.raw(name, RecordType::MX).await?, |r| match r {

@@ -89,22 +89,10 @@ pub async fn probe(
 pub async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailure> {
     let org = organisational_domain(domain);
     let mut found_at = format!("_dmarc.{domain}");
-    let mut records: Vec<String> = dns
-        .txt(&found_at)
-        .await?
-        .records()
-        .into_iter()
-        .filter(|t| dmarc::is_dmarc(t))
-        .collect();
+    let mut records = dns.txt_matching(&found_at, dmarc::is_dmarc).await?;
     if records.is_empty() && org != domain {
         found_at = format!("_dmarc.{org}");
-        records = dns
-            .txt(&found_at)
-            .await?
-            .records()
-            .into_iter()
-            .filter(|t| dmarc::is_dmarc(t))
-            .collect();
+        records = dns.txt_matching(&found_at, dmarc::is_dmarc).await?;
     }
     let mut facts = DmarcFacts {
         records: records.clone(),
@@ -158,10 +146,10 @@ async fn report_uri(
     // A destination whose DNS cannot be asked stays unknown rather than failing the probe.
     let authorised = match (&dest, external) {
         (Some(d), true) => dns
-            .txt(&format!("{domain}._report._dmarc.{d}"))
+            .txt_matching(&format!("{domain}._report._dmarc.{d}"), dmarc::is_dmarc)
             .await
             .ok()
-            .map(|a| a.records().iter().any(|t| dmarc::is_dmarc(t))),
+            .map(|found| !found.is_empty()),
         _ => None,
     };
     Ok(DmarcUri {
@@ -197,11 +185,10 @@ async fn dkim_facts(
 
 async fn dkim_key(selector: &str, name: &str, dns: &Dns) -> Result<DkimKey, DnsFailure> {
     let record = dns
-        .txt(name)
+        .txt_matching(name, |t| t.contains("p=") || t.starts_with("v=DKIM1"))
         .await?
-        .records()
         .into_iter()
-        .find(|t| t.contains("p=") || t.starts_with("v=DKIM1"));
+        .next();
     let mut key = DkimKey {
         selector: selector.to_owned(),
         found: record.is_some(),
@@ -224,13 +211,11 @@ async fn dkim_key(selector: &str, name: &str, dns: &Dns) -> Result<DkimKey, DnsF
 }
 
 async fn tlsrpt_facts(domain: &str, dns: &Dns) -> Result<TlsRptFacts, DnsFailure> {
-    let records: Vec<String> = dns
-        .txt(&format!("_smtp._tls.{domain}"))
-        .await?
-        .records()
-        .into_iter()
-        .filter(|t| t.starts_with("v=TLSRPTv1"))
-        .collect();
+    let records = dns
+        .txt_matching(&format!("_smtp._tls.{domain}"), |t| {
+            t.starts_with("v=TLSRPTv1")
+        })
+        .await?;
     let mut facts = TlsRptFacts {
         records: records.clone(),
         ..TlsRptFacts::default()
@@ -254,11 +239,10 @@ async fn mta_sts_facts(
     mx: &[MxFacts],
 ) -> Result<MtaStsFacts, DnsFailure> {
     let record = dns
-        .txt(&format!("_mta-sts.{domain}"))
+        .txt_matching(&format!("_mta-sts.{domain}"), |t| t.starts_with("v=STSv1"))
         .await?
-        .records()
         .into_iter()
-        .find(|t| t.starts_with("v=STSv1"));
+        .next();
     let mut facts = MtaStsFacts {
         record: record.clone(),
         ..MtaStsFacts::default()

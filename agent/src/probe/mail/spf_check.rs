@@ -22,13 +22,7 @@ struct Walk {
 
 /// The SPF facts of `domain`.
 pub async fn check(domain: &str, dns: &Dns) -> Result<SpfFacts, DnsFailure> {
-    let records: Vec<String> = dns
-        .txt(domain)
-        .await?
-        .records()
-        .into_iter()
-        .filter(|t| spf::is_spf(t))
-        .collect();
+    let records = dns.txt_matching(domain, spf::is_spf).await?;
     let mut facts = SpfFacts {
         records: records.clone(),
         ..SpfFacts::default()
