@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::LowerName;
+use hickory_proto::rr::{LowerName, Name};
 use hickory_proto::serialize::txt::Parser;
 use hickory_server::Server;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -22,16 +22,7 @@ pub async fn serve(zones: &[&str]) -> Running {
 
 /// [`serve`], allowing zone transfers to anyone when `allow_axfr`.
 pub async fn serve_with(zones: &[&str], allow_axfr: bool) -> Running {
-    // UDP and TCP on the same port: bind UDP first, then TCP on its port (retry on a clash).
-    let (udp, tcp) = loop {
-        let udp = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let port = udp.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
-        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
-            break (udp, tcp);
-        }
-    };
+    let (udp, tcp) = bind_udp_and_tcp().await;
     start(catalog(zones, allow_axfr), udp, tcp)
 }
 
@@ -47,26 +38,31 @@ pub async fn serve_on(addr: SocketAddr, zones: &[&str], allow_axfr: bool) -> Run
     start(catalog(zones, allow_axfr), udp, tcp)
 }
 
+type Handler = InMemoryZoneHandler<hickory_server::net::runtime::TokioRuntimeProvider>;
+
+/// A primary zone from master-file `text`, and its origin.
+fn zone(
+    text: &str,
+    axfr: AxfrPolicy,
+    nx_proofs: Option<hickory_server::dnssec::NxProofKind>,
+) -> (Name, Handler) {
+    let (origin, records) = Parser::new(text, None, None)
+        .parse()
+        .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
+    let handler = Handler::new(origin.clone(), records, ZoneType::Primary, axfr, nx_proofs)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (origin, handler)
+}
+
 fn catalog(zones: &[&str], allow_axfr: bool) -> Catalog {
     let mut catalog = Catalog::new();
     for text in zones {
-        let (origin, records) = Parser::new(*text, None, None)
-            .parse()
-            .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
         let policy = if allow_axfr {
             AxfrPolicy::AllowAll
         } else {
             AxfrPolicy::Deny
         };
-        let handler =
-            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
-                origin.clone(),
-                records,
-                ZoneType::Primary,
-                policy,
-                None,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (origin, handler) = zone(text, policy, None);
         let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
         catalog.upsert(LowerName::new(&origin), handlers);
     }
@@ -108,18 +104,11 @@ pub async fn serve_signed_then(
     let mut catalog = Catalog::new();
     let mut keys = Vec::new();
     for text in zones {
-        let (origin, records) = Parser::new(*text, None, None)
-            .parse()
-            .unwrap_or_else(|e| panic!("zone does not parse: {e}\n{text}"));
-        let mut handler =
-            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
-                origin.clone(),
-                records,
-                ZoneType::Primary,
-                AxfrPolicy::Deny,
-                Some(hickory_server::dnssec::NxProofKind::Nsec),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (origin, mut handler) = zone(
+            text,
+            AxfrPolicy::Deny,
+            Some(hickory_server::dnssec::NxProofKind::Nsec),
+        );
         let pkcs8 = Ed25519SigningKey::generate_pkcs8().unwrap_or_else(|e| panic!("{e}"));
         let key = Ed25519SigningKey::from_pkcs8(&pkcs8).unwrap_or_else(|e| panic!("{e}"));
         let public = key.to_public_key().unwrap_or_else(|e| panic!("{e}"));
@@ -157,16 +146,21 @@ pub async fn serve_signed_then(
         let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
         catalog.upsert(LowerName::new(&origin), handlers);
     }
-    let (udp, tcp) = loop {
+    let (udp, tcp) = bind_udp_and_tcp().await;
+    (start(catalog, udp, tcp), keys)
+}
+
+/// UDP and TCP on one loopback port: bind UDP first, then TCP on its port (retry on a clash).
+async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
+    loop {
         let udp = UdpSocket::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let port = udp.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
         if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
-            break (udp, tcp);
+            return (udp, tcp);
         }
-    };
-    (start(catalog, udp, tcp), keys)
+    }
 }
 
 fn start(catalog: Catalog, udp: UdpSocket, tcp: TcpListener) -> Running {

@@ -64,6 +64,15 @@ impl Running {
     }
 }
 
+/// A TCP listener on 127.0.0.1 port 0, and the address it got.
+pub async fn listen() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    (listener, addr)
+}
+
 /// A loopback port that was free a moment ago (for servers that cannot bind port 0).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -154,10 +163,7 @@ impl RustlsServer {
         .unwrap_or_else(|e| panic!("{e}"));
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let (listener, addr) = listen().await;
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -359,10 +365,7 @@ pub struct LegacyTls {
 
 /// Start a scripted peer.
 pub async fn scripted(script: Script) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (listener, addr) = listen().await;
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((mut tcp, _)) = listener.accept().await {
@@ -541,10 +544,7 @@ fn legacy_answer(config: &LegacyTls, hello_record: &[u8]) -> Vec<u8> {
 /// An SMTP server on 127.0.0.1:0 that offers STARTTLS (or not) and, after it, speaks TLS with
 /// rustls using `config`.
 pub async fn smtp_server(config: Option<Arc<rustls::ServerConfig>>) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (listener, addr) = listen().await;
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let config = config.clone();

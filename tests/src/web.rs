@@ -13,7 +13,6 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::pki::Leaf;
 use crate::servers::Running;
@@ -108,10 +107,7 @@ pub async fn serve(leaf: Option<&Leaf>, handler: Handler) -> Running {
         .unwrap_or_else(|e| panic!("{e}"));
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     });
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (listener, addr) = crate::servers::listen().await;
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let handler = handler.clone();
@@ -165,10 +161,7 @@ pub async fn serve(leaf: Option<&Leaf>, handler: Handler) -> Running {
 /// A plain-HTTP peer that answers every request by trickling one byte of a response head
 /// every `every`, forever; the counter tells how many clients have hung up on it.
 pub async fn trickle_http(every: Duration) -> (Running, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (listener, addr) = crate::servers::listen().await;
     let hung_up = Arc::new(AtomicUsize::new(0));
     let counter = hung_up.clone();
     let task = tokio::spawn(async move {
