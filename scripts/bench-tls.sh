@@ -9,23 +9,8 @@ runs=${1:-5}
 sslyze=${POSTURE_SSLYZE:-/opt/posture-venvs/sslyze/bin/sslyze}
 cargo build --quiet --release -p posture-agent
 agent=target/release/posture-agent
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 30 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
-start() {
-  local name=$1; shift
-  openssl s_server -accept 127.0.0.1:0 -cert "$work/cert.pem" -key "$work/key.pem" -www "$@" > "$work/$name.out" 2> "$work/$name.err" &
-  pids+=($!)
-  for _ in $(seq 50); do
-    port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "$work/$name.out" 2>/dev/null | cut -d: -f2 || true)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  echo "$port"
-}
+# shellcheck source=scripts/lib/openssl-servers.sh
+. scripts/lib/openssl-servers.sh
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_runs() { # command...
   for _ in $(seq "$runs"); do
