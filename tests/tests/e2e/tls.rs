@@ -287,6 +287,7 @@ async fn legacy_openssl_server_fails_protocol_and_cipher_checks() {
         .find(|v| v.name == "BEAST")
         .unwrap();
     assert!(beast.vulnerable);
+    assert!(beast.detail.starts_with("TLSv1.0 TLS_"), "{}", beast.detail);
     // The certificate comes from the clear-text TLS 1.0 handshake.
     assert_eq!(j.status("TLS-CERT-TRUST"), Status::Pass);
 }

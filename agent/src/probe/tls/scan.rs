@@ -896,6 +896,18 @@ pub fn derive_vulnerabilities(protocols: &[ProtocolResult], dh: &[DhParams]) -> 
             .map(|(v, s)| format!("{v} {}", s.name))
             .collect()
     };
+    // CBC suites accepted in one version (POODLE on SSLv3, BEAST on TLS 1.0).
+    let cbc_on = |v: ProtocolVersion| -> Vec<String> {
+        accepted(v)
+            .map(|p| {
+                p.cipher_suites
+                    .iter()
+                    .filter(|s| s.mode == "cbc")
+                    .map(|s| format!("{v} {}", s.name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let entry = |name: &str, hits: Vec<String>, what: &str| Vulnerability {
         name: name.to_owned(),
         vulnerable: !hits.is_empty(),
@@ -915,15 +927,7 @@ pub fn derive_vulnerabilities(protocols: &[ProtocolResult], dh: &[DhParams]) -> 
         ),
         entry(
             "POODLE",
-            accepted(ProtocolVersion::Ssl3)
-                .map(|p| {
-                    p.cipher_suites
-                        .iter()
-                        .filter(|s| s.mode == "cbc")
-                        .map(|s| format!("SSLv3 {}", s.name))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cbc_on(ProtocolVersion::Ssl3),
             "CBC suite on SSLv3",
         ),
         entry(
@@ -939,15 +943,7 @@ pub fn derive_vulnerabilities(protocols: &[ProtocolResult], dh: &[DhParams]) -> 
         entry("RC4", names(&|s| s.cipher == "RC4"), "RC4 suite"),
         entry(
             "BEAST",
-            accepted(ProtocolVersion::Tls10)
-                .map(|p| {
-                    p.cipher_suites
-                        .iter()
-                        .filter(|s| s.mode == "cbc")
-                        .map(|s| format!("TLSv1.0 {}", s.name))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cbc_on(ProtocolVersion::Tls10),
             "CBC suite on TLS 1.0",
         ),
     ];
