@@ -253,32 +253,12 @@ fn parse_term(text: &str, at: usize) -> Result<Term, SpfError> {
             )
         }
         "ip4" => {
-            let Some(a) = arg else {
-                return err(at + name_end, "ip4 needs \":address\"");
-            };
-            let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
-            let ip: Ipv4Addr = addr.parse().map_err(|_| SpfError {
-                message: format!("{addr:?} is not an IPv4 address"),
-                position: at + name_end + 1,
-            })?;
-            Mechanism::Ip4(
-                ip,
-                cidr(len, 32, at + name_end + 1 + addr.len() + 1)?.unwrap_or(32),
-            )
+            let (ip, len) = network(arg, "ip4", "IPv4", 32, at + name_end)?;
+            Mechanism::Ip4(ip, len)
         }
         "ip6" => {
-            let Some(a) = arg else {
-                return err(at + name_end, "ip6 needs \":address\"");
-            };
-            let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
-            let ip: Ipv6Addr = addr.parse().map_err(|_| SpfError {
-                message: format!("{addr:?} is not an IPv6 address"),
-                position: at + name_end + 1,
-            })?;
-            Mechanism::Ip6(
-                ip,
-                cidr(len, 128, at + name_end + 1 + addr.len() + 1)?.unwrap_or(128),
-            )
+            let (ip, len) = network(arg, "ip6", "IPv6", 128, at + name_end)?;
+            Mechanism::Ip6(ip, len)
         }
         "" => return err(term_at, "empty mechanism"),
         other => return err(term_at, format!("unknown mechanism {other:?}")),
@@ -304,6 +284,26 @@ fn dual_cidr(text: &str, at: usize) -> Result<(Option<u8>, Option<u8>), SpfError
         )),
         None => Ok((cidr(Some(rest), 32, at + 1)?, None)),
     }
+}
+
+/// The `:address[/len]` of an ip4 or ip6 mechanism whose name ends at `at`; the prefix length
+/// is `max` when not given.
+fn network<A: std::str::FromStr>(
+    arg: Option<&str>,
+    name: &str,
+    family: &str,
+    max: u8,
+    at: usize,
+) -> Result<(A, u8), SpfError> {
+    let Some(a) = arg else {
+        return err(at, format!("{name} needs \":address\""));
+    };
+    let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
+    let ip = addr.parse::<A>().map_err(|_| SpfError {
+        message: format!("{addr:?} is not an {family} address"),
+        position: at + 1,
+    })?;
+    Ok((ip, cidr(len, max, at + 1 + addr.len() + 1)?.unwrap_or(max)))
 }
 
 fn cidr(text: Option<&str>, max: u8, at: usize) -> Result<Option<u8>, SpfError> {
