@@ -81,6 +81,12 @@ pub fn parse_target(text: &str) -> Result<TargetSpec, String> {
     })
 }
 
+/// Whether `domain` is itself registrable (its public-suffix-list registrable domain is
+/// itself); names under another registrable name (e.g. `www.example.co.uk`) are not.
+pub fn registrable(domain: &str) -> bool {
+    psl::domain_str(domain) == Some(domain)
+}
+
 /// Check a bare domain name (`example.nhs.uk`): letters, digits, hyphens and dots, at least
 /// one dot; lower-cased, trailing dot removed.
 pub fn parse_domain(text: &str) -> Result<String, String> {

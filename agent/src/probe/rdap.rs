@@ -14,11 +14,7 @@ use super::web::http::{Url, WebLimits, fetch};
 /// calls registrable but whose registrations are not in the TLD's RDAP service.
 pub const DEFAULT_PRIVATE_REGISTRIES: &[&str] = &["nhs.uk"];
 
-/// Whether `domain` is itself registrable (its public-suffix-list registrable domain is
-/// itself); names under another registrable name (e.g. `www.example.co.uk`) are not.
-pub fn registrable(domain: &str) -> bool {
-    psl::domain_str(domain) == Some(domain)
-}
+pub use crate::target::registrable;
 
 /// The private registry among `private` that `domain` sits under, if any (`trust.nhs.uk`
 /// under `nhs.uk`).

@@ -269,7 +269,7 @@ pub async fn probe(
         downgrades,
         strictly_enforces_https,
         canonical_url: canonical.map(|w| w.final_url().unwrap_or(&w.start).render()),
-        registrable_domain: psl::domain_str(&domain) == Some(domain.as_str()),
+        registrable_domain: crate::target::registrable(&domain),
         hsts,
         ..WebFacts::default()
     };
