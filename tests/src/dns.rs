@@ -78,6 +78,16 @@ pub struct ZoneKey {
     pub public: Vec<u8>,
 }
 
+/// A trust-anchor line for `zone` with the Ed25519 public key `public`, in the presentation
+/// format `--trust-anchor` files take (`zone. 300 IN DNSKEY 257 3 15 <base64>`), written by
+/// hickory.
+pub fn dnskey_line(zone: &str, public: &[u8]) -> String {
+    use hickory_proto::dnssec::rdata::DNSKEY;
+    use hickory_proto::dnssec::{Algorithm, PublicKeyBuf};
+    let key = DNSKEY::with_flags(257, PublicKeyBuf::new(public.to_vec(), Algorithm::ED25519));
+    format!("{zone} 300 IN DNSKEY {key}")
+}
+
 /// Serve `zones` on 127.0.0.1, each signed with a fresh Ed25519 key (NSEC denial) and
 /// signatures valid for a week, and return the keys a validating resolver must trust.
 pub async fn serve_signed(zones: &[&str]) -> (Running, Vec<ZoneKey>) {

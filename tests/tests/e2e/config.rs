@@ -9,8 +9,6 @@ use hyper::body::Bytes;
 use posture_lab::pki::{LeafSpec, Pki, TempDir};
 use posture_lab::web::{Reply, Seen, serve};
 
-use crate::dnssec::base64;
-
 const PUBLIC: &str = r#"
 $ORIGIN example.co.uk.
 $TTL 300
@@ -81,7 +79,7 @@ async fn a_configuration_file_drives_a_domain_scan() {
         keys.iter()
             .map(|k| {
                 let key: Vec<u8> = k.public.iter().map(|b| b ^ flip).collect();
-                format!("{} 300 IN DNSKEY 257 3 15 {}\n", k.zone, base64(&key))
+                format!("{}\n", posture_lab::dns::dnskey_line(&k.zone, &key))
             })
             .collect()
     };

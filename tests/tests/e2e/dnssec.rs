@@ -210,33 +210,12 @@ async fn dnssec_checks_on_signed_zones() {
     );
 }
 
-/// Standard base64 with padding (RFC 4648 section 4), for writing a DNSKEY line.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// `scan DOMAIN --resolver ADDR --trust-anchor FILE`: the lab's key makes the zone secure, a
 /// wrong key makes it bogus, and a malformed file is an error naming the file and the line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_anchor_file_on_the_command_line() {
     use clap::Parser;
 
-    assert_eq!(base64(b"foob"), "Zm9vYg==");
     let (server, keys) = posture_lab::dns::serve_signed(&[SIGNED]).await;
     let dir = posture_lab::pki::TempDir::new("anchors");
     let closed = posture_lab::servers::free_port();
@@ -246,9 +225,8 @@ async fn trust_anchor_file_on_the_command_line() {
             .iter()
             .map(|k| {
                 format!(
-                    "; lab key\n{} 300 IN DNSKEY 257 3 15 {}\n",
-                    k.zone,
-                    base64(&key)
+                    "; lab key\n{}\n",
+                    posture_lab::dns::dnskey_line(&k.zone, &key)
                 )
             })
             .collect();
