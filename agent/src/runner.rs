@@ -183,6 +183,40 @@ pub async fn scan_sites(domains: &[String], options: &RunOptions) -> Vec<Observa
     scan_domains_with(domains, options, false).await
 }
 
+/// Record that `probe` could not finish.
+fn untestable(meta: &mut ScanMeta, probe: &str, message: String) {
+    meta.errors.push(ProbeError {
+        probe: probe.into(),
+        status: Status::Untestable,
+        message,
+    });
+}
+
+/// `domain`'s registration over RDAP, from the configured base URL or the bootstrap file's.
+async fn registration(
+    domain: &str,
+    options: &RunOptions,
+    resolver: &Resolver,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<posture_policies::model::RegistrationFacts>, String> {
+    let base = options.rdap_base.as_deref().or_else(|| {
+        options
+            .rdap_bootstrap
+            .as_ref()
+            .and_then(|b| b.base_for(domain))
+    });
+    rdap::lookup(
+        domain,
+        base,
+        &options.private_registries,
+        resolver,
+        &options.tls.trust,
+        &options.web,
+        now,
+    )
+    .await
+}
+
 /// [`scan_domains`], or with `full` false the web checks alone (no mail, no TLS scans).
 async fn scan_domains_with(
     domains: &[String],
@@ -227,9 +261,9 @@ async fn scan_domains_with(
                 message: message.clone(),
             });
         }
-        let mail = match &dns {
-            _ if !full => None,
-            Ok(dns) => match Box::pin(mail_check::probe(
+        let mail = match (&dns, full) {
+            (_, false) => None,
+            (Ok(dns), true) => Box::pin(mail_check::probe(
                 domain,
                 dns,
                 &resolver,
@@ -239,23 +273,10 @@ async fn scan_domains_with(
                 started,
             ))
             .await
-            {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    meta.errors.push(ProbeError {
-                        probe: "mail".into(),
-                        status: Status::Untestable,
-                        message: e.to_string(),
-                    });
-                    None
-                }
-            },
-            Err(e) => {
-                meta.errors.push(ProbeError {
-                    probe: "mail".into(),
-                    status: Status::Untestable,
-                    message: e.clone(),
-                });
+            .map_err(|e| untestable(&mut meta, "mail", e.to_string()))
+            .ok(),
+            (Err(e), true) => {
+                untestable(&mut meta, "mail", e.clone());
                 None
             }
         };
@@ -277,7 +298,7 @@ async fn scan_domains_with(
                 let web_live = web.facts.as_ref().is_some_and(|w| {
                     w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
                 });
-                match Box::pin(domain_check::probe(
+                let facts = Box::pin(domain_check::probe(
                     domain,
                     d,
                     mail.as_ref(),
@@ -286,41 +307,19 @@ async fn scan_domains_with(
                     &resolver,
                 ))
                 .await
-                {
-                    Ok(mut f) => {
-                        match Box::pin(rdap::lookup(
-                            domain,
-                            options.rdap_base.as_deref().or_else(|| {
-                                options
-                                    .rdap_bootstrap
-                                    .as_ref()
-                                    .and_then(|b| b.base_for(domain))
-                            }),
-                            &options.private_registries,
-                            &resolver,
-                            &options.tls.trust,
-                            &options.web,
-                            started,
-                        ))
-                        .await
-                        {
-                            Ok(r) => f.registration = r,
-                            Err(e) => meta.errors.push(ProbeError {
-                                probe: "rdap".into(),
-                                status: Status::Untestable,
-                                message: e,
-                            }),
-                        }
+                .map_err(|e| untestable(&mut meta, "dns", e.to_string()))
+                .ok();
+                match facts {
+                    Some(mut f) => {
+                        f.registration =
+                            Box::pin(registration(domain, options, &resolver, started))
+                                .await
+                                .map_err(|e| untestable(&mut meta, "rdap", e))
+                                .ok()
+                                .flatten();
                         Some(f)
                     }
-                    Err(e) => {
-                        meta.errors.push(ProbeError {
-                            probe: "dns".into(),
-                            status: Status::Untestable,
-                            message: e.to_string(),
-                        });
-                        None
-                    }
+                    None => None,
                 }
             }
             _ => None,
