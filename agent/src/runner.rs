@@ -466,11 +466,7 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>
     };
     let tls = match resolve(&spec, options).await {
         Err(message) => {
-            meta.errors.push(ProbeError {
-                probe: "tls".into(),
-                status: Status::Untestable,
-                message,
-            });
+            untestable(&mut meta, "tls", message);
             None
         }
         Ok(addr) => {
