@@ -264,9 +264,7 @@ impl Dns {
                 // prove about its delegation: calling it bogus would zero its score falsely.
                 let text = e.to_string();
                 match self.raw(domain, RecordType::DNSKEY).await {
-                    Ok(Answer::Records(_)) if text.to_ascii_lowercase().contains("dnssec") => {
-                        facts("bogus", Some(text))
-                    }
+                    Ok(Answer::Records(_)) if is_bogus(&e) => facts("bogus", Some(text)),
                     Ok(_) => facts("insecure", Some("the zone publishes no DNSKEY".into())),
                     Err(_) => facts("indeterminate", Some(text)),
                 }
@@ -645,6 +643,11 @@ pub async fn earliest_rrsig_expiry(
     earliest.and_then(|e| chrono::DateTime::from_timestamp(i64::from(e), 0))
 }
 
+/// Whether the validating resolver refused an answer because its DNSSEC chain is bogus.
+fn is_bogus(e: &NetError) -> bool {
+    matches!(e, NetError::Dns(DnsError::DnssecBogus))
+}
+
 /// What the validator proved of the `kind` records in `lookup`: `bogus` if any is, `secure` if
 /// there are some and all are, else `insecure` if any is, else `indeterminate`.
 fn proof_status(lookup: &hickory_resolver::lookup::Lookup, kind: RecordType) -> &'static str {
@@ -674,7 +677,7 @@ async fn answer_proof(v: &TokioResolver, name: &str, kind: RecordType) -> Option
         Ok(lookup) if lookup.answers().iter().all(|r| r.record_type() != kind) => None,
         Ok(lookup) => Some(proof_status(&lookup, kind)),
         Err(e) if e.is_no_records_found() => None,
-        Err(e) if e.to_string().to_ascii_lowercase().contains("dnssec") => Some("bogus"),
+        Err(e) if is_bogus(&e) => Some("bogus"),
         Err(_) => Some("indeterminate"),
     }
 }
