@@ -19,13 +19,6 @@ pub fn version_code(v: ProtocolVersion) -> u16 {
     }
 }
 
-/// The version a wire code names.
-pub fn version_from_code(code: u16) -> Option<ProtocolVersion> {
-    ProtocolVersion::ALL
-        .into_iter()
-        .find(|v| version_code(*v) == code)
-}
-
 /// Extension type codes used here (IANA TLS ExtensionType Values).
 pub mod ext {
     /// server_name (RFC 6066).
