@@ -39,8 +39,6 @@ pub mod ext {
     pub const SCT: u16 = 18;
     /// padding (RFC 7685).
     pub const PADDING: u16 = 21;
-    /// encrypt_then_mac (RFC 7366).
-    pub const ENCRYPT_THEN_MAC: u16 = 22;
     /// extended_master_secret (RFC 7627).
     pub const EXTENDED_MASTER_SECRET: u16 = 23;
     /// session_ticket (RFC 5077).
