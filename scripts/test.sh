@@ -28,6 +28,8 @@ command -v gnutls-serv >/dev/null 2>&1 || need_apt+=(gnutls-bin)
 command -v sslscan >/dev/null 2>&1 || need_apt+=(sslscan)
 # To record where checkdmarc sends packets (loopback only, asserted by its test).
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
+# To measure the agent's peak memory against hostile peers.
+[ -x /usr/bin/time ] || need_apt+=(time)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # To build OpenSSL 1.1.1w (SSLv3, zlib compression) for the lab.
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)

@@ -707,6 +707,10 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         sni: args.sni.clone(),
         connect_to,
         max_connections,
+        gate: Some(crate::probe::tls::conn::Gate::new(
+            max_connections,
+            per_host,
+        )),
         agent: "local".into(),
         domain: args.domain.clone(),
         vantage: match &args.vantage {
@@ -811,8 +815,16 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                     .then_with(|| b.severity.cmp(&a.severity))
                     .then_with(|| a.check.cmp(&b.check))
             });
-            findings_table(&sorted, out)?;
             let passed = findings.iter().filter(|f| f.status == Status::Pass).count();
+            if sorted.is_empty() && passed == 0 {
+                // Nothing failed because nothing was tested: never say "no problems" then.
+                writeln!(
+                    out,
+                    "Nothing could be tested: no check gave a result for these targets (see each target's errors above)."
+                )?;
+            } else {
+                findings_table(&sorted, out)?;
+            }
             writeln!(
                 out,
                 "\n{} findings: {} not passing (shown), {passed} passing",

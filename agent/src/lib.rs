@@ -17,7 +17,11 @@ pub mod probe;
 pub mod runner;
 pub mod target;
 
+use std::ffi::OsString;
 use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
 
 pub use error::{Error, Result};
 
@@ -33,5 +37,37 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Evaluate(args) => commands::evaluate(&args, out),
         Command::Scan(args) => commands::scan(&args, out),
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(&file, out),
+    }
+}
+
+/// The whole `posture-agent` program: parse `args` (the program name first), run the command
+/// with standard output, print any error on standard error and give the exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's own help and version requests are successes.
+            return if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run(cli, &mut out) {
+        Ok(()) => {
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+        // A reader that stopped early (`| head`) is not an error worth reporting.
+        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = out.flush();
+            eprintln!("posture-agent: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }

@@ -8,13 +8,12 @@ use chrono::Utc;
 use posture_policies::model::{
     EndpointTarget, Observation, ProbeError, ScanMeta, Schema, Status, Target,
 };
-use tokio::sync::Semaphore;
 
 use crate::probe::dns::Dns;
 use crate::probe::domain::{self as domain_check, DomainOptions};
 use crate::probe::mail::check::{self as mail_check, MailOptions};
 use crate::probe::rdap;
-use crate::probe::tls::conn::Endpoint;
+use crate::probe::tls::conn::{Endpoint, Gate};
 use crate::probe::tls::intercept;
 use crate::probe::tls::scan::NO_STARTTLS;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
@@ -51,6 +50,9 @@ pub struct RunOptions {
     pub connect_to: Vec<ConnectTo>,
     /// Connections open at once across all targets.
     pub max_connections: usize,
+    /// The connection gate of the whole run (overall and per-address limits); made from
+    /// `max_connections` and the TLS limits' `per_host` when absent, once per call.
+    pub gate: Option<Gate>,
     /// The agent id written into observations.
     pub agent: String,
     /// The domain findings are scored under, if given.
@@ -81,6 +83,27 @@ pub struct RunOptions {
     pub progress: Option<Progress>,
 }
 
+impl RunOptions {
+    /// These options with a gate, made from the limits when none was given, so that every
+    /// target below shares it.
+    fn gated(&self) -> RunOptions {
+        RunOptions {
+            gate: Some(
+                self.gate
+                    .clone()
+                    .unwrap_or_else(|| Gate::new(self.max_connections, self.tls.limits.per_host)),
+            ),
+            ..self.clone()
+        }
+    }
+
+    fn the_gate(&self) -> Gate {
+        self.gate
+            .clone()
+            .unwrap_or_else(|| Gate::new(self.max_connections, self.tls.limits.per_host))
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -88,6 +111,7 @@ impl Default for RunOptions {
             sni: None,
             connect_to: Vec::new(),
             max_connections: 32,
+            gate: None,
             agent: "local".into(),
             domain: None,
             vantage: Vec::new(),
@@ -185,11 +209,8 @@ pub async fn scan_sites(domains: &[String], options: &RunOptions) -> Vec<Observa
 
 /// Record that `probe` could not finish.
 fn untestable(meta: &mut ScanMeta, probe: &str, message: String) {
-    meta.errors.push(ProbeError {
-        probe: probe.into(),
-        status: Status::Untestable,
-        message,
-    });
+    meta.errors
+        .push(ProbeError::new(probe, Status::Untestable, message));
 }
 
 /// `domain`'s registration over RDAP, from the configured base URL or the bootstrap file's.
@@ -218,6 +239,8 @@ async fn registration(
 }
 
 /// [`scan_domains`], or with `full` false the web checks alone (no mail, no TLS scans).
+/// Domains are scanned one after another, each in its own task, so that a probe that panics
+/// leaves its domain in the output as `error` instead of ending the run.
 async fn scan_domains_with(
     domains: &[String],
     options: &RunOptions,
@@ -227,166 +250,239 @@ async fn scan_domains_with(
         Some(d) => Ok(d.clone()),
         None => Dns::system(options.web.request_timeout),
     };
+    // The endpoint scans below share the same resolver and connection gate.
+    let options = Arc::new(RunOptions {
+        dns: dns.as_ref().ok().cloned(),
+        ..options.gated()
+    });
+    let mut out = Vec::new();
+    for domain in domains {
+        let task = tokio::spawn(scan_domain(
+            domain.clone(),
+            options.clone(),
+            dns.clone(),
+            full,
+        ));
+        match task.await {
+            Ok(observations) => out.extend(observations),
+            Err(e) => {
+                let message = format!("the scan of {domain} failed: {}", panic_message(e));
+                let now = Utc::now();
+                let probes: &[&str] = if full {
+                    &["web", "dns", "mail"]
+                } else {
+                    &["web"]
+                };
+                let observation = Observation {
+                    schema: Schema,
+                    target: Target::Domain(posture_policies::model::DomainTarget {
+                        name: domain.clone(),
+                        roles: options.roles.clone(),
+                    }),
+                    scan: ScanMeta {
+                        agent: options.agent.clone(),
+                        started: now,
+                        finished: now,
+                        connections: 0,
+                        errors: probes
+                            .iter()
+                            .map(|p| {
+                                ProbeError::new(p, Status::Error, message.clone())
+                                    .with_code("panic")
+                            })
+                            .collect(),
+                    },
+                    tls: None,
+                    web: None,
+                    dns: None,
+                    mail: None,
+                };
+                Progress::report(options.progress.as_ref(), &observation);
+                out.push(observation);
+            }
+        }
+    }
+    out
+}
+
+/// What a panicking task said, for the report.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            format!("the probe panicked (a bug in posture): {text}")
+        }
+        Err(e) => format!("the probe was cancelled: {e}"),
+    }
+}
+
+/// One domain: its site, and with `full` its DNS, mail, registration and the TLS of its
+/// HTTPS and MX hosts. The domain's observation first, then its endpoints'.
+async fn scan_domain(
+    domain: String,
+    options: Arc<RunOptions>,
+    dns: Result<Dns, String>,
+    full: bool,
+) -> Vec<Observation> {
+    let domain = &domain;
+    let options = &*options;
     let resolver = Resolver {
         rules: options.connect_to.clone(),
         dns: dns.as_ref().ok().cloned(),
     };
-    // The endpoint scans below share the same resolver.
-    let options = &RunOptions {
-        dns: dns.as_ref().ok().cloned(),
-        ..options.clone()
-    };
     let mut out = Vec::new();
-    for domain in domains {
-        let started = Utc::now();
-        let web = Box::pin(web::probe(
+    let started = Utc::now();
+    let web = Box::pin(web::probe(
+        domain,
+        &resolver,
+        &options.tls.trust,
+        &options.web,
+        started,
+    ))
+    .await;
+    let mut meta = ScanMeta {
+        agent: options.agent.clone(),
+        started,
+        finished: Utc::now(),
+        connections: web.connections,
+        errors: Vec::new(),
+    };
+    if let Some((status, message)) = &web.failure {
+        meta.errors
+            .push(ProbeError::new("web", *status, message.clone()));
+    }
+    let mail = match (&dns, full) {
+        (_, false) => None,
+        (Ok(dns), true) => Box::pin(mail_check::probe(
             domain,
+            dns,
             &resolver,
             &options.tls.trust,
             &options.web,
+            &options.mail,
             started,
         ))
-        .await;
-        let mut meta = ScanMeta {
-            agent: options.agent.clone(),
-            started,
-            finished: Utc::now(),
-            connections: web.connections,
-            errors: Vec::new(),
-        };
-        if let Some((status, message)) = &web.failure {
-            meta.errors.push(ProbeError {
-                probe: "web".into(),
-                status: *status,
-                message: message.clone(),
-            });
+        .await
+        .map_err(|e| untestable(&mut meta, "mail", e.to_string()))
+        .ok(),
+        (Err(e), true) => {
+            untestable(&mut meta, "mail", e.clone());
+            None
         }
-        let mail = match (&dns, full) {
-            (_, false) => None,
-            (Ok(dns), true) => Box::pin(mail_check::probe(
+    };
+    let https_hosts: Vec<String> = web
+        .facts
+        .as_ref()
+        .map(|f| {
+            f.endpoints
+                .iter()
+                .filter(|e| {
+                    e.url.starts_with("https://") && (e.status.is_some() || !e.hops.is_empty())
+                })
+                .filter_map(|e| web::http::Url::parse(&e.url).map(|u| u.host))
+                .collect()
+        })
+        .unwrap_or_default();
+    let dns_facts = match (&dns, full) {
+        (Ok(d), true) => {
+            let web_live = web.facts.as_ref().is_some_and(|w| {
+                w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
+            });
+            let facts = Box::pin(domain_check::probe(
                 domain,
-                dns,
+                d,
+                mail.as_ref(),
+                web_live,
+                &options.domain_probe,
                 &resolver,
-                &options.tls.trust,
-                &options.web,
-                &options.mail,
-                started,
             ))
             .await
-            .map_err(|e| untestable(&mut meta, "mail", e.to_string()))
-            .ok(),
-            (Err(e), true) => {
-                untestable(&mut meta, "mail", e.clone());
-                None
-            }
-        };
-        let https_hosts: Vec<String> = web
-            .facts
-            .as_ref()
-            .map(|f| {
-                f.endpoints
-                    .iter()
-                    .filter(|e| {
-                        e.url.starts_with("https://") && (e.status.is_some() || !e.hops.is_empty())
-                    })
-                    .filter_map(|e| web::http::Url::parse(&e.url).map(|u| u.host))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let dns_facts = match (&dns, full) {
-            (Ok(d), true) => {
-                let web_live = web.facts.as_ref().is_some_and(|w| {
-                    w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
-                });
-                let facts = Box::pin(domain_check::probe(
-                    domain,
-                    d,
-                    mail.as_ref(),
-                    web_live,
-                    &options.domain_probe,
-                    &resolver,
-                ))
-                .await
-                .map_err(|e| untestable(&mut meta, "dns", e.to_string()))
-                .ok();
-                match facts {
-                    Some(mut f) => {
-                        f.registration =
-                            Box::pin(registration(domain, options, &resolver, started))
-                                .await
-                                .map_err(|e| untestable(&mut meta, "rdap", e))
-                                .ok()
-                                .flatten();
-                        Some(f)
-                    }
-                    None => None,
+            .map_err(|e| untestable(&mut meta, "dns", e.to_string()))
+            .ok();
+            match facts {
+                Some(mut f) => {
+                    f.registration = Box::pin(registration(domain, options, &resolver, started))
+                        .await
+                        .map_err(|e| untestable(&mut meta, "rdap", e))
+                        .ok()
+                        .flatten();
+                    Some(f)
                 }
-            }
-            _ => None,
-        };
-        let roles = if options.roles.is_empty() {
-            infer_roles(web.facts.as_ref(), mail.as_ref())
-        } else {
-            options.roles.clone()
-        };
-        let mut observation = Observation {
-            schema: Schema,
-            target: Target::Domain(posture_policies::model::DomainTarget {
-                name: domain.clone(),
-                roles,
-            }),
-            scan: meta,
-            tls: None,
-            web: web.facts,
-            dns: dns_facts,
-            mail,
-        };
-        if !full {
-            Progress::report(options.progress.as_ref(), &observation);
-            out.push(observation);
-            continue;
-        }
-        let per_domain = RunOptions {
-            domain: Some(domain.clone()),
-            ..options.clone()
-        };
-        let mut specs: Vec<TargetSpec> = https_hosts
-            .into_iter()
-            .map(|host| TargetSpec {
-                service: posture_policies::model::Service::Https,
-                host,
-                port: 443,
-            })
-            .collect();
-        // STARTTLS and TLS of (at most three of) the MX hosts.
-        let mx_hosts: Vec<String> = observation
-            .mail
-            .as_ref()
-            .map(|m| m.mx.iter().take(3).map(|x| x.host.clone()).collect())
-            .unwrap_or_default();
-        specs.extend(mx_hosts.iter().map(|host| TargetSpec {
-            service: posture_policies::model::Service::SmtpStarttls,
-            host: host.clone(),
-            port: 25,
-        }));
-        let endpoints = Box::pin(scan_tls_targets(&specs, &per_domain)).await;
-        if let Some(mail) = observation.mail.as_mut() {
-            for mx in &mut mail.mx {
-                let Some(o) = endpoints.iter().find(|o| matches!(&o.target, Target::Endpoint(e) if e.host == mx.host && e.port == 25)) else { continue };
-                mx.starttls = match o.scan.errors.first() {
-                    None => "offered".into(),
-                    Some(e) if e.message == NO_STARTTLS => "not_offered".into(),
-                    Some(e) if e.status == Status::Untestable => "untestable".into(),
-                    Some(_) => "error".into(),
-                };
+                None => None,
             }
         }
-        observation.scan.connections += endpoints.iter().map(|o| o.scan.connections).sum::<u32>();
-        observation.scan.finished = Utc::now();
+        _ => None,
+    };
+    let roles = if options.roles.is_empty() {
+        infer_roles(web.facts.as_ref(), mail.as_ref())
+    } else {
+        options.roles.clone()
+    };
+    let mut observation = Observation {
+        schema: Schema,
+        target: Target::Domain(posture_policies::model::DomainTarget {
+            name: domain.clone(),
+            roles,
+        }),
+        scan: meta,
+        tls: None,
+        web: web.facts,
+        dns: dns_facts,
+        mail,
+    };
+    if !full {
         Progress::report(options.progress.as_ref(), &observation);
         out.push(observation);
-        out.extend(endpoints);
+        return out;
     }
+    let per_domain = RunOptions {
+        domain: Some(domain.clone()),
+        ..options.clone()
+    };
+    let mut specs: Vec<TargetSpec> = https_hosts
+        .into_iter()
+        .map(|host| TargetSpec {
+            service: posture_policies::model::Service::Https,
+            host,
+            port: 443,
+        })
+        .collect();
+    // STARTTLS and TLS of (at most three of) the MX hosts.
+    let mx_hosts: Vec<String> = observation
+        .mail
+        .as_ref()
+        .map(|m| m.mx.iter().take(3).map(|x| x.host.clone()).collect())
+        .unwrap_or_default();
+    specs.extend(mx_hosts.iter().map(|host| TargetSpec {
+        service: posture_policies::model::Service::SmtpStarttls,
+        host: host.clone(),
+        port: 25,
+    }));
+    let endpoints = Box::pin(scan_tls_targets(&specs, &per_domain)).await;
+    if let Some(mail) = observation.mail.as_mut() {
+        for mx in &mut mail.mx {
+            let Some(o) = endpoints.iter().find(
+                |o| matches!(&o.target, Target::Endpoint(e) if e.host == mx.host && e.port == 25),
+            ) else {
+                continue;
+            };
+            mx.starttls = match o.scan.errors.first() {
+                None => "offered".into(),
+                Some(e) if e.message == NO_STARTTLS => "not_offered".into(),
+                Some(e) if e.status == Status::Untestable => "untestable".into(),
+                Some(_) => "error".into(),
+            };
+        }
+    }
+    observation.scan.connections += endpoints.iter().map(|o| o.scan.connections).sum::<u32>();
+    observation.scan.finished = Utc::now();
+    Progress::report(options.progress.as_ref(), &observation);
+    out.push(observation);
+    out.extend(endpoints);
     out
 }
 
@@ -429,34 +525,89 @@ fn infer_roles(
 /// Scan every target (concurrently, within the limits) and return one observation each, in
 /// the order given.
 pub async fn scan_tls_targets(targets: &[TargetSpec], options: &RunOptions) -> Vec<Observation> {
-    let global = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let gate = options.the_gate();
     let options = Arc::new(options.clone());
+    let tasks = targets.iter().cloned().map(|spec| {
+        let (gate, options) = (gate.clone(), options.clone());
+        async move {
+            let observation = scan_one(spec, &options, gate).await;
+            Progress::report(options.progress.as_ref(), &observation);
+            observation
+        }
+    });
+    // A panicking probe is a bug: its target stays in the output as an error, and the other
+    // targets' results still stand.
+    join_in_order(tasks, |index, message| {
+        let observation = panicked(&targets[index], &options, message);
+        Progress::report(options.progress.as_ref(), &observation);
+        observation
+    })
+    .await
+}
+
+/// Run `tasks` concurrently, each in its own task, and return their outputs in the order
+/// given; a task that panicked is replaced by `on_panic(its index, what it said)`.
+async fn join_in_order<T, F>(
+    tasks: impl IntoIterator<Item = F>,
+    on_panic: impl Fn(usize, String) -> T,
+) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
     let mut set = tokio::task::JoinSet::new();
-    for (index, spec) in targets.iter().cloned().enumerate() {
-        let (global, options) = (global.clone(), options.clone());
-        set.spawn(async move { (index, scan_one(spec, &options, global).await) });
+    let mut index_of = std::collections::HashMap::new();
+    for (index, task) in tasks.into_iter().enumerate() {
+        let handle = set.spawn(task);
+        index_of.insert(handle.id(), index);
     }
-    let mut done: Vec<(usize, Observation)> = Vec::with_capacity(targets.len());
-    while let Some(joined) = set.join_next().await {
-        // A panicking probe is a bug; the other targets' results still stand.
-        if let Ok(pair) = joined {
-            Progress::report(options.progress.as_ref(), &pair.1);
-            done.push(pair);
+    let mut done: Vec<(usize, T)> = Vec::with_capacity(index_of.len());
+    while let Some(joined) = set.join_next_with_id().await {
+        match joined {
+            Ok((id, output)) => done.push((index_of[&id], output)),
+            Err(e) => {
+                let index = index_of[&e.id()];
+                done.push((index, on_panic(index, panic_message(e))));
+            }
         }
     }
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, o)| o).collect()
 }
 
-async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>) -> Observation {
-    let started = Utc::now();
-    let target = Target::Endpoint(EndpointTarget {
+/// The observation of an endpoint whose probe panicked.
+fn panicked(spec: &TargetSpec, options: &RunOptions, message: String) -> Observation {
+    let now = Utc::now();
+    Observation {
+        schema: Schema,
+        target: endpoint_target(spec, options),
+        scan: ScanMeta {
+            agent: options.agent.clone(),
+            started: now,
+            finished: now,
+            connections: 0,
+            errors: vec![ProbeError::new("tls", Status::Error, message).with_code("panic")],
+        },
+        tls: None,
+        web: None,
+        dns: None,
+        mail: None,
+    }
+}
+
+fn endpoint_target(spec: &TargetSpec, options: &RunOptions) -> Target {
+    Target::Endpoint(EndpointTarget {
         host: spec.host.clone(),
         port: spec.port,
         sni: options.sni.clone(),
         service: spec.service,
         domain: options.domain.clone(),
-    });
+    })
+}
+
+async fn scan_one(spec: TargetSpec, options: &RunOptions, gate: Gate) -> Observation {
+    let started = Utc::now();
+    let target = endpoint_target(&spec, options);
     let mut meta = ScanMeta {
         agent: options.agent.clone(),
         started,
@@ -477,15 +628,11 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>
                 sni: options.sni.clone(),
                 service: spec.service,
             };
-            let result = tls_scan::scan(endpoint, &options.tls, global, started).await;
+            let result = tls_scan::scan(endpoint, &options.tls, gate, started).await;
             meta.connections = result.connections;
             match result.failure {
                 Some((status, message)) => {
-                    meta.errors.push(ProbeError {
-                        probe: "tls".into(),
-                        status,
-                        message,
-                    });
+                    meta.errors.push(ProbeError::new("tls", status, message));
                     None
                 }
                 None => {
@@ -516,4 +663,28 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, global: Arc<Semaphore>
 
 fn same_endpoint(target: &Target, spec: &TargetSpec) -> bool {
     matches!(target, Target::Endpoint(e) if e.host.eq_ignore_ascii_case(&spec.host) && e.port == spec.port && e.service == spec.service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_is_kept_in_its_place_with_its_message() {
+        let tasks = (0..4).map(|i| async move {
+            assert!(i != 2, "probe {i} met a hostile peer");
+            format!("done {i}")
+        });
+        let out = join_in_order(tasks, |i, message| format!("task {i}: {message}")).await;
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0], "done 0");
+        assert_eq!(out[3], "done 3");
+        assert!(
+            out[2].starts_with(
+                "task 2: the probe panicked (a bug in posture): probe 2 met a hostile peer"
+            ),
+            "{}",
+            out[2]
+        );
+    }
 }

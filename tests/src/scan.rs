@@ -2,19 +2,17 @@
 //! policies, as `posture-agent scan` does.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use posture_agent::probe::tls::cert::TrustStore;
-use posture_agent::probe::tls::conn::{Endpoint, Limits};
+use posture_agent::probe::tls::conn::{Endpoint, Gate, Limits};
 use posture_agent::probe::tls::scan::{TlsOptions, TlsScan, scan};
 use posture_policies::PolicySet;
 use posture_policies::model::{
     EndpointTarget, Finding, Observation, ProbeError, ProbeOutcome, ProtocolVersion, ScanMeta,
     Schema, Service, Status, Target,
 };
-use tokio::sync::Semaphore;
 
 /// What a lab scan produced.
 #[derive(Debug)]
@@ -122,17 +120,13 @@ pub async fn scan_full(
             trust,
             intrusive,
         },
-        Arc::new(Semaphore::new(16)),
+        Gate::new(16, limits.per_host),
         started,
     )
     .await;
     let mut errors = Vec::new();
     if let Some((status, message)) = &result.failure {
-        errors.push(ProbeError {
-            probe: "tls".into(),
-            status: *status,
-            message: message.clone(),
-        });
+        errors.push(ProbeError::new("tls", *status, message.clone()));
     }
     let observation = Observation {
         schema: Schema,

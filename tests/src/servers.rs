@@ -345,10 +345,24 @@ pub enum Script {
     /// and ServerHelloDone, for what no server on this machine will do: EXPORT suites, DEFLATE
     /// compression, and ignoring TLS_FALLBACK_SCSV.
     LegacyTls(LegacyTls),
+    /// Answer any hello with these bytes, then close.
+    Bytes(Vec<u8>),
+    /// Answer any hello with ChangeCipherSpec records, as fast as the client reads, forever.
+    EndlessChangeCipherSpec,
+    /// Answer any hello with a TLS 1.2 ServerHello and then `count` Certificate messages of
+    /// `size` bytes each (split into records of 16 KiB), then wait.
+    HugeCertificates {
+        /// How many Certificate messages.
+        count: usize,
+        /// The size of each.
+        size: usize,
+    },
+    /// An SMTP server whose banner arrives one byte every `every`.
+    SmtpTrickle(Duration),
 }
 
 /// What the scripted legacy TLS peer accepts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LegacyTls {
     /// Wire versions it speaks (0x0301..=0x0303).
     pub versions: Vec<u16>,
@@ -361,6 +375,8 @@ pub struct LegacyTls {
     /// Negotiate the heartbeat extension and answer a heartbeat request with 16 KiB of
     /// "memory", as OpenSSL 1.0.1 to 1.0.1f did (CVE-2014-0160).
     pub heartbleed: bool,
+    /// For DHE suites, send a ServerKeyExchange with this prime (the rest of it is garbage).
+    pub dhe_prime: Option<Vec<u8>>,
 }
 
 /// Start a scripted peer.
@@ -427,6 +443,61 @@ pub async fn scripted(script: Script) -> Running {
                             }
                         }
                         let _ = tcp.shutdown().await;
+                    });
+                }
+                Script::Bytes(bytes) => {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        let _ = tcp.write_all(&bytes).await;
+                        let _ = tcp.shutdown().await;
+                    });
+                }
+                Script::EndlessChangeCipherSpec => {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        let block: Vec<u8> = std::iter::repeat_n([20u8, 3, 3, 0, 1, 1], 1000)
+                            .flatten()
+                            .collect();
+                        while tcp.write_all(&block).await.is_ok() {}
+                    });
+                }
+                Script::HugeCertificates { count, size } => {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        let mut hello = 0x0303u16.to_be_bytes().to_vec();
+                        hello.extend_from_slice(&[0x11; 32]);
+                        hello.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
+                        let mut stream = handshake(2, &hello);
+                        // A well-formed certificate_list holding one "certificate".
+                        let cert = size.saturating_sub(6);
+                        let mut body =
+                            u32::try_from(cert + 3).unwrap_or(0).to_be_bytes()[1..].to_vec();
+                        body.extend_from_slice(
+                            &u32::try_from(cert).unwrap_or(0).to_be_bytes()[1..],
+                        );
+                        body.resize(size, 0x30);
+                        for _ in 0..count {
+                            stream.extend_from_slice(&handshake(11, &body));
+                        }
+                        for chunk in stream.chunks(16_384) {
+                            if tcp.write_all(&record(22, 0x0303, chunk)).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = tcp.read(&mut buf).await;
+                    });
+                }
+                Script::SmtpTrickle(every) => {
+                    tokio::spawn(async move {
+                        for b in b"220-".iter().copied().chain(std::iter::repeat(b'x')) {
+                            if tcp.write_all(&[b]).await.is_err() {
+                                break;
+                            }
+                            tokio::time::sleep(every).await;
+                        }
                     });
                 }
                 Script::Sslv2 { certificate, kinds } => {
@@ -537,6 +608,16 @@ fn legacy_answer(config: &LegacyTls, hello_record: &[u8]) -> Vec<u8> {
     list.extend_from_slice(&certs);
     let mut flight = handshake(2, &hello);
     flight.extend_from_slice(&handshake(11, &list));
+    if let Some(prime) = &config.dhe_prime {
+        // ServerDHParams: p, g, Ys (RFC 5246 §7.4.3); the signature is left out.
+        let mut ske = u16::try_from(prime.len())
+            .unwrap_or(0)
+            .to_be_bytes()
+            .to_vec();
+        ske.extend_from_slice(prime);
+        ske.extend_from_slice(&[0, 1, 2, 0, 1, 5]);
+        flight.extend_from_slice(&handshake(12, &ske));
+    }
     flight.extend_from_slice(&handshake(14, &[]));
     record(22, version, &flight)
 }

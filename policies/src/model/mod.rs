@@ -119,6 +119,28 @@ pub struct ProbeError {
     pub status: Status,
     /// What happened, for people.
     pub message: String,
+    /// What happened, for machines, when it is one of the known kinds: `budget_exhausted`
+    /// (the target's time budget ran out first), `panic` (a bug in the probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl ProbeError {
+    /// An error of `probe` with no code.
+    pub fn new(probe: &str, status: Status, message: impl Into<String>) -> ProbeError {
+        ProbeError {
+            probe: probe.to_owned(),
+            status,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    /// The same error with a code.
+    pub fn with_code(mut self, code: &str) -> ProbeError {
+        self.code = Some(code.to_owned());
+        self
+    }
 }
 
 /// How a check ended. `untestable` and `error` are never a `fail` and never a `pass`.

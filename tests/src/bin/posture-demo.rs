@@ -283,6 +283,7 @@ fn main() -> ExitCode {
                 compress: true,
                 certificate: legacy.cert_der.clone(),
                 heartbleed: false,
+                dhe_prime: None,
             }))
             .await,
         ));

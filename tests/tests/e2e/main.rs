@@ -9,6 +9,7 @@ mod config;
 mod demo;
 mod dns_domain;
 mod dnssec;
+mod hostile;
 mod mail;
 mod mail_domain;
 mod reference;

@@ -464,6 +464,7 @@ async fn scripted_legacy_peer_export_compression_and_no_fallback_protection() {
         compress: true,
         certificate: leaf.cert_der.clone(),
         heartbleed: false,
+        dhe_prime: None,
     }))
     .await;
     let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
@@ -495,6 +496,7 @@ async fn scripted_legacy_peer_export_compression_and_no_fallback_protection() {
         compress: false,
         certificate: leaf.cert_der.clone(),
         heartbleed: false,
+        dhe_prime: None,
     }))
     .await;
     let j = scan_and_judge(peer.addr, NAME, Service::Tls, trust(&pki)).await;
@@ -659,6 +661,7 @@ async fn heartbleed_only_when_opted_in() {
         compress: false,
         certificate: leaf.cert_der.clone(),
         heartbleed: true,
+        dhe_prime: None,
     }))
     .await;
     let j = scan_full(

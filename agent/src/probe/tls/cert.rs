@@ -118,7 +118,7 @@ pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure
     let name = server_name(dialer.endpoint().server_name());
     let conn = dialer.connect().await?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let wait = std::time::Duration::from_secs(10);
+    let wait = std::time::Duration::from_secs(10).min(conn.left());
     let outcome = tokio::time::timeout(wait, connector.connect(name, conn.stream)).await;
     let seen = seen_slot.lock().ok().and_then(|mut s| s.take());
     let mut captured = Captured::default();

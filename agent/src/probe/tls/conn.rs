@@ -2,13 +2,16 @@
 //! reading the first flight, all under timeouts, size limits, concurrency limits and a time
 //! budget, with every connection counted.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use posture_policies::model::Service;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -24,10 +27,21 @@ pub struct Limits {
     pub read_timeout: Duration,
     /// Total time allowed for one target.
     pub target_budget: Duration,
-    /// Most bytes read from a server for one hello (a certificate chain fits easily).
+    /// Most bytes read on one connection, everything included (a certificate chain fits
+    /// easily).
     pub max_response: usize,
-    /// Connections open at once to one host.
+    /// Connections open at once to one address (across every target of a run, when they
+    /// share a [`Gate`]).
     pub per_host: usize,
+}
+
+impl Limits {
+    /// The most time one connection may live once dialled, whatever the server sends: the
+    /// STARTTLS prelude, the hello and the whole first flight. Twice the read time-out, so a
+    /// slow but honest server still fits, and a trickling one is cut off.
+    pub fn connection_time(&self) -> Duration {
+        self.read_timeout * 2
+    }
 }
 
 impl Default for Limits {
@@ -39,6 +53,121 @@ impl Default for Limits {
             max_response: 256 * 1024,
             per_host: 3,
         }
+    }
+}
+
+/// Connection limits shared by every target of a run: at most `max` connections open at once
+/// overall, and at most `per_host` to any one address, however many targets resolve to it.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    global: Arc<Semaphore>,
+    per_host: usize,
+    hosts: Arc<Mutex<HashMap<IpAddr, Arc<Semaphore>>>>,
+}
+
+impl Gate {
+    /// A gate for `max` connections overall and `per_host` per address.
+    pub fn new(max: usize, per_host: usize) -> Gate {
+        Gate {
+            global: Arc::new(Semaphore::new(max.max(1))),
+            per_host: per_host.max(1),
+            hosts: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn host(&self, ip: IpAddr) -> Arc<Semaphore> {
+        // A poisoned lock only means another task panicked while inserting; the map is intact.
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .entry(ip)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+
+    /// Wait (at most `wait`) for a permit for `ip` and one overall; `None` when the wait ran out.
+    pub async fn enter(&self, ip: IpAddr, wait: Duration) -> Option<Permits> {
+        let host = self.host(ip);
+        tokio::time::timeout(wait, async {
+            let host = host.acquire_owned().await.ok()?;
+            let global = self.global.clone().acquire_owned().await.ok()?;
+            Some(Permits {
+                _host: host,
+                _global: global,
+            })
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// The permits a connection holds while it is open.
+#[derive(Debug)]
+pub struct Permits {
+    _host: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
+/// A stream that refuses to read more than a byte budget: a hostile server cannot make a
+/// connection read without end, however it spreads its bytes over records and messages.
+#[derive(Debug)]
+pub struct Bounded<S> {
+    inner: S,
+    read: usize,
+    max: usize,
+}
+
+impl<S> Bounded<S> {
+    /// Wrap `inner`, allowing `max` bytes to be read from it.
+    pub fn new(inner: S, max: usize) -> Bounded<S> {
+        Bounded {
+            inner,
+            read: 0,
+            max,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> usize {
+        self.read
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.read >= self.max {
+            return Poll::Ready(Err(std::io::Error::other(format!(
+                "the server sent more than {} bytes on one connection",
+                self.max
+            ))));
+        }
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.read += buf.filled().len() - before;
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -78,6 +207,13 @@ pub enum Failure {
     /// The server closed or reset the connection without answering: a refusal.
     #[error("the server closed the connection without answering")]
     Closed,
+    /// The server sent bytes that hold neither a hello nor an alert, then closed: not a
+    /// refusal, a broken or hostile peer.
+    #[error("the server sent {0} bytes without a hello or an alert, then closed the connection")]
+    ClosedMidFlight(usize),
+    /// The connection's own time or byte budget ran out before the flight was complete.
+    #[error("{0}")]
+    Exhausted(String),
     /// The server said nothing within the read time-out.
     #[error("no answer within {0:?}")]
     Silent(Duration),
@@ -100,29 +236,35 @@ pub enum Failure {
 pub struct Dialer {
     endpoint: Endpoint,
     limits: Limits,
-    per_host: Arc<Semaphore>,
-    global: Arc<Semaphore>,
+    gate: Gate,
     deadline: Instant,
     connections: AtomicU32,
 }
 
-/// A connection with its concurrency permits.
+/// A connection with its concurrency permits, its deadline and its byte budget.
 #[derive(Debug)]
 pub struct Connection {
-    /// The stream, after any STARTTLS prelude.
-    pub stream: TcpStream,
-    _host: OwnedSemaphorePermit,
-    _global: OwnedSemaphorePermit,
+    /// The stream, after any STARTTLS prelude; reading past the byte budget fails.
+    pub stream: Bounded<TcpStream>,
+    /// When the connection must be done, whatever the server does.
+    pub deadline: Instant,
+    _permits: Permits,
+}
+
+impl Connection {
+    /// Time left before the connection's deadline.
+    pub fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 impl Dialer {
-    /// A dialer for `endpoint`, sharing `global` with every other target of the scan.
-    pub fn new(endpoint: Endpoint, limits: Limits, global: Arc<Semaphore>) -> Dialer {
+    /// A dialer for `endpoint`, sharing `gate` with every other target of the run.
+    pub fn new(endpoint: Endpoint, limits: Limits, gate: Gate) -> Dialer {
         Dialer {
             endpoint,
             limits,
-            per_host: Arc::new(Semaphore::new(limits.per_host.max(1))),
-            global,
+            gate,
             deadline: Instant::now() + limits.target_budget,
             connections: AtomicU32::new(0),
         }
@@ -156,17 +298,26 @@ impl Dialer {
         Ok(d.min(self.remaining()?))
     }
 
+    /// How long to wait for the next read on `conn`: the read time-out, cut short by the
+    /// connection's deadline and the target's budget.
+    fn read_wait(&self, conn: &Connection) -> Result<Duration, Failure> {
+        let left = conn.left();
+        if left.is_zero() {
+            return Err(Failure::Exhausted(format!(
+                "the connection's time limit of {:?} ran out before the server finished",
+                self.limits.connection_time()
+            )));
+        }
+        self.bounded(self.limits.read_timeout.min(left))
+    }
+
     /// Open a TCP connection (and do the STARTTLS prelude for SMTP).
     pub async fn connect(&self) -> Result<Connection, Failure> {
-        let budget = Failure::Budget(self.limits.target_budget);
-        let host = tokio::time::timeout(self.remaining()?, self.per_host.clone().acquire_owned())
+        let permits = self
+            .gate
+            .enter(self.endpoint.addr.ip(), self.remaining()?)
             .await
-            .map_err(|_| budget.clone())?
-            .map_err(|_| budget.clone())?;
-        let global = tokio::time::timeout(self.remaining()?, self.global.clone().acquire_owned())
-            .await
-            .map_err(|_| budget.clone())?
-            .map_err(|_| budget)?;
+            .ok_or(Failure::Budget(self.limits.target_budget))?;
         let addr = self.endpoint.addr;
         self.connections.fetch_add(1, Ordering::Relaxed);
         let stream = match tokio::time::timeout(
@@ -191,14 +342,34 @@ impl Dialer {
         };
         let _ = stream.set_nodelay(true);
         let mut conn = Connection {
-            stream,
-            _host: host,
-            _global: global,
+            stream: Bounded::new(stream, self.limits.max_response),
+            deadline: Instant::now() + self.limits.connection_time(),
+            _permits: permits,
         };
         if self.endpoint.service == Service::SmtpStarttls {
-            self.smtp_starttls(&mut conn.stream).await?;
+            self.smtp_starttls(&mut conn).await?;
         }
         Ok(conn)
+    }
+
+    /// One read on `conn` within its limits; `Ok(0)` when the server closed.
+    async fn read(&self, conn: &mut Connection, buf: &mut [u8]) -> Result<usize, Failure> {
+        let wait = self.read_wait(conn)?;
+        match tokio::time::timeout(wait, conn.stream.read(buf)).await {
+            Err(_) if conn.left().is_zero() => Err(Failure::Exhausted(format!(
+                "the connection's time limit of {:?} ran out before the server finished",
+                self.limits.connection_time()
+            ))),
+            Err(_) => Err(Failure::Silent(wait)),
+            Ok(Err(_)) if conn.stream.bytes_read() >= self.limits.max_response => {
+                Err(Failure::Exhausted(format!(
+                    "the server sent more than {} bytes on one connection",
+                    self.limits.max_response
+                )))
+            }
+            Ok(Err(_)) => Ok(0),
+            Ok(Ok(n)) => Ok(n),
+        }
     }
 
     /// Send `hello` on a new connection and read the server's first flight.
@@ -208,7 +379,7 @@ impl Dialer {
         reader: FlightReader,
     ) -> Result<ServerFlight, Failure> {
         let mut conn = self.connect().await?;
-        self.exchange_on(&mut conn.stream, hello, reader).await
+        self.exchange_on(&mut conn, hello, reader).await
     }
 
     /// Send `hello`, read the first flight, then send `follow_up` on the same connection and
@@ -220,17 +391,15 @@ impl Dialer {
         follow_up: &[u8],
     ) -> Result<(ServerFlight, Vec<u8>), Failure> {
         let mut conn = self.connect().await?;
-        let flight = self.exchange_on(&mut conn.stream, hello, reader).await?;
+        let flight = self.exchange_on(&mut conn, hello, reader).await?;
         if conn.stream.write_all(follow_up).await.is_err() {
             return Ok((flight, Vec::new()));
         }
         let mut reply = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
-        let deadline = Instant::now() + self.bounded(self.limits.read_timeout)?;
         while reply.len() < 64 * 1024 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, conn.stream.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => {
+            match self.read(&mut conn, &mut buf).await {
+                Ok(n) if n > 0 => {
                     reply.extend_from_slice(&buf[..n]);
                     if reply.len() >= 5 {
                         break;
@@ -244,37 +413,30 @@ impl Dialer {
 
     async fn exchange_on(
         &self,
-        stream: &mut TcpStream,
+        conn: &mut Connection,
         hello: &[u8],
         mut reader: FlightReader,
     ) -> Result<ServerFlight, Failure> {
-        if stream.write_all(hello).await.is_err() {
+        if conn.stream.write_all(hello).await.is_err() {
             return Err(Failure::Closed);
         }
         let mut buf = vec![0u8; 16 * 1024];
         let mut received = 0usize;
         loop {
-            let wait = self.bounded(self.limits.read_timeout)?;
-            let n = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
-                Err(_) if received == 0 => return Err(Failure::Silent(wait)),
-                Err(_) => return Err(Failure::Silent(wait)),
-                Ok(Err(_)) | Ok(Ok(0)) => {
-                    // Closed or reset: a refusal when nothing came, else whatever was read.
-                    if received == 0 {
-                        return Err(Failure::Closed);
-                    }
-                    let flight = reader.into_flight();
-                    return if flight.hello.is_some()
-                        || flight.alert.is_some()
-                        || flight.sslv2.is_some()
-                    {
-                        Ok(flight)
-                    } else {
-                        Err(Failure::Closed)
-                    };
+            let n = self.read(conn, &mut buf).await?;
+            if n == 0 {
+                // Closed or reset: a refusal when nothing came, else whatever was read.
+                if received == 0 {
+                    return Err(Failure::Closed);
                 }
-                Ok(Ok(n)) => n,
-            };
+                let flight = reader.into_flight();
+                return if flight.hello.is_some() || flight.alert.is_some() || flight.sslv2.is_some()
+                {
+                    Ok(flight)
+                } else {
+                    Err(Failure::ClosedMidFlight(received))
+                };
+            }
             received += n;
             if reader.feed(&buf[..n])? {
                 return Ok(reader.into_flight());
@@ -283,16 +445,13 @@ impl Dialer {
     }
 
     /// Read one SMTP reply (all its lines), bounded in size and time.
-    async fn smtp_reply(&self, stream: &mut TcpStream) -> Result<(u16, Vec<String>), Failure> {
+    async fn smtp_reply(&self, conn: &mut Connection) -> Result<(u16, Vec<String>), Failure> {
         let mut text = Vec::new();
         let mut byte = [0u8; 512];
         loop {
-            let wait = self.bounded(self.limits.read_timeout)?;
-            let n = match tokio::time::timeout(wait, stream.read(&mut byte)).await {
-                Err(_) => return Err(Failure::Silent(wait)),
-                Ok(Err(e)) => return Err(Failure::Smtp(e.to_string())),
-                Ok(Ok(0)) => return Err(Failure::Smtp("the server closed the connection".into())),
-                Ok(Ok(n)) => n,
+            let n = match self.read(conn, &mut byte).await? {
+                0 => return Err(Failure::Smtp("the server closed the connection".into())),
+                n => n,
             };
             text.extend_from_slice(&byte[..n]);
             if text.len() > 16 * 1024 {
@@ -320,16 +479,16 @@ impl Dialer {
         }
     }
 
-    async fn smtp_starttls(&self, stream: &mut TcpStream) -> Result<(), Failure> {
-        let (code, _) = self.smtp_reply(stream).await?;
+    async fn smtp_starttls(&self, conn: &mut Connection) -> Result<(), Failure> {
+        let (code, _) = self.smtp_reply(conn).await?;
         if code != 220 {
             return Err(Failure::Smtp(format!("greeting {code}")));
         }
-        stream
+        conn.stream
             .write_all(b"EHLO posture-agent.invalid\r\n")
             .await
             .map_err(|e| Failure::Smtp(e.to_string()))?;
-        let (code, lines) = self.smtp_reply(stream).await?;
+        let (code, lines) = self.smtp_reply(conn).await?;
         if code != 250 {
             return Err(Failure::Smtp(format!("EHLO answered {code}")));
         }
@@ -339,11 +498,11 @@ impl Dialer {
         }) {
             return Err(Failure::NoStarttls);
         }
-        stream
+        conn.stream
             .write_all(b"STARTTLS\r\n")
             .await
             .map_err(|e| Failure::Smtp(e.to_string()))?;
-        let (code, _) = self.smtp_reply(stream).await?;
+        let (code, _) = self.smtp_reply(conn).await?;
         if code != 220 {
             return Err(Failure::Smtp(format!("STARTTLS answered {code}")));
         }

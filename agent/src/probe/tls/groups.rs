@@ -90,7 +90,8 @@ pub fn known_prime(prime: &[u8]) -> Option<&'static str> {
     }
     // Digits after the leading ones: RFC 7919 groups continue with ADF85458 (from e); the
     // RFC 2409/3526 MODP groups continue with C90FDAA2 (from pi).
-    let next = &prime[8..12];
+    // A hostile server may send a prime of fewer than 12 bytes that is all ones.
+    let next = prime.get(8..12)?;
     match (next, prime.len() * 8) {
         ([0xad, 0xf8, 0x54, 0x58], 2048) => Some("ffdhe2048"),
         ([0xad, 0xf8, 0x54, 0x58], 3072) => Some("ffdhe3072"),
@@ -124,5 +125,8 @@ mod tests {
         p.extend_from_slice(&[0xff; 8]);
         assert_eq!(known_prime(&p), Some("RFC 2409 group 2"));
         assert_eq!(known_prime(&[1, 2, 3]), None);
+        for len in 8..=12 {
+            assert_eq!(known_prime(&vec![0xff; len]), None, "{len} bytes of ones");
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! order, fallback protection, compression, renegotiation, OCSP, ALPN and the certificate.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use posture_policies::model::{
@@ -10,10 +9,9 @@ use posture_policies::model::{
     Vulnerability,
 };
 use rand::RngCore;
-use tokio::sync::Semaphore;
 
 use super::cert::{self, TrustStore};
-use super::conn::{Dialer, Endpoint, Failure, Limits};
+use super::conn::{Dialer, Endpoint, Failure, Gate, Limits};
 use super::groups;
 use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
 use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
@@ -436,7 +434,7 @@ async fn probe_sslv2(dialer: &Dialer) -> VersionResult {
         }
         // A TLS-only server answers an SSLv2 hello with a TLS alert, garbage to an SSLv2
         // parser, or by closing: all refusals.
-        Err(Failure::Closed | Failure::Wire(_)) => {}
+        Err(Failure::Closed | Failure::ClosedMidFlight(_) | Failure::Wire(_)) => {}
         Err(Failure::Unreachable { reason, .. }) => {
             result.outcome = ProbeOutcome::Untestable;
             result.detail = Some(reason);
@@ -563,10 +561,10 @@ fn unreachable(dialer: &Dialer, results: &[&VersionResult]) -> Option<TlsScan> {
 pub async fn scan(
     endpoint: Endpoint,
     options: &TlsOptions,
-    global: Arc<Semaphore>,
+    gate: Gate,
     now: DateTime<Utc>,
 ) -> TlsScan {
-    let dialer = Dialer::new(endpoint, options.limits, global);
+    let dialer = Dialer::new(endpoint, options.limits, gate);
 
     // SMTP: check STARTTLS once before anything else, so a server without it costs one connection.
     if dialer.endpoint().service == Service::SmtpStarttls {

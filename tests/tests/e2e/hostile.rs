@@ -1,0 +1,223 @@
+//! Hostile peers against the agent as a user runs it (`posture-agent scan`, a separate process
+//! under GNU time): every case ends within its budget with `error` or `untestable`, nothing
+//! panics, and the process's peak memory stays under 100 MB.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use posture_lab::pki::{LeafSpec, Pki, TempDir};
+use posture_lab::servers::{LegacyTls, Running, Script, scripted};
+
+/// What one run of the agent did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+    peak_kib: u64,
+}
+
+impl Run {
+    /// The JSON report (the run must have printed one).
+    fn report(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}: stdout {:?} stderr {:?}", self.stdout, self.stderr))
+    }
+
+    /// The statuses of `check`'s findings.
+    fn statuses(&self, check: &str) -> Vec<String> {
+        self.report()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == check)
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+const MAX_PEAK_KIB: u64 = 100 * 1024;
+
+/// Run the agent with `args` (JSON output) under `/usr/bin/time`, off the async runtime.
+async fn agent(args: Vec<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("hostile");
+        let time_file = dir.path().join("time");
+        let started = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&time_file)
+            .arg(env!("CARGO_BIN_EXE_posture-agent-lab"))
+            .args(&args)
+            .args(["--format", "json", "--progress", "never"])
+            .output()
+            .unwrap_or_else(|e| panic!("/usr/bin/time: {e}; scripts/test.sh installs it"));
+        let took = started.elapsed();
+        let peak = std::fs::read_to_string(&time_file).unwrap_or_default();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took,
+            peak_kib: peak
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no peak memory in {peak:?}")),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// The common assertions: no panic, within `budget`, under the memory cap, the target is in
+/// the output.
+fn check_run(label: &str, run: &Run, budget: Duration) {
+    assert!(
+        !run.stderr.contains("panicked"),
+        "{label}: panicked: {}",
+        run.stderr
+    );
+    assert_ne!(run.code, Some(101), "{label}: {}", run.stderr);
+    assert!(run.took < budget, "{label}: took {:?}", run.took);
+    assert!(
+        run.peak_kib < MAX_PEAK_KIB,
+        "{label}: peak {} KiB",
+        run.peak_kib
+    );
+    let report = run.report();
+    assert_eq!(
+        report["observations"].as_array().map(Vec::len),
+        Some(1),
+        "{label}: {}",
+        run.stdout
+    );
+}
+
+fn tls_args(peer: &Running, scheme: &str) -> Vec<String> {
+    vec![
+        "scan".into(),
+        format!("{scheme}://127.0.0.1:{}", peer.addr.port()),
+        "--read-timeout".into(),
+        "1".into(),
+        "--connect-timeout".into(),
+        "1".into(),
+        "--budget".into(),
+        "20".into(),
+    ]
+}
+
+/// Item 10: a DHE ServerKeyExchange whose prime is 8 to 11 bytes of ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_dh_prime_of_ones_is_reported_not_a_panic() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["hostile.test"]));
+    for len in [8usize, 10, 11] {
+        // TLS_DHE_RSA_WITH_AES_128_CBC_SHA (0x0033).
+        let peer = scripted(Script::LegacyTls(LegacyTls {
+            versions: vec![0x0303],
+            suites: vec![0x0033],
+            certificate: leaf.cert_der.clone(),
+            dhe_prime: Some(vec![0xff; len]),
+            ..LegacyTls::default()
+        }))
+        .await;
+        let run = agent(tls_args(&peer, "tls")).await;
+        let label = format!("{len}-byte prime");
+        check_run(&label, &run, Duration::from_secs(25));
+        let tls = &run.report()["observations"][0]["tls"];
+        assert_eq!(
+            tls["dh_params"][0]["bits"],
+            u64::try_from(len * 8).unwrap(),
+            "{label}: {tls}"
+        );
+        assert_eq!(tls["dh_params"][0]["known_weak"], true, "{label}");
+        assert_eq!(run.statuses("TLS-KX-WEAK"), ["fail"], "{label}");
+    }
+}
+
+/// Item 11: hostile TLS and SMTP peers are cut off by the connection's own time and byte
+/// budget, and each ends in `error` or `untestable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_and_oversized_flights_are_cut_off_per_connection() {
+    // With --read-timeout 1 a connection lives at most 2 s; the run ends long before --budget.
+    for (label, script, scheme) in [
+        (
+            "endless ChangeCipherSpec",
+            Script::EndlessChangeCipherSpec,
+            "tls",
+        ),
+        (
+            "25 certificates of 200 KB",
+            Script::HugeCertificates {
+                count: 25,
+                size: 200_000,
+            },
+            "tls",
+        ),
+        (
+            "SMTP banner a byte every 100 ms",
+            Script::SmtpTrickle(Duration::from_millis(100)),
+            "smtp",
+        ),
+    ] {
+        let peer = scripted(script).await;
+        let run = agent(tls_args(&peer, scheme)).await;
+        check_run(label, &run, Duration::from_secs(15));
+        let obs = &run.report()["observations"][0];
+        let protocols = obs["tls"]["protocols"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for p in &protocols {
+            assert_ne!(p["result"], "accepted", "{label}: {p}");
+        }
+        if label.starts_with("25 certificates") {
+            // It answers TLS 1.3 hellos with a TLS 1.2 ServerHello: a true refusal of 1.3.
+            for p in protocols.iter().filter(|p| {
+                ["TLSv1.0", "TLSv1.1", "TLSv1.2"].contains(&p["version"].as_str().unwrap())
+            }) {
+                assert_eq!(p["result"], "error", "{label}: {p}");
+                let detail = p["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains("more than 262144 bytes"),
+                    "{label}: {detail}"
+                );
+            }
+        } else {
+            let errors = obs["scan"]["errors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                errors.iter().any(|e| e["status"] == "error"),
+                "{label}: {obs}"
+            );
+            assert_eq!(run.statuses("TLS-PROTO-LEGACY"), ["error"], "{label}");
+        }
+    }
+}
+
+/// Item 11: a peer that sends bytes without a hello or an alert and closes is a broken
+/// peer (`error`), not one that refuses the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_then_close_is_an_error_not_a_refusal() {
+    // One ChangeCipherSpec record, then the connection closes.
+    let peer = scripted(Script::Bytes(vec![20, 3, 3, 0, 1, 1])).await;
+    let run = agent(tls_args(&peer, "tls")).await;
+    check_run("ChangeCipherSpec then close", &run, Duration::from_secs(15));
+    let obs = &run.report()["observations"][0];
+    assert!(
+        obs["scan"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("without a hello or an alert"),
+        "{obs}"
+    );
+    assert_eq!(run.statuses("TLS-PROTO-LEGACY"), ["error"]);
+    assert_eq!(run.statuses("TLS-PROTO-MODERN"), ["error"]);
+}
