@@ -540,7 +540,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     use crate::probe::tls::cert::TrustStore;
     use crate::probe::tls::conn::Limits;
     use crate::runner::RunOptions;
-    use crate::target::{ConnectTo, parse_target};
+    use crate::target::ConnectTo;
 
     let config = match &args.config {
         Some(path) => crate::config::Config::load(path)?,
@@ -563,14 +563,24 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     // A bare name is a domain (website, and the TLS of its HTTPS hosts); a URL is one endpoint.
     let (domain_args, url_args): (Vec<&String>, Vec<&String>) =
         target_texts.iter().partition(|t| !t.contains("://"));
-    let domains = domain_args
-        .iter()
-        .map(|d| crate::target::parse_domain(d).map_err(Error::Usage))
-        .collect::<Result<Vec<_>>>()?;
-    let targets = url_args
-        .iter()
-        .map(|t| parse_target(t).map_err(Error::Usage))
-        .collect::<Result<Vec<_>>>()?;
+    // Each target once, in the normal form (A-labels, no trailing dot), in the order given.
+    let mut domains: Vec<String> = Vec::new();
+    for d in &domain_args {
+        let d = crate::target::parse_domain(d).map_err(Error::Usage)?;
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    let mut targets: Vec<crate::target::TargetSpec> = Vec::new();
+    for t in &url_args {
+        let (spec, note) = crate::target::parse_target_noting(t).map_err(Error::Usage)?;
+        if let Some(note) = note {
+            eprintln!("posture-agent: {note}");
+        }
+        if !targets.contains(&spec) {
+            targets.push(spec);
+        }
+    }
     let connect_to = args
         .connect_to
         .iter()
@@ -704,7 +714,13 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             trust,
             intrusive: args.intrusive,
         },
-        sni: args.sni.clone(),
+        sni: args
+            .sni
+            .as_deref()
+            .map(|n| {
+                crate::target::normalise_host(n).map_err(|e| Error::Usage(format!("--sni {e}")))
+            })
+            .transpose()?,
         connect_to,
         max_connections,
         gate: Some(crate::probe::tls::conn::Gate::new(

@@ -1,5 +1,13 @@
 //! Scan targets as users write them: `tls://HOST:PORT`, `https://HOST[:PORT]`,
-//! `smtp://HOST[:PORT]`, and curl-style `--connect-to` rules.
+//! `smtp://HOST[:PORT]`, bare domain names, and curl-style `--connect-to` rules.
+//!
+//! Every host is normalised once, here: an internationalised name becomes its A-label
+//! (UTS #46 / RFC 5890, through the `idna` crate), upper case becomes lower case, a trailing
+//! dot is removed, each label is checked against RFC 1123 (letters, digits and inner hyphens,
+//! 1 to 63 octets, 253 in all), and an IPv6 address is kept without brackets (and shown with
+//! them). SNI, certificate matching and `--connect-to` rules all see that one form.
+
+use std::net::IpAddr;
 
 use posture_policies::model::Service;
 
@@ -51,15 +59,75 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
                 .ok_or_else(|| format!("{s:?}: {p:?} is not a port"))?,
         ),
     };
-    Ok((host.to_ascii_lowercase(), port))
+    Ok((normalise_host(&host)?, port))
+}
+
+/// The one form of a host name or address that SNI, certificate names and `--connect-to`
+/// rules use (see the module documentation).
+pub fn normalise_host(text: &str) -> Result<String, String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    if text.contains('@') {
+        return Err(format!(
+            "{text:?}: a user name is not part of a host (remove everything up to '@')"
+        ));
+    }
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let ascii = idna::domain_to_ascii_cow(name.as_bytes(), idna::AsciiDenyList::STD3)
+        .map_err(|_| format!("{text:?}: not a valid host name (RFC 1123, RFC 5890)"))?
+        .into_owned();
+    if ascii.is_empty() || ascii.len() > 253 {
+        return Err(format!("{text:?}: a host name has 1 to 253 characters"));
+    }
+    for label in ascii.split('.') {
+        let problem = if label.is_empty() {
+            Some("an empty label (two dots in a row, or a leading dot)")
+        } else if label.len() > 63 {
+            Some("a label longer than 63 characters")
+        } else if label.starts_with('-') || label.ends_with('-') {
+            Some("a label that starts or ends with a hyphen")
+        } else if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            Some("a character other than letters, digits and hyphens")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!(
+                "{text:?}: not a valid host name: {problem} in {label:?}"
+            ));
+        }
+    }
+    Ok(ascii)
+}
+
+/// A host as it is written in a URL: an IPv6 address in brackets.
+pub fn host_for_url(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
 }
 
 /// Parse `tls://HOST:PORT`, `https://HOST[:PORT]` or `smtp://HOST[:PORT]`.
 pub fn parse_target(text: &str) -> Result<TargetSpec, String> {
+    parse_target_noting(text).map(|(spec, _)| spec)
+}
+
+/// [`parse_target`], and a note for the user when part of what they wrote is not scanned
+/// (a URL's path, query or fragment: the scan is of the endpoint, not of one page).
+pub fn parse_target_noting(text: &str) -> Result<(TargetSpec, Option<String>), String> {
     let (scheme, rest) = text
         .split_once("://")
         .ok_or_else(|| format!("{text:?}: write the target as tls://HOST:PORT, https://HOST[:PORT] or smtp://HOST[:PORT]"))?;
-    let rest = rest.trim_end_matches('/');
+    let (rest, dropped) = match rest.find(['/', '?', '#']) {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, ""),
+    };
     let (service, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "https" => (Service::Https, Some(443)),
         "smtp" => (Service::SmtpStarttls, Some(25)),
@@ -74,11 +142,30 @@ pub fn parse_target(text: &str) -> Result<TargetSpec, String> {
     let port = port
         .or(default_port)
         .ok_or_else(|| format!("{text:?}: tls:// targets need a port"))?;
-    Ok(TargetSpec {
+    let spec = TargetSpec {
         service,
         host,
         port,
-    })
+    };
+    let note = (!dropped.is_empty() && dropped != "/").then(|| {
+        format!(
+            "{text}: {dropped:?} is not scanned; scanning the endpoint {}",
+            spec.url()
+        )
+    });
+    Ok((spec, note))
+}
+
+impl TargetSpec {
+    /// The target as a URL, IPv6 in brackets, always with its port.
+    pub fn url(&self) -> String {
+        let scheme = match self.service {
+            Service::Https => "https",
+            Service::SmtpStarttls => "smtp",
+            Service::Tls => "tls",
+        };
+        format!("{scheme}://{}:{}", host_for_url(&self.host), self.port)
+    }
 }
 
 /// Whether `domain` is itself registrable (its public-suffix-list registrable domain is
@@ -87,24 +174,26 @@ pub fn registrable(domain: &str) -> bool {
     psl::domain_str(domain) == Some(domain)
 }
 
-/// Check a bare domain name (`example.nhs.uk`): letters, digits, hyphens and dots, at least
-/// one dot; lower-cased, trailing dot removed.
+/// Check a bare domain name (`example.nhs.uk`, or an internationalised one, which becomes its
+/// A-label): a valid host name with at least one dot, not an address; lower-cased, trailing
+/// dot removed.
 pub fn parse_domain(text: &str) -> Result<String, String> {
-    let d = text.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = d.contains('.')
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if ok {
+    let trimmed = text.trim();
+    if trimmed.parse::<IpAddr>().is_ok() {
+        return Err(format!(
+            "{text:?} is an address, not a domain: scan its endpoints as tls://{}:PORT, https://{} or smtp://{}",
+            host_for_url(trimmed),
+            host_for_url(trimmed),
+            host_for_url(trimmed)
+        ));
+    }
+    let d = normalise_host(trimmed)
+        .map_err(|e| format!("{e} (write URLs as tls://, https:// or smtp://)"))?;
+    if d.contains('.') {
         Ok(d)
     } else {
         Err(format!(
-            "{text:?}: not a domain name (write URLs as tls://, https:// or smtp://)"
+            "{text:?}: not a domain name: it has no dot (write URLs as tls://, https:// or smtp://)"
         ))
     }
 }
@@ -142,8 +231,13 @@ impl ConnectTo {
         if h2.is_empty() {
             return Err(format!("--connect-to {text:?}: no host to connect to"));
         }
+        let from_host = if h1.is_empty() {
+            None
+        } else {
+            Some(normalise_host(h1).map_err(|e| format!("--connect-to {text:?}: {e}"))?)
+        };
         Ok(ConnectTo {
-            from_host: (!h1.is_empty()).then(|| h1.to_ascii_lowercase()),
+            from_host,
             from_port: port(p1)?,
             to_host: (*h2).to_owned(),
             to_port: port(p2)?,
@@ -205,6 +299,71 @@ mod tests {
         assert!(parse_target("example.test").is_err());
         assert!(parse_target("https://::1").is_err());
         assert!(parse_target("https://host:0").is_err());
+    }
+
+    #[test]
+    fn targets_as_users_write_them() {
+        // A path, query or fragment is dropped with a note; the host is the host.
+        let (t, note) = parse_target_noting("https://x.test/login?next=1").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("x.test", 443));
+        assert!(note.unwrap().contains("\"/login?next=1\" is not scanned"));
+        assert_eq!(parse_target_noting("https://x.test/").unwrap().1, None);
+        assert_eq!(parse_target("https://x.test:8443#top").unwrap().port, 8443);
+        // IDN names become A-labels; a trailing dot goes.
+        assert_eq!(
+            parse_target("https://bücher.example").unwrap().host,
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(parse_target("https://X.test.").unwrap().host, "x.test");
+        assert_eq!(
+            parse_domain("Bücher.Example.").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        // Not hosts.
+        for bad in [
+            "https://user@x.test",
+            "https://-bad-.test",
+            "https://a..b",
+            "https://x_y.test",
+            "https://.x.test",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+        assert!(parse_domain("a..b").is_err());
+        assert!(parse_domain("-bad-.test").is_err());
+        assert!(parse_domain("user@x.test").is_err());
+        let long = format!("{}.test", "a".repeat(64));
+        assert!(parse_domain(&long).unwrap_err().contains("longer than 63"));
+        // An address is not a domain, and the error says what to write.
+        assert!(
+            parse_domain("127.0.0.1")
+                .unwrap_err()
+                .contains("tls://127.0.0.1:PORT")
+        );
+        assert!(
+            parse_domain("::1")
+                .unwrap_err()
+                .contains("tls://[::1]:PORT")
+        );
+        // IPv6 is shown in brackets, and what is shown parses back to the same target.
+        let v6 = parse_target("tls://[::1]:8443").unwrap();
+        assert_eq!(v6.url(), "tls://[::1]:8443");
+        assert_eq!(parse_target(&v6.url()).unwrap(), v6);
+        assert_eq!(
+            parse_target("tls://[0:0:0:0:0:0:0:1]:8443").unwrap(),
+            v6,
+            "one form of an address"
+        );
+    }
+
+    #[test]
+    fn connect_to_rules_match_the_normal_form() {
+        let idn = parse_target("https://bücher.example").unwrap();
+        let rule = ConnectTo::parse("BÜCHER.example.:443:127.0.0.1:8443").unwrap();
+        assert_eq!(rule.apply(&idn), Some(("127.0.0.1".into(), 8443)));
+        let dotted = parse_target("https://x.test.").unwrap();
+        let rule = ConnectTo::parse("x.test:443:127.0.0.1:1").unwrap();
+        assert_eq!(rule.apply(&dotted), Some(("127.0.0.1".into(), 1)));
     }
 
     #[test]

@@ -134,7 +134,12 @@ impl fmt::Display for Target {
                     Service::SmtpStarttls => "smtp",
                     Service::Tls => "tls",
                 };
-                write!(f, "{scheme}://{}:{}", e.host, e.port)
+                // An IPv6 address in brackets, as in a URL, so what is shown parses back.
+                if e.host.contains(':') {
+                    write!(f, "{scheme}://[{}]:{}", e.host, e.port)
+                } else {
+                    write!(f, "{scheme}://{}:{}", e.host, e.port)
+                }
             }
         }
     }

@@ -207,3 +207,78 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     r.unwrap();
     assert_eq!(status(&out).as_deref(), Some("fail"));
 }
+
+/// Item 5 of issue 9: targets are parsed as users write them. A URL's path is not part of the
+/// SNI, an IDN name is sent as its A-label and matched by `--connect-to` in that form, a
+/// trailing dot neither reaches the SNI nor escapes `--connect-to`, the same target written
+/// three ways is scanned once, and an IPv6 target is shown in brackets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_are_read_as_users_write_them() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["x.cli.test", "xn--bcher-kva.cli.test"]));
+    let server = RustlsServer::new(&leaf).start().await;
+    let port = server.addr.port();
+    let root = pki.root_file().display().to_string();
+    let args = vec![
+        "scan".to_owned(),
+        format!("https://x.cli.test:{port}/login?next=%2F"),
+        format!("https://X.cli.test.:{port}"),
+        format!("https://x.cli.test:{port}/"),
+        format!("https://bücher.cli.test:{port}"),
+        // Rules written with the trailing dot and the U-label still match.
+        "--connect-to".into(),
+        format!("x.cli.test.:{port}:127.0.0.1:{port}"),
+        "--connect-to".into(),
+        format!("BÜCHER.cli.test:{port}:127.0.0.1:{port}"),
+        "--ca-file".into(),
+        root,
+        "--format".into(),
+        "json".into(),
+    ];
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hosts: Vec<&str> = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["target"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["x.cli.test", "xn--bcher-kva.cli.test"], "{out}");
+    let names: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "TLS-CERT-NAME")
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pass", "pass"], "{out}");
+
+    // What is shown for an IPv6 target parses back; refused hosts are usage errors.
+    let closed = posture_lab::servers::free_port();
+    let args = vec![
+        "scan".to_owned(),
+        format!("tls://[::1]:{closed}"),
+        "--connect-timeout".into(),
+        "1".into(),
+    ];
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    assert!(out.contains(&format!("tls://[::1]:{closed}")), "{out}");
+    assert!(out.contains("untestable"), "{out}");
+    assert!(!out.contains("No problems found"), "{out}");
+    for bad in [
+        "https://user@x.cli.test",
+        "https://-bad-.cli.test",
+        "https://a..cli.test",
+        "127.0.0.1",
+        "a..b.test",
+    ] {
+        let (result, _) = run(vec!["scan".into(), bad.into()]);
+        assert_eq!(result.unwrap_err().exit_code(), 64, "{bad}");
+    }
+}
