@@ -367,8 +367,7 @@ async fn scan_domain(
             started,
         ))
         .await
-        .map_err(|e| untestable(&mut meta, "mail", e.to_string()))
-        .ok(),
+        .into_facts(&mut meta),
         (Err(e), true) => {
             untestable(&mut meta, "mail", e.clone());
             None

@@ -109,6 +109,25 @@ pub struct ScanMeta {
     pub errors: Vec<ProbeError>,
 }
 
+/// The parts of a probe that can fail on their own while the rest of its facts stand; an
+/// error for one is recorded with the probe `<kind>.<part>` (`mail.spf`), and checks list the
+/// parts they need.
+pub fn parts_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "mail" => &[
+            "mx",
+            "spf",
+            "spf-lookups",
+            "dmarc",
+            "dkim",
+            "mta-sts",
+            "tlsrpt",
+            "ptr",
+        ],
+        _ => &[],
+    }
+}
+
 /// A probe that could not finish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::expr::{cel_to_json, json_to_cel, root_context};
 use super::{Check, Kind, PolicySet, Variant};
-use crate::model::{Finding, Observation, ObservationSet, Schema, Service, Status, Target};
+use crate::model::{
+    DomainRole, Finding, Observation, ObservationSet, Schema, Service, Status, Target,
+};
 
 /// A TLS endpoint check's result, as domain checks see it (`endpoints` in CEL): MAIL-TLS
 /// reads the results of its MX hosts' TLS checks this way.
@@ -114,7 +116,15 @@ pub(super) fn evaluate_variants(
         let Some(check) = set.checks.get(&variant.check) else {
             continue;
         };
-        if !check.roles.is_empty() && !check.roles.iter().any(|r| observation.target.has_role(*r)) {
+        let other_role =
+            !check.roles.is_empty() && !check.roles.iter().any(|r| observation.target.has_role(*r));
+        // A check for another kind of domain is said not to apply, with why, where the probe it
+        // reads ran (a domain's checks are never silently absent); checks of other kinds of
+        // target, and of probes that were not asked for, are not listed at all.
+        if other_role
+            && !(matches!(observation.target, Target::Domain(_))
+                && facts_json(observation, check.applies_to).is_some())
+        {
             continue;
         }
         let mut finding = Finding {
@@ -152,6 +162,27 @@ pub(super) fn evaluate_variants(
             findings.push(finding);
             continue;
         }
+        if other_role {
+            finding.status = Status::NotApplicable;
+            finding.message = not_for_these_roles(&check.roles, &observation.target);
+            findings.push(finding);
+            continue;
+        }
+        // A part the check reads could not be gathered: it is not judged on what is missing.
+        let missing = check.needs.iter().find_map(|part| {
+            let probe = format!("{}.{part}", check.applies_to.as_str());
+            observation.scan.errors.iter().find(|e| e.probe == probe)
+        });
+        if let Some(err) = missing {
+            finding.status = if err.status == Status::Error {
+                Status::Error
+            } else {
+                Status::Untestable
+            };
+            finding.message = format!("Could not be tested: {}", err.message);
+            findings.push(finding);
+            continue;
+        }
         judge(check, variant, &root, &mut finding);
         finding.hard_zero = check.hard_zero
             && finding.status == Status::Fail
@@ -160,6 +191,25 @@ pub(super) fn evaluate_variants(
         findings.push(finding);
     }
     findings
+}
+
+/// Why a check for `roles` does not apply to `target`.
+fn not_for_these_roles(roles: &[DomainRole], target: &Target) -> String {
+    let names = |roles: &[DomainRole]| {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let has = match target {
+        Target::Domain(d) if !d.roles.is_empty() => names(&d.roles),
+        _ => "none".to_owned(),
+    };
+    format!(
+        "Applies to domains with the role {}; this domain's roles are {has} (found from its DNS and website, or given with --role).",
+        names(roles)
+    )
 }
 
 fn judge(

@@ -52,6 +52,8 @@ pub(crate) struct RawCheck {
     #[serde(default)]
     pub roles: Vec<DomainRole>,
     #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default)]
     pub hard_zero: bool,
     #[serde(default)]
     pub evidence: BTreeMap<String, String>,

@@ -70,6 +70,10 @@ pub struct Check {
     pub applies_to: Kind,
     /// The domain roles it applies to (empty: all).
     pub roles: Vec<DomainRole>,
+    /// The parts of its probe it reads (`spf`, `dmarc`...): when the probe records that one of
+    /// them could not be gathered (an error named `<kind>.<part>`), the check is `untestable`
+    /// (or `error`) instead of judged on what is missing.
+    pub needs: Vec<String>,
     /// A failure zeroes the domain's score (on the domain itself or its main website).
     pub hard_zero: bool,
     /// The message when no `when` outcome matches.
@@ -539,6 +543,19 @@ fn compile_check(
     if raw.references.is_empty() {
         errors.push(err("references", "name at least one source".into()));
     }
+    for (i, part) in raw.needs.iter().enumerate() {
+        let known = crate::model::parts_of(raw.applies_to.as_str());
+        if !known.contains(&part.as_str()) {
+            errors.push(err(
+                &format!("needs[{i}]"),
+                format!(
+                    "{part:?} is not a part of the {} probe (one of: {})",
+                    raw.applies_to.as_str(),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
     let mut evidence = Vec::new();
     for (name, source) in &raw.evidence {
         match Expr::compile(source) {
@@ -609,6 +626,7 @@ fn compile_check(
         severity: raw.severity,
         applies_to: raw.applies_to,
         roles: raw.roles,
+        needs: raw.needs,
         hard_zero: raw.hard_zero,
         pass_message: raw.pass,
         remediation: raw.remediation,

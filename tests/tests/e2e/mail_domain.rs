@@ -293,3 +293,198 @@ async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
     assert_eq!(status(&good, "DNS-IPV6"), Status::Pass);
     assert_eq!(status(&bad, "DNS-IPV6"), Status::Fail);
 }
+
+/// A domain that publishes no SPF record (only TXT records that are not SPF: `v=spf10`,
+/// `spf2.0/pra`, a verification token).
+const NO_SPF: &str = r#"
+$ORIGIN nospf.test.
+$TTL 300
+@        IN SOA ns.nospf.test. hostmaster.nospf.test. 1 3600 600 86400 300
+@        IN NS  ns.nospf.test.
+@        IN TXT "v=spf10 ip4:192.0.2.1 -all"
+@        IN TXT "spf2.0/pra ip4:192.0.2.1 -all"
+@        IN TXT "example-site-verification=4f2a9c"
+"#;
+
+/// A domain whose SPF includes a name nobody answers for, and whose MX's reverse zone is not
+/// served either: only the lookups that depend on those are lost. The MX address is from the
+/// documentation range (RFC 5737) because the resolver answers 127.0.0.0/8's reverse names
+/// itself (RFC 6761); the test's catch-all `--connect-to` rule sends every connection to
+/// loopback, so nothing is ever sent to it.
+const PARTIAL: &str = r#"
+$ORIGIN partial.test.
+$TTL 300
+@        IN SOA ns.partial.test. hostmaster.partial.test. 1 3600 600 86400 300
+@        IN NS  ns.partial.test.
+@        IN MX  10 mx.partial.test.
+mx       IN A   192.0.2.1
+@        IN TXT "v=spf1 include:_spf.unanswered.example -all"
+_dmarc   IN TXT "v=DMARC1; p=reject; sp=reject; rua=mailto:dmarc@partial.test"
+"#;
+
+/// Issue 9, items 1 and 2: a domain without SPF still fails MAIL-SPF and MAIL-DMARC (and
+/// MAIL-NOSEND when the user says it sends no mail); checks for other roles say why they do
+/// not apply; a lookup that fails costs only the checks that need it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_spf_is_a_failure_and_a_failed_lookup_costs_only_its_checks() {
+    let dns = posture_lab::dns::serve(&[NO_SPF, PARTIAL]).await;
+    let closed = free_port();
+    let options = RunOptions {
+        tls: TlsOptions {
+            limits: Limits {
+                connect_timeout: Duration::from_secs(2),
+                read_timeout: Duration::from_secs(2),
+                target_budget: Duration::from_secs(20),
+                ..Limits::default()
+            },
+            trust: TrustStore::default(),
+            intrusive: false,
+        },
+        // No websites and no mail servers: every host and port is refused.
+        connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap()],
+        web: WebLimits {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(2),
+            ..WebLimits::default()
+        },
+        dns: Some(Dns::with_nameservers(&[dns.addr], Duration::from_secs(2)).unwrap()),
+        ..RunOptions::default()
+    };
+    let domains = ["nospf.test", "partial.test"].map(String::from);
+    let observations = scan_domains(&domains, &options).await;
+    let findings = posture_lab::scan::judge_observations(observations.clone());
+    let of = |d: &str| {
+        findings
+            .iter()
+            .filter(|f| f.domain == d && matches!(f.target, Target::Domain(_)))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let nospf = of("nospf.test");
+    let find = |fs: &[Finding], check: &str| {
+        fs.iter()
+            .find(|f| f.check == check)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} in {fs:#?}"))
+    };
+    assert_eq!(status(&nospf, "MAIL-SPF"), Status::Fail);
+    assert_eq!(
+        find(&nospf, "MAIL-SPF").message,
+        "No SPF record is published."
+    );
+    assert_eq!(status(&nospf, "MAIL-DMARC"), Status::Fail);
+    assert_eq!(status(&nospf, "MAIL-DMARC-POLICY"), Status::Fail);
+    // Checks for roles it does not have are listed as not applying, and say why.
+    let dkim = find(&nospf, "MAIL-DKIM");
+    assert_eq!(dkim.status, Status::NotApplicable);
+    assert!(
+        dkim.message.contains("mail-sending") && dkim.message.contains("--role"),
+        "{}",
+        dkim.message
+    );
+    assert_eq!(status(&nospf, "MAIL-NOSEND"), Status::NotApplicable);
+
+    // Said to send no mail, it fails MAIL-NOSEND as well.
+    let said = RunOptions {
+        roles: vec![posture_policies::model::DomainRole::NonSending],
+        ..options.clone()
+    };
+    let nosend = posture_lab::scan::judge_observations(scan_domains(&domains[..1], &said).await);
+    assert_eq!(status(&nosend, "MAIL-NOSEND"), Status::Fail);
+    assert_eq!(status(&nosend, "MAIL-SPF"), Status::Fail);
+
+    // partial.test: the include and the PTR lookups fail; the rest stands.
+    let partial = of("partial.test");
+    let obs = observations
+        .iter()
+        .find(|o| matches!(&o.target, Target::Domain(d) if d.name == "partial.test"))
+        .unwrap();
+    let mail = obs.mail.as_ref().expect("mail facts are kept");
+    assert_eq!(
+        mail.spf.records,
+        ["v=spf1 include:_spf.unanswered.example -all"]
+    );
+    assert_eq!(mail.dmarc.policy.as_deref(), Some("reject"));
+    let failed: Vec<&str> = obs.scan.errors.iter().map(|e| e.probe.as_str()).collect();
+    assert_eq!(
+        failed,
+        ["mail.spf-lookups", "mail.ptr"],
+        "{:?}",
+        obs.scan.errors
+    );
+    for (check, expected) in [
+        ("MAIL-SPF", Status::Pass),
+        ("MAIL-SPF-ALL", Status::Pass),
+        ("MAIL-SPF-LOOKUPS", Status::Untestable),
+        ("MAIL-DMARC", Status::Pass),
+        ("MAIL-DMARC-POLICY", Status::Pass),
+        ("MAIL-PTR", Status::Untestable),
+    ] {
+        let f = find(&partial, check);
+        assert_eq!(f.status, expected, "{check}: {}", f.message);
+    }
+    assert!(
+        find(&partial, "MAIL-SPF-LOOKUPS")
+            .message
+            .contains("_spf.unanswered.example"),
+        "the message names the lookup that failed"
+    );
+}
+
+const INHERIT: &str = r#"
+$ORIGIN inherit.test.
+$TTL 300
+@        IN SOA ns.inherit.test. hostmaster.inherit.test. 1 3600 600 86400 300
+@        IN NS  ns.inherit.test.
+@        IN TXT "v=spf1 -all"
+_dmarc   IN TXT "v=DMARC1; p=reject; sp=none; rua=mailto:dmarc-rua@dmarc.service.gov.uk"
+sub      IN TXT "v=spf1 -all"
+nop      IN TXT "v=spf1 -all"
+_dmarc.nop IN TXT "v=DMARC1; rua=mailto:dmarc-rua@dmarc.service.gov.uk"
+"#;
+
+/// Issue 9, item 8 (RFC 7489 §6.3 and §6.6.3): a record without p= is invalid even when a
+/// valid rua= makes receivers apply p=none, and a name that inherits the organisational
+/// domain's record is governed by its sp, not its p.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_p_is_required_and_an_inheriting_name_gets_sp() {
+    let dns = posture_lab::dns::serve(&[INHERIT]).await;
+    let closed = free_port();
+    let options = RunOptions {
+        connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{closed}")).unwrap()],
+        web: WebLimits {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(2),
+            ..WebLimits::default()
+        },
+        dns: Some(Dns::with_nameservers(&[dns.addr], Duration::from_secs(2)).unwrap()),
+        ..RunOptions::default()
+    };
+    let domains = ["inherit.test", "sub.inherit.test", "nop.inherit.test"].map(String::from);
+    let findings = posture_lab::scan::judge_observations(scan_domains(&domains, &options).await);
+    let finding = |domain: &str, check: &str| {
+        findings
+            .iter()
+            .find(|f| f.domain == domain && f.check == check)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} for {domain}"))
+    };
+    assert_eq!(
+        finding("inherit.test", "MAIL-DMARC-POLICY").status,
+        Status::Pass
+    );
+    let sub = finding("sub.inherit.test", "MAIL-DMARC-POLICY");
+    assert_eq!(sub.status, Status::Fail, "{}", sub.message);
+    assert!(sub.message.contains("p=none"), "{}", sub.message);
+    let nop = finding("nop.inherit.test", "MAIL-DMARC");
+    assert_eq!(nop.status, Status::Fail);
+    assert!(
+        nop.message.contains("requires p=") && nop.message.contains("fall back to p=none"),
+        "{}",
+        nop.message
+    );
+    assert_eq!(
+        finding("nop.inherit.test", "MAIL-DMARC-POLICY").status,
+        Status::Fail
+    );
+}

@@ -91,7 +91,10 @@ async fn lookup_counting_against_a_real_nameserver() {
     let server = posture_lab::dns::serve(&[ZONE]).await;
     let dns = Dns::with_nameservers(&[server.addr], Duration::from_secs(2)).unwrap();
 
-    let ten = spf_check::check("ten.spflab.test", &dns).await.unwrap();
+    let ten = spf_check::check("ten.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert_eq!(ten.lookups, 10, "{:?}", ten.lookup_terms);
     assert_eq!(ten.void_lookups, 0);
     assert_eq!(
@@ -103,20 +106,32 @@ async fn lookup_counting_against_a_real_nameserver() {
         )
     );
 
-    let eleven = spf_check::check("eleven.spflab.test", &dns).await.unwrap();
+    let eleven = spf_check::check("eleven.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert_eq!(eleven.lookups, 11, "{:?}", eleven.lookup_terms);
     let (spf, lookups, message) = judge("eleven.spflab.test", eleven);
     assert_eq!((spf, lookups), (Status::Pass, Status::Fail), "{message}");
 
-    let void = spf_check::check("void.spflab.test", &dns).await.unwrap();
+    let void = spf_check::check("void.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert_eq!((void.lookups, void.void_lookups), (3, 3));
     assert_eq!(judge("void.spflab.test", void).1, Status::Fail);
 
-    let looped = spf_check::check("loop.spflab.test", &dns).await.unwrap();
+    let looped = spf_check::check("loop.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert!(looped.loop_detected);
     assert_eq!(judge("loop.spflab.test", looped).1, Status::Fail);
 
-    let missing = spf_check::check("missing.spflab.test", &dns).await.unwrap();
+    let missing = spf_check::check("missing.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert!(
         missing
             .error
@@ -129,22 +144,34 @@ async fn lookup_counting_against_a_real_nameserver() {
     );
     assert_eq!(judge("missing.spflab.test", missing).0, Status::Fail);
 
-    let two = spf_check::check("two.spflab.test", &dns).await.unwrap();
+    let two = spf_check::check("two.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert_eq!(two.records.len(), 2);
     assert_eq!(judge("two.spflab.test", two).0, Status::Fail);
 
-    let split = spf_check::check("split.spflab.test", &dns).await.unwrap();
+    let split = spf_check::check("split.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert_eq!(
         split.records,
         vec!["v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all"]
     );
     assert_eq!(judge("split.spflab.test", split).0, Status::Pass);
 
-    let many = spf_check::check("manymx.spflab.test", &dns).await.unwrap();
+    let many = spf_check::check("manymx.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert!(many.mx_over_limit);
     assert_eq!(judge("manymx.spflab.test", many).1, Status::Fail);
 
-    let none = spf_check::check("mail.spflab.test", &dns).await.unwrap();
+    let none = spf_check::check("mail.spflab.test", &dns)
+        .await
+        .into_facts()
+        .unwrap();
     assert!(none.records.is_empty());
     assert_eq!(judge("mail.spflab.test", none).0, Status::Fail);
 }

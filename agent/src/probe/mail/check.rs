@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use posture_policies::model::{
     DkimFacts, DkimKey, DmarcFacts, DmarcUri, MailFacts, MtaStsFacts, MtaStsPolicy, MxFacts,
-    PtrFacts, SyntaxError, TlsRptFacts,
+    ProbeError, PtrFacts, ScanMeta, Status, SyntaxError, TlsRptFacts,
 };
 
 use super::{dkim, dmarc, mtasts, spf_check, tlsrpt};
@@ -35,7 +35,55 @@ pub fn organisational_domain(domain: &str) -> String {
     psl::domain_str(domain).unwrap_or(domain).to_owned()
 }
 
-/// Gather the mail facts of `domain`.
+/// What the mail probe gathered: every fact it could, and each part it could not gather, as
+/// an error of the probe `mail.<part>` (`mail.spf`, `mail.ptr`...) that makes only the checks
+/// needing that part untestable.
+#[derive(Debug, Clone, Default)]
+pub struct MailProbe {
+    /// The facts; a part that failed keeps its defaults (or what was read before it failed).
+    pub facts: MailFacts,
+    /// The parts that could not be gathered.
+    pub failed: Vec<ProbeError>,
+}
+
+impl MailProbe {
+    /// Record that `part` could not be gathered.
+    fn failed(&mut self, part: &str, e: &DnsFailure) {
+        self.failed.push(ProbeError::new(
+            &format!("mail.{part}"),
+            Status::Untestable,
+            e.to_string(),
+        ));
+    }
+
+    /// Whether every part failed (nothing was learnt at all).
+    pub fn nothing_gathered(&self) -> bool {
+        let parts = posture_policies::model::parts_of("mail");
+        parts
+            .iter()
+            .filter(|p| !matches!(**p, "spf-lookups" | "ptr"))
+            .all(|p| self.failed.iter().any(|e| e.probe == format!("mail.{p}")))
+    }
+
+    /// The facts, with each part that failed recorded in `meta`; when nothing at all could be
+    /// gathered, no facts and the whole mail probe recorded as untestable.
+    pub fn into_facts(self, meta: &mut ScanMeta) -> Option<MailFacts> {
+        if self.nothing_gathered() {
+            let message = self
+                .failed
+                .first()
+                .map(|e| e.message.clone())
+                .unwrap_or_default();
+            meta.errors
+                .push(ProbeError::new("mail", Status::Untestable, message));
+            return None;
+        }
+        meta.errors.extend(self.failed);
+        Some(self.facts)
+    }
+}
+
+/// Gather the mail facts of `domain`. A failed lookup costs only the part it belongs to.
 pub async fn probe(
     domain: &str,
     dns: &Dns,
@@ -44,13 +92,69 @@ pub async fn probe(
     web: &WebLimits,
     options: &MailOptions,
     now: DateTime<Utc>,
-) -> Result<MailFacts, DnsFailure> {
-    let mut facts = MailFacts::default();
+) -> MailProbe {
+    let mut out = MailProbe::default();
 
+    match mx_facts(domain, dns).await {
+        Ok((null_mx, mx)) => {
+            out.facts.null_mx = null_mx;
+            out.facts.mx = mx;
+        }
+        Err(e) => out.failed("mx", &e),
+    }
+    let spf = spf_check::check(domain, dns).await;
+    out.facts.spf = spf.facts;
+    if let Some(e) = &spf.record_failure {
+        out.failed("spf", e);
+    }
+    if let Some(e) = &spf.walk_failure {
+        out.failed("spf-lookups", e);
+    }
+    match dmarc_facts(domain, dns).await {
+        Ok(f) => out.facts.dmarc = f,
+        Err(e) => out.failed("dmarc", &e),
+    }
+    match dkim_facts(domain, dns, &options.dkim_selectors).await {
+        Ok(f) => out.facts.dkim = f,
+        Err(e) => out.failed("dkim", &e),
+    }
+    match tlsrpt_facts(domain, dns).await {
+        Ok(f) => out.facts.tlsrpt = f,
+        Err(e) => out.failed("tlsrpt", &e),
+    }
+    match mta_sts_facts(domain, dns, resolver, trust, web, now, &out.facts.mx).await {
+        Ok(f) => out.facts.mta_sts = f,
+        Err(e) => out.failed("mta-sts", &e),
+    }
+
+    // Reverse DNS of the hosts the domain sends from; without a list, its MX hosts' addresses.
+    let addresses: Vec<IpAddr> = out
+        .facts
+        .mx
+        .iter()
+        .flat_map(|m| m.addresses.iter())
+        .filter_map(|a| a.parse().ok())
+        .take(8)
+        .collect();
+    for ip in addresses {
+        match ptr_facts(ip, dns).await {
+            Ok(f) => out.facts.sending_hosts.push(f),
+            Err(e) => {
+                out.failed("ptr", &e);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The MX hosts of `domain` with their addresses, and whether it publishes a null MX.
+async fn mx_facts(domain: &str, dns: &Dns) -> Result<(bool, Vec<MxFacts>), DnsFailure> {
     let mut mx = dns.mx(domain).await?.records();
     mx.sort();
-    facts.null_mx = mx.len() == 1 && (mx[0].1.is_empty() || mx[0].1 == ".");
-    if !facts.null_mx {
+    let null_mx = mx.len() == 1 && (mx[0].1.is_empty() || mx[0].1 == ".");
+    let mut hosts = Vec::new();
+    if !null_mx {
         for (preference, host) in mx {
             let addresses: Vec<String> = dns
                 .addresses(&host)
@@ -59,7 +163,7 @@ pub async fn probe(
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            facts.mx.push(MxFacts {
+            hosts.push(MxFacts {
                 host,
                 preference,
                 addresses,
@@ -67,21 +171,7 @@ pub async fn probe(
             });
         }
     }
-
-    facts.spf = spf_check::check(domain, dns).await?;
-    facts.dmarc = dmarc_facts(domain, dns).await?;
-    facts.dkim = dkim_facts(domain, dns, &options.dkim_selectors).await?;
-    facts.tlsrpt = tlsrpt_facts(domain, dns).await?;
-    facts.mta_sts = mta_sts_facts(domain, dns, resolver, trust, web, now, &facts.mx).await?;
-
-    // Reverse DNS of the hosts the domain sends from; without a list, its MX hosts' addresses.
-    for address in facts.mx.iter().flat_map(|m| m.addresses.iter()).take(8) {
-        let Ok(ip) = address.parse::<IpAddr>() else {
-            continue;
-        };
-        facts.sending_hosts.push(ptr_facts(ip, dns).await?);
-    }
-    Ok(facts)
+    Ok((null_mx, hosts))
 }
 
 /// The DMARC policy that applies to `domain`: `_dmarc.<domain>`, else the organisational
@@ -90,7 +180,8 @@ pub async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailu
     let org = organisational_domain(domain);
     let mut found_at = format!("_dmarc.{domain}");
     let mut records = dns.txt_matching(&found_at, dmarc::is_dmarc).await?;
-    if records.is_empty() && org != domain {
+    let records_found_at_org = records.is_empty() && org != domain;
+    if records_found_at_org {
         found_at = format!("_dmarc.{org}");
         records = dns.txt_matching(&found_at, dmarc::is_dmarc).await?;
     }
@@ -111,7 +202,14 @@ pub async fn dmarc_facts(domain: &str, dns: &Dns) -> Result<DmarcFacts, DnsFailu
                 .into_iter()
                 .map(|w| syntax(w.message, w.position))
                 .collect();
-            facts.policy = Some(r.policy);
+            facts.error = r.invalid.map(|e| syntax(e.message, e.position));
+            // RFC 7489 §6.6.3: a name without its own record is governed by the organisational
+            // domain's sp when it gives one, not by its p.
+            let inherited = org != domain && records_found_at_org;
+            facts.policy = Some(match (&r.subdomain_policy, inherited) {
+                (Some(sp), true) => sp.clone(),
+                _ => r.policy,
+            });
             facts.subdomain_policy = r.subdomain_policy;
             facts.np = r.np;
             facts.pct = r.pct;

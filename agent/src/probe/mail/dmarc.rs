@@ -1,7 +1,8 @@
 //! DMARC records (RFC 7489 §6.3-6.4, and `np` from RFC 9091), parsed as receivers read them:
 //! a record must start with `v=DMARC1`; a bad value of another tag is discarded in favour of
 //! the default (RFC 7489 §6.3) and reported as a warning with its position; a missing or bad
-//! `p` with a valid `rua` acts as `p=none` (§6.6.3), without one the record is an error. Pure.
+//! `p` with a valid `rua` acts as `p=none` (§6.6.3) but leaves the record invalid (§6.3: p is
+//! REQUIRED), and without one the record is an error. Pure.
 
 /// A report destination (`dmarc-uri`: a URI with an optional size limit after `!`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,9 @@ pub struct DmarcRecord {
     pub ruf: Vec<ReportUri>,
     /// Mistakes receivers discard (the default or nothing is used instead), in order.
     pub warnings: Vec<DmarcError>,
+    /// A rule RFC 7489 makes mandatory that the record breaks although receivers still apply
+    /// it: no usable `p=` (§6.3: p is REQUIRED) rescued by a valid `rua=` (§6.6.3).
+    pub invalid: Option<DmarcError>,
 }
 
 /// A syntax error at a byte offset.
@@ -80,6 +84,7 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
         rua: Vec::new(),
         ruf: Vec::new(),
         warnings: Vec::new(),
+        invalid: None,
     };
     // Where a p= tag with an unusable value was, to name it if no rua= rescues the record.
     let mut bad_policy: Option<DmarcError> = None;
@@ -212,10 +217,14 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
                 position: missing.position,
             });
         }
-        // RFC 7489 §6.6.3: a valid rua= makes receivers act as if p=none had been given.
+        // RFC 7489 §6.6.3: a valid rua= makes receivers act as if p=none had been given, but
+        // §6.3 makes p= REQUIRED: the record is invalid all the same.
         record.policy = "none".into();
-        record.warnings.push(DmarcError {
-            message: format!("{}: receivers act as if p=none", missing.message),
+        record.invalid = Some(DmarcError {
+            message: format!(
+                "{}: RFC 7489 §6.3 requires p= (none, quarantine or reject); receivers fall back to p=none only because rua= is valid",
+                missing.message
+            ),
             position: missing.position,
         });
     }
@@ -358,19 +367,6 @@ mod tests {
                 "reject",
                 "not tag=value",
             ),
-            // No p= but a valid rua=: receivers act as if p=none.
-            (
-                "v=DMARC1; rua=mailto:d@example.org",
-                34,
-                "none",
-                "no p= tag",
-            ),
-            (
-                "v=DMARC1; p=block; rua=mailto:d@example.org",
-                12,
-                "none",
-                "p=\"block\"",
-            ),
         ] {
             let r = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
             assert_eq!(r.policy, policy, "{text:?}");
@@ -393,6 +389,33 @@ mod tests {
         let r = parse("v=DMARC1; p=reject; rua=bad,mailto:ok@example.org").unwrap();
         assert_eq!(r.rua.len(), 1);
         assert_eq!(r.rua[0].address.as_deref(), Some("ok@example.org"));
+        assert_eq!(r.invalid, None);
+    }
+
+    #[test]
+    fn a_missing_or_bad_p_is_invalid_even_when_rua_rescues_it() {
+        // RFC 7489 §6.3: p is REQUIRED; §6.6.3: receivers act as if p=none when rua is valid.
+        for (text, position, what) in [
+            ("v=DMARC1; rua=mailto:d@example.org", 34, "no p= tag"),
+            (
+                "v=DMARC1; p=block; rua=mailto:d@example.org",
+                12,
+                "p=\"block\"",
+            ),
+        ] {
+            let r = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(r.policy, "none", "{text:?}");
+            assert!(r.warnings.is_empty(), "{text:?}: {:?}", r.warnings);
+            let invalid = r.invalid.unwrap_or_else(|| panic!("{text:?} is invalid"));
+            assert_eq!(invalid.position, position, "{text:?}");
+            assert!(invalid.message.starts_with(what), "{}", invalid.message);
+            assert!(
+                invalid.message.contains("requires p=")
+                    && invalid.message.contains("fall back to p=none"),
+                "{}",
+                invalid.message
+            );
+        }
     }
 
     proptest! {

@@ -20,28 +20,54 @@ struct Walk {
     stack: Vec<String>,
 }
 
+/// What the SPF check gathered, and what it could not.
+#[derive(Debug, Clone, Default)]
+pub struct SpfCheck {
+    /// The facts gathered (all of them, up to a failure).
+    pub facts: SpfFacts,
+    /// The domain's own TXT lookup failed: nothing is known of its record.
+    pub record_failure: Option<DnsFailure>,
+    /// A lookup while following its terms failed (an include's or redirect's record, an `a`
+    /// or `mx` name): the record itself stands, its lookup count does not.
+    pub walk_failure: Option<DnsFailure>,
+}
+
+impl SpfCheck {
+    /// The facts, or the first lookup that failed.
+    pub fn into_facts(self) -> Result<SpfFacts, DnsFailure> {
+        match self.record_failure.or(self.walk_failure) {
+            Some(e) => Err(e),
+            None => Ok(self.facts),
+        }
+    }
+}
+
 /// The SPF facts of `domain`.
-pub async fn check(domain: &str, dns: &Dns) -> Result<SpfFacts, DnsFailure> {
-    let records = dns.txt_matching(domain, spf::is_spf).await?;
-    let mut facts = SpfFacts {
-        records: records.clone(),
-        ..SpfFacts::default()
+pub async fn check(domain: &str, dns: &Dns) -> SpfCheck {
+    let mut out = SpfCheck::default();
+    let records = match dns.txt_matching(domain, spf::is_spf).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.record_failure = Some(e);
+            return out;
+        }
     };
+    out.facts.records = records.clone();
     let [record] = records.as_slice() else {
-        return Ok(facts);
+        return out;
     };
     let parsed = match spf::parse(record) {
         Ok(p) => p,
         Err(e) => {
-            facts.error = Some(SyntaxError {
+            out.facts.error = Some(SyntaxError {
                 message: e.message,
                 position: u32::try_from(e.position).unwrap_or(u32::MAX),
             });
-            return Ok(facts);
+            return out;
         }
     };
-    facts.all = parsed.all().map(|q| q.symbol().to_string());
-    facts.uses_ptr = parsed.uses_ptr();
+    out.facts.all = parsed.all().map(|q| q.symbol().to_string());
+    out.facts.uses_ptr = parsed.uses_ptr();
     let mut walk = Walk {
         lookups: 0,
         terms: Vec::new(),
@@ -51,14 +77,17 @@ pub async fn check(domain: &str, dns: &Dns) -> Result<SpfFacts, DnsFailure> {
         error: None,
         stack: vec![domain.to_ascii_lowercase()],
     };
-    walk_record(&parsed, domain, dns, &mut walk).await?;
+    if let Err(e) = walk_record(&parsed, domain, dns, &mut walk).await {
+        out.walk_failure = Some(e);
+    }
+    let facts = &mut out.facts;
     facts.lookups = walk.lookups;
     facts.lookup_terms = walk.terms;
     facts.void_lookups = walk.void;
     facts.loop_detected = walk.loop_detected;
     facts.mx_over_limit = walk.mx_over_limit;
     facts.error = walk.error;
-    Ok(facts)
+    out
 }
 
 /// Whether a domain-spec needs macro expansion (then it is counted but not followed: the
