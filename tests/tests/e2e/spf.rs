@@ -50,9 +50,16 @@ manymx  IN MX 8 m8.spflab.test.
 manymx  IN MX 9 m9.spflab.test.
 manymx  IN MX 10 m10.spflab.test.
 manymx  IN MX 11 m11.spflab.test.
+redir   IN TXT "v=spf1 ip4:192.0.2.0/24 redirect=_spf.spflab.test"
+_spf    IN TXT "v=spf1 ip4:198.51.100.0/24 -all"
+redir2  IN TXT "v=spf1 redirect=soft.spflab.test"
+soft    IN TXT "v=spf1 redirect=_soft.spflab.test"
+_soft   IN TXT "v=spf1 ~all"
+allredir IN TXT "v=spf1 -all redirect=allredir.spflab.test"
 "#;
 
-fn judge(domain: &str, spf: SpfFacts) -> (Status, Status, String) {
+/// The status and message of `check` for a domain whose SPF facts are `spf`.
+fn judge_check(domain: &str, spf: SpfFacts, check: &str) -> (Status, String) {
     let now = Utc::now();
     let observation = Observation {
         schema: Schema,
@@ -75,15 +82,50 @@ fn judge(domain: &str, spf: SpfFacts) -> (Status, Status, String) {
             ..MailFacts::default()
         }),
     };
-    let findings = PolicySet::builtin()
+    let f = PolicySet::builtin()
         .unwrap()
-        .evaluate(&observation, &[], now, None);
-    let get = |c: &str| findings.iter().find(|f| f.check == c).unwrap().clone();
-    (
-        get("MAIL-SPF").status,
-        get("MAIL-SPF-LOOKUPS").status,
-        get("MAIL-SPF-LOOKUPS").message,
-    )
+        .evaluate(&observation, &[], now, None)
+        .into_iter()
+        .find(|f| f.check == check)
+        .unwrap();
+    (f.status, f.message)
+}
+
+/// Issue 9, item 7 (RFC 7208 §6.1): after a redirect the target's record decides, so its all
+/// is the effective one; a redirect in a record that has an all is ignored (no loop, no count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_targets_decide_the_effective_all() {
+    let server = posture_lab::dns::serve(&[ZONE]).await;
+    let dns = Dns::with_nameservers(&[server.addr], Duration::from_secs(2)).unwrap();
+    let facts = |name: &'static str| {
+        let dns = dns.clone();
+        async move { spf_check::check(name, &dns).await.into_facts().unwrap() }
+    };
+    let redir = facts("redir.spflab.test").await;
+    assert_eq!(redir.all.as_deref(), Some("-"), "{redir:?}");
+    assert_eq!(redir.lookups, 1);
+    let (status, message) = judge_check("redir.spflab.test", redir, "MAIL-SPF-ALL");
+    assert_eq!(status, Status::Pass, "{message}");
+    // Two redirects deep, ending in ~all.
+    let redir2 = facts("redir2.spflab.test").await;
+    assert_eq!(redir2.all.as_deref(), Some("~"), "{redir2:?}");
+    assert_eq!(
+        judge_check("redir2.spflab.test", redir2, "MAIL-SPF-ALL").0,
+        Status::Pass
+    );
+    // A redirect back to itself beside an all is ignored: no loop, no lookup.
+    let all = facts("allredir.spflab.test").await;
+    assert!(!all.loop_detected, "{all:?}");
+    assert_eq!(all.lookups, 0);
+    assert_eq!(
+        judge_check("allredir.spflab.test", all, "MAIL-SPF-LOOKUPS").0,
+        Status::Pass
+    );
+}
+
+fn judge(domain: &str, spf: SpfFacts) -> (Status, Status, String) {
+    let (lookups, message) = judge_check(domain, spf.clone(), "MAIL-SPF-LOOKUPS");
+    (judge_check(domain, spf, "MAIL-SPF").0, lookups, message)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

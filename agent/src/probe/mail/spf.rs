@@ -177,7 +177,9 @@ fn parse_term(text: &str, at: usize) -> Result<Term, SpfError> {
             let value = &text[eq + 1..];
             return match name.to_ascii_lowercase().as_str() {
                 "redirect" => Ok(Term::Redirect(domain_spec(value, at + eq + 1, false)?)),
-                "exp" => Ok(Term::Exp(domain_spec(value, at + eq + 1, true)?)),
+                // The exp= value is a domain-spec like any other; c, r and t belong to the
+                // explanation text found there, not to the name (§6.2, §7.1).
+                "exp" => Ok(Term::Exp(domain_spec(value, at + eq + 1, false)?)),
                 _ => {
                     macro_string(value, at + eq + 1, false)?;
                     Ok(Term::Unknown(name.to_owned(), value.to_owned()))
@@ -219,11 +221,13 @@ fn parse_term(text: &str, at: usize) -> Result<Term, SpfError> {
         "a" | "mx" => {
             let (domain, cidr_text, cidr_at) = match arg {
                 Some(a) => {
-                    let slash = a.find('/').unwrap_or(a.len());
+                    // ':' and '/' may appear inside a domain-spec (§7.1): the dual-cidr-length
+                    // is only what ends the argument.
+                    let split = a.len() - cidr_suffix(a).len();
                     (
-                        Some(domain_spec(&a[..slash], at + name_end + 1, false)?),
-                        &a[slash..],
-                        at + name_end + 1 + slash,
+                        Some(domain_spec(&a[..split], at + name_end + 1, false)?),
+                        &a[split..],
+                        at + name_end + 1 + split,
                     )
                 }
                 None => (None, rest, at + name_end),
@@ -264,6 +268,27 @@ fn parse_term(text: &str, at: usize) -> Result<Term, SpfError> {
         other => return err(term_at, format!("unknown mechanism {other:?}")),
     };
     Ok(Term::Directive(qualifier, mechanism))
+}
+
+/// The dual-cidr-length that ends `arg` (`/24`, `//64`, `/24//64`), or "".
+fn cidr_suffix(arg: &str) -> &str {
+    let digits_before = |end: usize| {
+        end - arg[..end]
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count()
+    };
+    let mut start = arg.len();
+    let d6 = digits_before(start);
+    if d6 < start && arg[..d6].ends_with("//") {
+        start = d6 - 2;
+    }
+    let d4 = digits_before(start);
+    if d4 < start && arg[..d4].ends_with('/') && !arg[..d4].ends_with("//") {
+        start = d4 - 1;
+    }
+    &arg[start..]
 }
 
 /// `/n` and `//n` after a domain (RFC 7208 dual-cidr-length).
@@ -327,6 +352,22 @@ fn domain_spec(text: &str, at: usize, exp: bool) -> Result<String, SpfError> {
     macro_string(text, at, exp)?;
     // domain-end: a macro expansion, or "." toplabel ["."].
     let trimmed = text.strip_suffix('.').unwrap_or(text);
+    // Without macros the name is final: an empty label or one over 63 octets makes it no
+    // domain name at all (RFC 1035 §2.3.4), a defect of the record, not a DNS failure.
+    if !text.contains('%') {
+        let mut offset = 0;
+        for label in trimmed.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return err(
+                    at + offset,
+                    format!(
+                        "{text:?} is not a domain name: a label is empty or longer than 63 octets"
+                    ),
+                );
+            }
+            offset += label.len() + 1;
+        }
+    }
     if !trimmed.ends_with('}') {
         let top = trimmed.rsplit('.').next().unwrap_or_default();
         let label_ok = !top.is_empty()
@@ -382,13 +423,14 @@ fn macro_string(text: &str, at: usize, exp: bool) -> Result<(), SpfError> {
 }
 
 impl SpfRecord {
-    /// DNS-querying terms in this record alone (§4.6.4), with `redirect`.
+    /// DNS-querying terms in this record alone (§4.6.4), with `redirect` unless an `all`
+    /// makes it ignored (§6.1).
     pub fn lookup_terms(&self) -> usize {
         self.terms
             .iter()
             .filter(|t| {
                 matches!(t, Term::Directive(_, m) if m.queries_dns())
-                    || matches!(t, Term::Redirect(_))
+                    || (matches!(t, Term::Redirect(_)) && self.all().is_none())
             })
             .count()
     }
@@ -408,8 +450,12 @@ impl SpfRecord {
             .any(|t| matches!(t, Term::Directive(_, Mechanism::Ptr(_))))
     }
 
-    /// The `redirect` target.
+    /// The `redirect` target, unless the record has an `all`, which makes receivers ignore
+    /// it (§6.1).
     pub fn redirect(&self) -> Option<&str> {
+        if self.all().is_some() {
+            return None;
+        }
         self.terms.iter().find_map(|t| match t {
             Term::Redirect(d) => Some(d.as_str()),
             _ => None,
@@ -473,7 +519,15 @@ mod tests {
         ("v=spf1 all:example.org", Err(10)),
         ("v=spf1 -all\u{e9}", Err(11)),
         ("v=spf1 exists -all", Err(13)),
-        ("v=spf1 mx:example.org/24//xx -all", Err(26)),
+        // '/' may be part of a domain-spec (§7.1), so this is a bad domain, not a bad prefix.
+        ("v=spf1 mx:example.org/24//xx -all", Err(10)),
+        ("v=spf1 a:foo:bar/baz.example.com -all", Ok(1)),
+        ("v=spf1 a:foo:bar/baz.example.com/24//64 -all", Ok(1)),
+        ("v=spf1 a:foo.example.com/33 -all", Err(25)),
+        ("v=spf1 exp=%{r}.example.com -all", Err(13)),
+        ("v=spf1 exp=%{i}.example.com -all", Ok(0)),
+        ("v=spf1 a:foo..example.com -all", Err(13)),
+        ("v=spf1 include:a.b-.example.com. -all", Ok(1)),
     ];
 
     #[test]
@@ -499,8 +553,15 @@ mod tests {
         let r = parse("v=spf1 mx ptr redirect=_spf.example.org ~all").unwrap();
         assert_eq!(r.all(), Some(Qualifier::SoftFail));
         assert!(r.uses_ptr());
+        // §6.1: with an all, the redirect is ignored (not followed, not counted).
+        assert_eq!(r.redirect(), None);
+        assert_eq!(r.lookup_terms(), 2);
+        let r = parse("v=spf1 mx redirect=_spf.example.org").unwrap();
+        assert_eq!(r.all(), None);
         assert_eq!(r.redirect(), Some("_spf.example.org"));
-        assert_eq!(r.lookup_terms(), 3);
+        assert_eq!(r.lookup_terms(), 2);
+        let long = format!("v=spf1 include:{}.example.com -all", "a".repeat(64));
+        assert!(parse(&long).unwrap_err().message.contains("longer than 63"));
         assert!(is_spf("v=spf1") && !is_spf("v=spf10") && !is_spf("v=DMARC1"));
     }
 

@@ -18,6 +18,8 @@ struct Walk {
     mx_over_limit: bool,
     error: Option<SyntaxError>,
     stack: Vec<String>,
+    /// The `all` of the last record a redirect led to (`Some(None)`: it had none).
+    redirect_all: Option<Option<spf::Qualifier>>,
 }
 
 /// What the SPF check gathered, and what it could not.
@@ -76,6 +78,7 @@ pub async fn check(domain: &str, dns: &Dns) -> SpfCheck {
         mx_over_limit: false,
         error: None,
         stack: vec![domain.to_ascii_lowercase()],
+        redirect_all: None,
     };
     if let Err(e) = walk_record(&parsed, domain, dns, &mut walk).await {
         out.walk_failure = Some(e);
@@ -87,6 +90,9 @@ pub async fn check(domain: &str, dns: &Dns) -> SpfCheck {
     facts.loop_detected = walk.loop_detected;
     facts.mx_over_limit = walk.mx_over_limit;
     facts.error = walk.error;
+    if let Some(all) = walk.redirect_all {
+        facts.all = all.map(|q| q.symbol().to_string());
+    }
     out
 }
 
@@ -134,7 +140,10 @@ fn walk_record<'a>(
                     Mechanism::Exists(d) => (format!("exists:{d}"), None),
                     _ => continue,
                 },
-                Term::Redirect(d) => (format!("redirect={d}"), Some(d.clone())),
+                // §6.1: a redirect in a record with an all is ignored: not followed, not counted.
+                Term::Redirect(d) if record.all().is_none() => {
+                    (format!("redirect={d}"), Some(d.clone()))
+                }
                 _ => continue,
             };
             walk.lookups += 1;
@@ -196,6 +205,11 @@ fn walk_record<'a>(
             };
             match spf::parse(inner) {
                 Ok(parsed) => {
+                    // §6.1: after a redirect, the target's record decides the result, so its
+                    // all is the effective one (a redirect it makes in turn decides again).
+                    if matches!(term, Term::Redirect(_)) {
+                        walk.redirect_all = Some(parsed.all());
+                    }
                     walk.stack.push(key);
                     walk_record(&parsed, &target, dns, walk).await?;
                     walk.stack.pop();
