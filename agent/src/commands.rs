@@ -255,7 +255,11 @@ pub fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<()> {
             serde_json::to_writer_pretty(&mut *out, &evaluation).map_err(std::io::Error::other)?;
             writeln!(out)?;
         }
-        Format::Table => print_evaluation(&evaluation, args.all, out)?,
+        Format::Table => print_evaluation(
+            &evaluation,
+            args.all,
+            &mut crate::output::EscapingWriter::new(out),
+        )?,
     }
     Ok(())
 }
@@ -818,6 +822,8 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             writeln!(out)?;
         }
         Format::Table => {
+            let mut escaping = crate::output::EscapingWriter::new(out);
+            let out: &mut dyn Write = &mut escaping;
             for o in &observation_set.observations {
                 print_tls_summary(o, out)?;
             }

@@ -15,8 +15,10 @@ impl Table {
         }
     }
 
+    /// Add a row; control characters in the cells (which may come from servers) are escaped.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| escape_controls(c)).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -52,6 +54,61 @@ impl Table {
     }
 }
 
+/// `text` with every control character (C0, DEL, C1, including newlines) written as an
+/// escape (`\n`, `\r`, `\t`, `\u{1b}`), so a string from a server (a TXT record, a banner, a
+/// certificate subject, a header) cannot move the cursor, recolour or forge lines of a
+/// terminal's table. JSON output keeps strings exact.
+pub(crate) fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A writer for table output that escapes the C0 control characters and DEL that reach it,
+/// except the newlines and padding the table itself writes: the last line of defence for
+/// summary lines that quote servers.
+pub(crate) struct EscapingWriter<'a> {
+    inner: &'a mut dyn std::io::Write,
+}
+
+impl<'a> EscapingWriter<'a> {
+    pub fn new(inner: &'a mut dyn std::io::Write) -> EscapingWriter<'a> {
+        EscapingWriter { inner }
+    }
+}
+
+impl std::io::Write for EscapingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut start = 0;
+        for (i, b) in buf.iter().enumerate() {
+            if (*b < 0x20 && *b != b'\n') || *b == 0x7f {
+                self.inner.write_all(&buf[start..i])?;
+                write!(self.inner, "\\u{{{b:x}}}")?;
+                start = i + 1;
+            }
+        }
+        self.inner.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Indent every line of `text` by `n` spaces, trimming trailing blank lines.
 pub(crate) fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
@@ -76,6 +133,25 @@ pub(crate) fn score(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_servers_are_escaped() {
+        assert_eq!(escape_controls("plain text"), "plain text");
+        assert_eq!(
+            escape_controls("v=spf1\x1b[31m -all\r\nFAKE\u{9b}"),
+            "v=spf1\\u{1b}[31m -all\\r\\nFAKE\\u{9b}"
+        );
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["x\ny".into(), "\x07bell".into()]);
+        assert_eq!(t.render().lines().count(), 2);
+        assert!(t.render().contains("x\\ny  \\u{7}bell"));
+        let mut out = Vec::new();
+        {
+            let mut w = EscapingWriter::new(&mut out);
+            std::io::Write::write_all(&mut w, b"line\x1b[2J\tend\n").unwrap();
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "line\\u{1b}[2J\\u{9}end\n");
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -282,3 +282,58 @@ async fn targets_are_read_as_users_write_them() {
         assert_eq!(result.unwrap_err().exit_code(), 64, "{bad}");
     }
 }
+
+/// Item 13 of issue 9: strings from servers (here a TXT record holding an escape sequence and
+/// a carriage return) are printed with their control characters escaped in the table, and
+/// exactly in JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_from_servers_are_escaped_in_tables_only() {
+    // Raw control characters in the zone's quoted string.
+    let zone = "
+$ORIGIN ctl.test.
+$TTL 300
+@   IN SOA ns.ctl.test. hostmaster.ctl.test. 1 3600 600 86400 300
+@   IN NS  ns.ctl.test.
+@   IN TXT \"v=spf1 \u{1b}[2J\u{1b}[31mFAKE\r -all\"
+";
+    let dns = posture_lab::dns::serve(&[zone]).await;
+    let closed = posture_lab::servers::free_port();
+    let base = vec![
+        "scan".to_owned(),
+        "ctl.test".into(),
+        "--resolver".into(),
+        dns.addr.to_string(),
+        "--nameserver-port".into(),
+        dns.addr.port().to_string(),
+        "--connect-to".into(),
+        format!("::127.0.0.1:{closed}"),
+        "--connect-timeout".into(),
+        "1".into(),
+        "--read-timeout".into(),
+        "2".into(),
+    ];
+    let args = base.clone();
+    let (result, table) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    assert!(
+        table.contains("v=spf1 \\u{1b}[2J\\u{1b}[31mFAKE\\r -all"),
+        "{table}"
+    );
+    assert!(
+        !table.bytes().any(|b| b == 0x1b || b == b'\r'),
+        "raw control characters in the table"
+    );
+    let mut args = base;
+    args.extend(["--format".into(), "json".into()]);
+    let (result, json) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["observations"][0]["mail"]["spf"]["records"][0],
+        "v=spf1 \u{1b}[2J\u{1b}[31mFAKE\r -all"
+    );
+}
