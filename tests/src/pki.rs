@@ -88,6 +88,9 @@ pub struct LeafSpec {
     pub key: LeafKey,
     /// Self-signed instead of issued by the intermediate.
     pub self_signed: bool,
+    /// A CA certificate (basicConstraints CA:TRUE), as when a CA's own certificate is served
+    /// as a server's leaf.
+    pub ca: bool,
     /// Signed with SHA-1 (by openssl, with the intermediate's key).
     pub sha1: bool,
     /// How many (syntactically valid, unsigned-by-any-log) SCTs to embed.
@@ -104,6 +107,7 @@ impl LeafSpec {
             not_after: now + Duration::days(80),
             key: LeafKey::EcP256,
             self_signed: false,
+            ca: false,
             sha1: false,
             scts: 0,
         }
@@ -266,6 +270,9 @@ impl Pki {
                 )
             }
         };
+        if spec.ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
         if spec.self_signed {
             let k = match spec.key {
                 LeafKey::EcP256 => KeyPair::from_pem(&key_pem).unwrap_or_else(|e| panic!("{e}")),

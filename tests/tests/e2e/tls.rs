@@ -218,10 +218,35 @@ async fn certificate_defects_fail_their_checks() {
     );
     assert_eq!(j.status("TLS-CERT-TRUST"), Status::Fail);
 
-    // Without the organisation's CA, a private chain is untrusted.
+    // Without the organisation's CA, a private chain is untrusted, and the message says the
+    // CA is unknown, not that an intermediate is missing (issue 9, item 6).
     let server = RustlsServer::new(&leaf).start().await;
     let j = scan_and_judge(server.addr, NAME, Service::Https, TrustStore::default()).await;
     assert_eq!(j.status("TLS-CERT-TRUST"), Status::Fail);
+    let message = j.message("TLS-CERT-TRUST");
+    assert!(
+        message.contains("issued by an unknown or untrusted CA")
+            && message.contains("posture lab root CA")
+            && !message.contains("intermediate"),
+        "{message}"
+    );
+
+    // A self-signed CA certificate served as the leaf says so, and how to fix it.
+    let ca_leaf = pki.leaf(&LeafSpec {
+        self_signed: true,
+        ca: true,
+        ..LeafSpec::valid(&[NAME])
+    });
+    let server = RustlsServer::new(&ca_leaf).start().await;
+    let j = scan_and_judge(server.addr, NAME, Service::Https, trust(&pki)).await;
+    assert_eq!(j.status("TLS-CERT-TRUST"), Status::Fail);
+    let message = j.message("TLS-CERT-TRUST");
+    assert!(
+        message.contains("presents a CA certificate")
+            && message.contains("self-signed")
+            && message.contains("issue a server certificate"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,9 +262,13 @@ pub fn facts(
                 Ok(()) => (true, true, None),
                 Err(public_error) if !trust.extra.is_empty() => match verify(&trust.extra) {
                     Ok(()) => (true, false, None),
-                    Err(e) => (false, false, Some(explain_webpki(&e, &public_error))),
+                    Err(e) => (
+                        false,
+                        false,
+                        Some(explain_webpki(&e, &public_error, &infos)),
+                    ),
                 },
-                Err(e) => (false, false, Some(explain_webpki(&e, &e))),
+                Err(e) => (false, false, Some(explain_webpki(&e, &e, &infos))),
             }
         }
     };
@@ -315,17 +319,30 @@ fn dn_matches(anchor_subject: &[u8], cert: &CertificateInfo) -> bool {
         .unwrap_or(false)
 }
 
-fn explain_webpki(e: &webpki::Error, public: &webpki::Error) -> String {
+/// Why a chain does not validate, in words that point at the fix. `chain` is what the server
+/// sent, leaf first.
+fn explain_webpki(e: &webpki::Error, public: &webpki::Error, chain: &[CertificateInfo]) -> String {
     use webpki::Error as E;
     let text = match e {
         E::CertExpired { .. } => "a certificate in the chain has expired".to_owned(),
         E::CertNotValidYet { .. } => "a certificate in the chain is not valid yet".to_owned(),
-        E::UnknownIssuer => "the chain does not lead to a trusted root (self-signed, private CA, or a missing intermediate)".to_owned(),
+        E::UnknownIssuer => unknown_issuer(chain),
         E::UnsupportedSignatureAlgorithmContext(_) | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
             "signed with an algorithm no longer accepted (SHA-1, MD5, or an RSA key below 2048 bits)".to_owned()
         }
         E::InvalidSignatureForPublicKey => "a signature in the chain does not verify".to_owned(),
-        E::CaUsedAsEndEntity => "the leaf is a CA certificate".to_owned(),
+        E::CaUsedAsEndEntity => {
+            let leaf = chain.first();
+            format!(
+                "the server presents a CA certificate{} as its own: issue a server certificate (CA:FALSE, for server authentication) from that CA or a trusted one, and serve it with its chain",
+                leaf.map(|c| format!(
+                    " ({}{})",
+                    c.subject,
+                    if c.self_signed { ", self-signed" } else { "" }
+                ))
+                .unwrap_or_default()
+            )
+        }
         E::RequiredEkuNotFoundContext(_) => "the certificate is not for server authentication".to_owned(),
         other => format!("{other:?}"),
     };
@@ -333,6 +350,28 @@ fn explain_webpki(e: &webpki::Error, public: &webpki::Error) -> String {
         text
     } else {
         format!("{text} (against public roots: {public:?})")
+    }
+}
+
+/// What "unknown issuer" means for this chain: a self-signed certificate, a root nobody
+/// trusts, or an issuer that leads to no trusted root. It cannot tell a missing intermediate of
+/// a trusted CA from an unknown CA (TLS-CERT-CHAIN says whether the chain is complete), so it
+/// never claims the first.
+fn unknown_issuer(chain: &[CertificateInfo]) -> String {
+    match chain {
+        [only] if only.self_signed => format!(
+            "the certificate is self-signed ({}): no client trusts it; use one issued by a trusted CA",
+            only.subject
+        ),
+        [.., last] if last.self_signed => format!(
+            "issued by an unknown or untrusted CA: the chain ends at the root {}, which is not trusted",
+            last.subject
+        ),
+        [.., last] => format!(
+            "issued by an unknown or untrusted CA: {} is not a trusted root and nothing sent leads to one",
+            last.issuer
+        ),
+        [] => "issued by an unknown or untrusted CA".to_owned(),
     }
 }
 
