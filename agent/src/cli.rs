@@ -232,6 +232,11 @@ pub struct ScanArgs {
     /// Connections open at once in all [default: 32].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// A network that counts as internal besides loopback, private, link-local and
+    /// unique-local ranges: a scanned site's redirects, MTA-STS host and CNAMEs are never
+    /// followed into one unless the target itself is there (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub internal_network: Vec<String>,
     /// Where the standards come from.
     #[command(flatten)]
     pub policy: PolicyArgs,

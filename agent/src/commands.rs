@@ -687,6 +687,24 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             arg.clone()
         }
     };
+    let internal_networks = if args.internal_network.is_empty() {
+        config.internal_networks.clone()
+    } else {
+        args.internal_network
+            .iter()
+            .map(|n| {
+                n.parse::<ipnet::IpNet>().map_err(|_| {
+                    Error::Usage(format!(
+                        "--internal-network {n:?}: not a network such as 10.0.0.0/8"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let guard = crate::probe::web::guard::AddressGuard {
+        internal_networks,
+        treat_as_public: Vec::new(),
+    };
     let progress = match args.progress {
         crate::cli::ProgressWhen::Always => true,
         crate::cli::ProgressWhen::Never => false,
@@ -741,6 +759,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         web: crate::probe::web::http::WebLimits {
             connect_timeout: limits.connect_timeout,
             request_timeout: limits.read_timeout,
+            guard: guard.clone(),
             ..Default::default()
         },
         dns,
@@ -771,6 +790,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                 .unwrap_or(53),
             timeout: limits.read_timeout,
             takeover,
+            guard,
         },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

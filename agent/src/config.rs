@@ -55,6 +55,8 @@ struct RawScan {
     per_host: Option<usize>,
     max_connections: Option<usize>,
     policies: Option<PathBuf>,
+    #[serde(default)]
+    internal_networks: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +115,9 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// A directory of standard files to use instead of the built-in ones.
     pub policies: Option<PathBuf>,
+    /// More internal ranges that a scanned site's redirects, MTA-STS host and CNAMEs must not
+    /// lead the agent to (loopback, private, link-local and unique-local always are).
+    pub internal_networks: Vec<ipnet::IpNet>,
     /// Nameservers to ask instead of the system resolver.
     pub resolvers: Vec<SocketAddr>,
     /// The port the domain's own nameservers are asked on directly (53 when absent).
@@ -323,6 +328,20 @@ impl Config {
             per_host: at_least_one("scan.per_host", raw.scan.per_host)?,
             max_connections: at_least_one("scan.max_connections", raw.scan.max_connections)?,
             policies,
+            internal_networks: raw
+                .scan
+                .internal_networks
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    n.parse::<ipnet::IpNet>().map_err(|_| {
+                        err(
+                            &format!("scan.internal_networks[{i}]"),
+                            format!("{n:?} is not a network such as \"10.0.0.0/8\""),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             resolvers,
             nameserver_port: match raw.dns.nameserver_port {
                 Some(0) => return Err(err("dns.nameserver_port", "must be 1 to 65535".into())),

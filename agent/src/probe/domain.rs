@@ -14,6 +14,7 @@ use super::dns::{Answer, Axfr, Dns, DnsFailure, ask, axfr};
 use super::takeover::{self, Fingerprint};
 use super::tls::cert::TrustStore;
 use super::web::Resolve;
+use super::web::guard::AddressGuard;
 use super::web::http::{Url, WebLimits, fetch};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
@@ -110,6 +111,9 @@ pub struct DomainOptions {
     pub timeout: Duration,
     /// Subdomain-takeover fingerprints (the shipped table plus the user's).
     pub takeover: Vec<Fingerprint>,
+    /// Where a CNAME may lead the takeover probe (never to an internal address unless the
+    /// domain itself is internal).
+    pub guard: AddressGuard,
 }
 
 impl Default for DomainOptions {
@@ -118,6 +122,7 @@ impl Default for DomainOptions {
             ns_port: 53,
             timeout: Duration::from_secs(5),
             takeover: takeover::shipped(),
+            guard: AddressGuard::default(),
         }
     }
 }
@@ -245,6 +250,14 @@ pub async fn probe(
         let Ok(addr) = resolver.resolve(&url.host, url.port).await else {
             continue;
         };
+        // A CNAME is the scanned domain's own answer: it must not steer the agent inside.
+        let domain_internal = resolver
+            .resolve(domain, 80)
+            .await
+            .is_ok_and(|a| options.guard.is_internal(a.ip()));
+        if options.guard.address(domain_internal, addr.ip()).is_err() {
+            continue;
+        }
         // Plain HTTP: no certificate is judged here, so the time given is immaterial.
         let answer = fetch(
             &url,

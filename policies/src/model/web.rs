@@ -57,6 +57,20 @@ pub struct HttpEndpoint {
     /// Why there was no response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A redirect the agent would not follow (to an address literal, another registrable
+    /// domain or an internal address), kept as a fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_redirect: Option<RefusedRedirect>,
+}
+
+/// A redirect that was not followed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedRedirect {
+    /// Where it pointed (the `Location`, made absolute).
+    pub location: String,
+    /// Why it was not followed.
+    pub reason: String,
 }
 
 /// One redirect.

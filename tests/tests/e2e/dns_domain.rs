@@ -176,6 +176,7 @@ async fn judge_with(server: &Running, domains: &[&str], extra_rules: &[String]) 
                 );
                 t
             },
+            ..DomainOptions::default()
         },
         // No websites or mail servers: everything else is refused on loopback.
         connect_to: extra_rules

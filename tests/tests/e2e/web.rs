@@ -456,3 +456,78 @@ async fn hostile_sites_end_in_findings_within_budget() {
         started.elapsed()
     );
 }
+
+/// Issue 9, item 12: a scanned site's redirects do not steer the agent into internal
+/// services. The lab's site plays a public host (127.0.0.1 declared public), so a redirect to
+/// an address literal, to another registrable domain, or to a name of its own that resolves to
+/// an internal address (127.0.0.2) is refused and kept as a fact with its Location; a
+/// redirect within the site is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_into_internal_services() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let secret = serve(
+        None,
+        Arc::new(move |_: &Seen| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Reply::ok("the internal service's secret")
+        }),
+    )
+    .await;
+    let literal = format!("http://127.0.0.1:{}/secret", secret.addr.port());
+    let to_literal = literal.clone();
+    let mut s = site(
+        h(move |_| Reply::redirect(301, &to_literal)),
+        h(|_| Reply::redirect(301, "https://elsewhere.example/")),
+        h(|_| Reply::redirect(301, &format!("http://intranet.{D}/"))),
+        h(|_| Reply::redirect(301, &format!("https://{D}/"))),
+    )
+    .await;
+    // intranet.weblab.test resolves to an internal address (nothing need listen there).
+    s.rules.insert(
+        0,
+        ConnectTo::parse(&format!("intranet.{D}:80:127.0.0.2:{}", secret.addr.port())).unwrap(),
+    );
+    let mut o = options(&s, Duration::from_secs(3));
+    o.web.guard.treat_as_public = vec!["127.0.0.1/32".parse().unwrap()];
+    let observations = scan_domains(&[D.to_owned()], &o).await;
+    let web = observations[0].web.clone().expect("web facts");
+    let endpoint = |url: &str| {
+        web.endpoints
+            .iter()
+            .find(|e| e.url == url)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {url} in {:?}", web.endpoints))
+    };
+    let refused = |url: &str| {
+        endpoint(url)
+            .refused_redirect
+            .unwrap_or_else(|| panic!("{url}: no refused redirect: {:?}", endpoint(url)))
+    };
+    let r = refused(&format!("http://{D}/"));
+    assert_eq!(r.location, literal);
+    assert!(r.reason.contains("IP address"), "{}", r.reason);
+    let r = refused(&format!("https://{D}/"));
+    assert_eq!(r.location, "https://elsewhere.example/");
+    assert!(
+        r.reason.contains("another registrable domain"),
+        "{}",
+        r.reason
+    );
+    let r = refused(&format!("http://{WWW}/"));
+    assert_eq!(r.location, format!("http://intranet.{D}/"));
+    assert!(r.reason.contains("internal address"), "{}", r.reason);
+    // Within the site the redirect is followed, up to the refused one.
+    let www = endpoint(&format!("https://{WWW}/"));
+    assert_eq!(www.hops.len(), 2, "{www:?}");
+    assert_eq!(
+        www.refused_redirect.map(|r| r.location).as_deref(),
+        Some("https://elsewhere.example/")
+    );
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "the internal service was asked"
+    );
+}

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use crate::probe::tls::cert::{self, TrustStore};
 
 /// Limits for web requests.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebLimits {
     /// TCP connect time-out.
     pub connect_timeout: Duration,
@@ -26,6 +26,8 @@ pub struct WebLimits {
     pub max_body: usize,
     /// Redirects followed from one URL.
     pub max_hops: usize,
+    /// Where a scanned site's redirects, MTA-STS host and CNAMEs may lead the agent.
+    pub guard: super::guard::AddressGuard,
 }
 
 impl Default for WebLimits {
@@ -36,6 +38,7 @@ impl Default for WebLimits {
             max_head: 64 * 1024,
             max_body: 256 * 1024,
             max_hops: 10,
+            guard: super::guard::AddressGuard::default(),
         }
     }
 }

@@ -2,13 +2,16 @@
 //! CISA's pshtt defines its terms. Redirects are followed by hand, one request per connection,
 //! every hop recorded.
 
+pub mod guard;
 pub mod http;
 pub mod parse;
 
 use std::net::SocketAddr;
 
 use chrono::{DateTime, Utc};
-use posture_policies::model::{CookieFacts, HttpEndpoint, RedirectHop, Status, WebFacts};
+use posture_policies::model::{
+    CookieFacts, HttpEndpoint, RedirectHop, RefusedRedirect, Status, WebFacts,
+};
 
 use self::http::{FetchError, Response, Url, WebLimits, fetch};
 use crate::probe::tls::cert::TrustStore;
@@ -31,6 +34,8 @@ struct Walk {
     last: Option<(Url, Response)>,
     error: Option<FetchError>,
     note: Option<String>,
+    /// A redirect the guard would not follow: its Location and why.
+    refused: Option<(String, String)>,
 }
 
 impl Walk {
@@ -70,9 +75,12 @@ async fn follow(
         last: None,
         error: None,
         note: None,
+        refused: None,
     };
     let mut url = start;
     let mut visited = vec![url.render()];
+    // Whether the target itself is internal, which lets its redirects stay internal.
+    let mut target_internal = None;
     loop {
         let addr = match resolver.resolve(&url.host, url.port).await {
             Ok(a) => a,
@@ -82,6 +90,15 @@ async fn follow(
                 return walk;
             }
         };
+        let internal = *target_internal.get_or_insert(limits.guard.is_internal(addr.ip()));
+        if let Err(reason) = limits.guard.address(internal, addr.ip()) {
+            walk.refused = Some((url.render(), format!("{} resolves to {reason}", url.host)));
+            walk.note = walk
+                .refused
+                .as_ref()
+                .map(|(l, r)| format!("redirect to {l} refused: {r}"));
+            return walk;
+        }
         let response = match fetch(&url, addr, trust, limits, now).await {
             Ok(r) => r,
             Err(e) => {
@@ -96,6 +113,11 @@ async fn follow(
         match location.and_then(|l| url.join(&l)) {
             Some(next) => {
                 walk.hops.push((url.clone(), response));
+                if let Err(reason) = limits.guard.redirect_host(&walk.start.host, &next.host) {
+                    walk.note = Some(format!("redirect to {} refused: {reason}", next.render()));
+                    walk.refused = Some((next.render(), reason));
+                    return walk;
+                }
                 if walk.hops.len() >= limits.max_hops {
                     walk.note = Some(format!("more than {} redirects", limits.max_hops));
                     return walk;
@@ -140,6 +162,13 @@ fn endpoint(w: &Walk) -> HttpEndpoint {
             .as_ref()
             .map(ToString::to_string)
             .or_else(|| w.note.clone()),
+        refused_redirect: w
+            .refused
+            .as_ref()
+            .map(|(location, reason)| RefusedRedirect {
+                location: location.clone(),
+                reason: reason.clone(),
+            }),
     }
 }
 
