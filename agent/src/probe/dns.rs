@@ -265,7 +265,19 @@ impl Dns {
                 let text = e.to_string();
                 match self.raw(domain, RecordType::DNSKEY).await {
                     Ok(Answer::Records(_)) if is_bogus(&e) => facts("bogus", Some(text)),
-                    Ok(_) => facts("insecure", Some("the zone publishes no DNSKEY".into())),
+                    // ... unless its parent says it is signed: DS records with no DNSKEY to
+                    // match them break the chain (RFC 4035 §5.2), which validators treat as
+                    // bogus and refuse to answer from.
+                    Ok(_) => match self.raw(domain, RecordType::DS).await {
+                        Ok(Answer::Records(ds)) if !ds.is_empty() => facts(
+                            "bogus",
+                            Some(format!(
+                                "the parent publishes {} DS record(s) for the zone, but the zone publishes no DNSKEY",
+                                ds.len()
+                            )),
+                        ),
+                        _ => facts("insecure", Some("the zone publishes no DNSKEY".into())),
+                    },
                     Err(_) => facts("indeterminate", Some(text)),
                 }
             }
@@ -456,6 +468,7 @@ pub async fn ask_with(
         message.set_edns(edns);
     }
     let bytes = message.to_vec().map_err(|e| e.to_string())?;
+    let ignored = std::sync::atomic::AtomicUsize::new(0);
     let udp = async {
         let socket = tokio::net::UdpSocket::bind(if server.is_ipv4() {
             "0.0.0.0:0"
@@ -464,32 +477,65 @@ pub async fn ask_with(
         })
         .await
         .map_err(|e| e.to_string())?;
-        // Connected, so an ICMP "port unreachable" ends the wait at once.
+        // Connected, so an ICMP "port unreachable" ends the wait at once, and only the
+        // server's own address can answer.
         socket.connect(server).await.map_err(|e| e.to_string())?;
         socket.send(&bytes).await.map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 4096];
-        let n = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
-        Message::from_vec(&buf[..n]).map_err(|e| e.to_string())
+        loop {
+            let n = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
+            // RFC 5452 §9.1: an answer whose ID or question does not match the query is not an
+            // answer to it (a forgery or a stray); it is dropped and the wait goes on.
+            match Message::from_vec(&buf[..n]) {
+                Ok(m) if answers(&message, &m) => return Ok::<Message, String>(m),
+                _ => {
+                    ignored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
     };
-    let answer = tokio::time::timeout(timeout, udp)
-        .await
-        .map_err(|_| format!("no answer from {server} within {timeout:?}"))??;
+    let answer = tokio::time::timeout(timeout, udp).await.map_err(|_| {
+        match ignored.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => format!("no answer from {server} within {timeout:?}"),
+            n => format!(
+                "no answer from {server} within {timeout:?} ({n} replies with the wrong ID or question ignored)"
+            ),
+        }
+    })??;
     if !answer.metadata.truncation {
         return Ok(answer);
     }
-    let mut replies = tcp_exchange(server, &bytes, timeout, 64 * 1024, |_| true).await?;
+    let (mut replies, _) = tcp_exchange(server, &bytes, timeout, 64 * 1024, |_| true).await?;
     replies.pop().ok_or_else(|| "empty TCP answer".into())
 }
 
+/// Whether `reply` answers `query`: a response with the same ID and the same question (the
+/// name compared without regard to case, RFC 4343).
+fn answers(query: &Message, reply: &Message) -> bool {
+    reply.metadata.message_type == MessageType::Response
+        && reply.metadata.id == query.metadata.id
+        && reply.queries.len() == query.queries.len()
+        && reply.queries.iter().zip(&query.queries).all(|(a, q)| {
+            a.query_type() == q.query_type()
+                && a.query_class() == q.query_class()
+                && a.name().to_lowercase() == q.name().to_lowercase()
+        })
+}
+
 /// Send a query over TCP and read replies until `done` says the last one ends the answer,
-/// within `timeout` and `max_bytes`.
+/// within `timeout` and `max_bytes`; the flag says the byte cap cut the answer short. A reply
+/// with another ID than the query's ends the exchange with an error.
 async fn tcp_exchange(
     server: SocketAddr,
     query: &[u8],
     timeout: Duration,
     max_bytes: usize,
     done: impl Fn(&Message) -> bool,
-) -> Result<Vec<Message>, String> {
+) -> Result<(Vec<Message>, bool), String> {
+    let id = query
+        .get(..2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .ok_or("empty query")?;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let work = async {
         let mut stream = tokio::net::TcpStream::connect(server)
@@ -506,12 +552,12 @@ async fn tcp_exchange(
         loop {
             let mut len = [0u8; 2];
             if stream.read_exact(&mut len).await.is_err() {
-                return Ok(out);
+                return Ok((out, false));
             }
             let n = usize::from(u16::from_be_bytes(len));
             total += n;
             if total > max_bytes {
-                return Err(format!("more than {max_bytes} bytes"));
+                return Ok((out, true));
             }
             let mut buf = vec![0u8; n];
             stream
@@ -519,10 +565,16 @@ async fn tcp_exchange(
                 .await
                 .map_err(|e| e.to_string())?;
             let m = Message::from_vec(&buf).map_err(|e| e.to_string())?;
+            if m.metadata.id != id {
+                return Err(format!(
+                    "a reply over TCP with ID {} for a query with ID {id}",
+                    m.metadata.id
+                ));
+            }
             let finished = done(&m);
             out.push(m);
             if finished {
-                return Ok(out);
+                return Ok((out, false));
             }
         }
     };
@@ -534,8 +586,14 @@ async fn tcp_exchange(
 /// What a zone transfer attempt got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Axfr {
-    /// The server sent the zone (this many records).
-    Allowed(usize),
+    /// The server sent the zone: this many records were read, and whether the 1 MiB cap cut
+    /// the transfer short (the zone is bigger).
+    Allowed {
+        /// Records read.
+        records: usize,
+        /// The cap was reached before the transfer ended.
+        truncated: bool,
+    },
     /// The server refused (or sent no records).
     Refused,
     /// The server could not be asked.
@@ -563,16 +621,21 @@ pub async fn axfr(server: SocketAddr, zone: &str, timeout: Duration) -> Axfr {
         m.metadata.response_code != ResponseCode::NoError || m.answers.is_empty() || seen >= 2
     };
     match tcp_exchange(server, &bytes, timeout, 1 << 20, done).await {
-        Err(e) if e.starts_with("more than") => Axfr::Allowed(0),
         Err(e) => Axfr::Untestable(e),
-        Ok(replies) => {
+        Ok((replies, truncated)) => {
             let records: usize = replies
                 .iter()
                 .filter(|m| m.metadata.response_code == ResponseCode::NoError)
                 .map(|m| m.answers.len())
                 .sum();
             if records > 0 {
-                Axfr::Allowed(records)
+                Axfr::Allowed { records, truncated }
+            } else if truncated {
+                // Over the cap before one whole message: the server was sending, so it allows.
+                Axfr::Allowed {
+                    records: 0,
+                    truncated,
+                }
             } else {
                 Axfr::Refused
             }

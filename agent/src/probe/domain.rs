@@ -176,7 +176,7 @@ pub async fn probe(
                 authoritative = Some(authoritative.unwrap_or(true) && aa);
             }
             transfer = match axfr(server, domain, options.timeout).await {
-                Axfr::Allowed(_) => "allowed".into(),
+                Axfr::Allowed { .. } => "allowed".into(),
                 Axfr::Refused if transfer != "allowed" => "refused".into(),
                 Axfr::Untestable(_) if transfer == "untestable" => "untestable".into(),
                 _ => transfer,

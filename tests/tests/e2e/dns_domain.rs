@@ -288,3 +288,159 @@ async fn dangling_srv_targets_and_delegations() {
     assert!(!message.contains("_imaps"), "{message}");
     assert!(!message.contains("www.deleg.test"), "{message}");
 }
+
+/// A UDP peer on loopback that answers every query with the replies `script` makes of it.
+async fn udp_peer(
+    script: impl Fn(&hickory_proto::op::Message) -> Vec<hickory_proto::op::Message> + Send + 'static,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = hickory_proto::op::Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            for reply in script(&query) {
+                let _ = socket.send_to(&reply.to_vec().unwrap(), from).await;
+            }
+        }
+    });
+    (addr, task)
+}
+
+/// An authoritative-looking answer to `query` (AA set, an SOA in the answer).
+fn authoritative_reply(query: &hickory_proto::op::Message) -> hickory_proto::op::Message {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::rdata::SOA;
+    use hickory_proto::rr::{Name, RData, Record};
+    let mut m = Message::new(
+        query.metadata.id,
+        MessageType::Response,
+        query.metadata.op_code,
+    );
+    m.metadata.authoritative = true;
+    m.queries = query.queries.clone();
+    let name = query.queries[0].name().clone();
+    let soa = SOA::new(
+        Name::from_ascii("ns.forged.test.").unwrap(),
+        Name::from_ascii("hostmaster.forged.test.").unwrap(),
+        1,
+        3600,
+        600,
+        86400,
+        300,
+    );
+    m.answers
+        .push(Record::from_rdata(name, 300, RData::SOA(soa)));
+    m
+}
+
+/// Issue 9, item 14 (RFC 5452 §9.1): an answer is accepted only with the query's ID and
+/// question; a forged reply (wrong ID, or another question) is dropped and the real answer, if
+/// one comes, is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_answers_must_match_the_query_id_and_question() {
+    use hickory_proto::rr::{Name, RecordType};
+    use posture_agent::probe::dns::ask;
+    let wait = Duration::from_millis(700);
+    // Only a forgery with the wrong ID: no answer (before: the forgery decided NS-COUNT).
+    let (forger, _t) = udp_peer(|q| {
+        let mut m = authoritative_reply(q);
+        m.metadata.id = q.metadata.id.wrapping_add(1);
+        vec![m]
+    })
+    .await;
+    let err = ask(forger, "forged.test", RecordType::SOA, wait)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("1 replies with the wrong ID or question ignored"),
+        "{err}"
+    );
+    // Only a forgery for another question: no answer either.
+    let (other, _t) = udp_peer(|q| {
+        let mut m = authoritative_reply(q);
+        m.queries[0].set_name(Name::from_ascii("other.test.").unwrap());
+        vec![m]
+    })
+    .await;
+    assert!(
+        ask(other, "forged.test", RecordType::SOA, wait)
+            .await
+            .is_err()
+    );
+    // A forgery first, then the real (non-authoritative) answer: the real one is taken.
+    let (both, _t) = udp_peer(|q| {
+        let mut forged = authoritative_reply(q);
+        forged.metadata.id = q.metadata.id ^ 0x5a5a;
+        let mut real = authoritative_reply(q);
+        real.metadata.authoritative = false;
+        real.answers.clear();
+        vec![forged, real]
+    })
+    .await;
+    let m = ask(both, "FORGED.test", RecordType::SOA, wait)
+        .await
+        .unwrap();
+    assert!(!m.metadata.authoritative && m.answers.is_empty(), "{m:?}");
+}
+
+/// Issue 9, item 14: a zone transfer over the 1 MiB cap is allowed and cut short, with the
+/// records read so far (before: "allowed" with 0 records). hickory-server sends a transfer in
+/// one message of at most 64 KiB, so a scripted peer streams an endless zone instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_transfer_over_the_cap_is_allowed_and_truncated() {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::rdata::TXT;
+    use hickory_proto::rr::{Name, RData, Record};
+    use posture_agent::probe::dns::{Axfr, axfr};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _peer = tokio::spawn(async move {
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let mut len = [0u8; 2];
+        if tcp.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if tcp.read_exact(&mut query).await.is_err() {
+            return;
+        }
+        let query = Message::from_vec(&query).unwrap();
+        // 40 messages of 250 TXT records of 200 bytes (about 2.2 MB), never the closing SOA.
+        for block in 0..40 {
+            let mut m = Message::new(
+                query.metadata.id,
+                MessageType::Response,
+                query.metadata.op_code,
+            );
+            m.metadata.authoritative = true;
+            m.queries = query.queries.clone();
+            for i in 0..250 {
+                let name = Name::from_ascii(format!("r{block}-{i}.big.test.")).unwrap();
+                m.answers.push(Record::from_rdata(
+                    name,
+                    300,
+                    RData::TXT(TXT::new(vec!["x".repeat(200)])),
+                ));
+            }
+            let bytes = m.to_vec().unwrap();
+            let mut framed = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+            framed.extend_from_slice(&bytes);
+            if tcp.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+    });
+    match axfr(addr, "big.test", Duration::from_secs(10)).await {
+        Axfr::Allowed { records, truncated } => {
+            assert!(truncated, "{records} records, not truncated");
+            assert!(records >= 1000, "{records}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -290,3 +290,35 @@ async fn trust_anchor_file_on_the_command_line() {
         .to_string();
     assert!(e.contains("bad.keys") && e.contains("line 1"), "{e}");
 }
+
+/// Issue 9, item 14: a zone whose parent publishes DS records but which publishes no DNSKEY
+/// breaks the chain of trust: bogus, not insecure. The parent (signed) delegates
+/// `child.signed.test` with a DS; the child's own server (the same lab server, which does not
+/// hold the child zone) has no DNSKEY to show for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ds_at_the_parent_without_a_dnskey_is_bogus() {
+    let parent = format!(
+        "{SIGNED}child IN NS ns.signed.test.\nchild IN DS 12345 13 2 {}\n",
+        "ab".repeat(32)
+    );
+    let (signed, keys) = posture_lab::dns::serve_signed(&[&parent]).await;
+    let anchors: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .map(|k| (k.zone.clone(), k.public.clone()))
+        .collect();
+    let dns = Dns::with_nameservers_and_anchors(&[signed.addr], Duration::from_secs(2), &anchors)
+        .unwrap();
+    let child = dns.dnssec("child.signed.test").await;
+    assert_eq!(child.status, "bogus", "{child:?}");
+    assert!(
+        child
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("DS record"),
+        "{child:?}"
+    );
+    // The parent itself still validates (an unsigned zone without DS stays insecure: see
+    // secure_bogus_and_unsigned).
+    assert_eq!(dns.dnssec("signed.test").await.status, "secure");
+}
