@@ -9,7 +9,7 @@ use posture_policies::model::{
     EndpointTarget, Observation, ProbeError, ScanMeta, Schema, Status, Target,
 };
 
-use crate::probe::dns::Dns;
+use crate::probe::dns::{Answer, Dns};
 use crate::probe::domain::{self as domain_check, DomainOptions};
 use crate::probe::mail::check::{self as mail_check, MailOptions};
 use crate::probe::rdap;
@@ -267,42 +267,65 @@ async fn scan_domains_with(
             Ok(observations) => out.extend(observations),
             Err(e) => {
                 let message = format!("the scan of {domain} failed: {}", panic_message(e));
-                let now = Utc::now();
-                let probes: &[&str] = if full {
-                    &["web", "dns", "mail"]
-                } else {
-                    &["web"]
-                };
-                let observation = Observation {
-                    schema: Schema,
-                    target: Target::Domain(posture_policies::model::DomainTarget {
-                        name: domain.clone(),
-                        roles: options.roles.clone(),
-                    }),
-                    scan: ScanMeta {
-                        agent: options.agent.clone(),
-                        started: now,
-                        finished: now,
-                        connections: 0,
-                        errors: probes
-                            .iter()
-                            .map(|p| {
-                                ProbeError::new(p, Status::Error, message.clone())
-                                    .with_code("panic")
-                            })
-                            .collect(),
-                    },
-                    tls: None,
-                    web: None,
-                    dns: None,
-                    mail: None,
-                };
+                let observation = not_scanned(
+                    domain,
+                    &options,
+                    full,
+                    Status::Error,
+                    &message,
+                    Some("panic"),
+                );
                 Progress::report(options.progress.as_ref(), &observation);
                 out.push(observation);
             }
         }
     }
     out
+}
+
+/// The observation of a domain that could not be scanned at all: every probe that was asked
+/// for is recorded as not finished, with why.
+fn not_scanned(
+    domain: &str,
+    options: &RunOptions,
+    full: bool,
+    status: Status,
+    message: &str,
+    code: Option<&str>,
+) -> Observation {
+    let now = Utc::now();
+    let probes: &[&str] = if full {
+        &["web", "dns", "mail"]
+    } else {
+        &["web"]
+    };
+    Observation {
+        schema: Schema,
+        target: Target::Domain(posture_policies::model::DomainTarget {
+            name: domain.to_owned(),
+            roles: options.roles.clone(),
+        }),
+        scan: ScanMeta {
+            agent: options.agent.clone(),
+            started: now,
+            finished: now,
+            connections: 0,
+            errors: probes
+                .iter()
+                .map(|p| {
+                    let e = ProbeError::new(p, status, message);
+                    match code {
+                        Some(c) => e.with_code(c),
+                        None => e,
+                    }
+                })
+                .collect(),
+        },
+        tls: None,
+        web: None,
+        dns: None,
+        mail: None,
+    }
 }
 
 /// What a panicking task said, for the report.
@@ -335,6 +358,23 @@ async fn scan_domain(
         dns: dns.as_ref().ok().cloned(),
     };
     let mut out = Vec::new();
+    // A name that does not exist has nothing to judge: every check would otherwise fail on
+    // what is missing (no SPF, no DMARC...) for a domain nobody can use.
+    if let Ok(dns) = &dns {
+        if matches!(dns.ns(domain).await, Ok(Answer::NxDomain)) {
+            let observation = not_scanned(
+                domain,
+                options,
+                full,
+                Status::Untestable,
+                &format!("{domain} does not exist (the DNS answers NXDOMAIN)"),
+                Some("nxdomain"),
+            );
+            Progress::report(options.progress.as_ref(), &observation);
+            out.push(observation);
+            return out;
+        }
+    }
     let started = Utc::now();
     let web = Box::pin(web::probe(
         domain,

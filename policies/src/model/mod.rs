@@ -139,7 +139,8 @@ pub struct ProbeError {
     /// What happened, for people.
     pub message: String,
     /// What happened, for machines, when it is one of the known kinds: `budget_exhausted`
-    /// (the target's time budget ran out first), `panic` (a bug in the probe).
+    /// (the target's time budget ran out first), `panic` (a bug in the probe), `nxdomain`
+    /// (the domain does not exist).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
 }

@@ -393,6 +393,27 @@ async fn no_spf_is_a_failure_and_a_failed_lookup_costs_only_its_checks() {
     assert_eq!(status(&nosend, "MAIL-NOSEND"), Status::Fail);
     assert_eq!(status(&nosend, "MAIL-SPF"), Status::Fail);
 
+    // A name that does not exist is untestable, not a list of failures (issue 9, item 4).
+    let gone = scan_domains(&["gone.nospf.test".to_owned()], &options).await;
+    assert_eq!(gone.len(), 1);
+    assert!(
+        gone[0]
+            .scan
+            .errors
+            .iter()
+            .all(|e| e.code.as_deref() == Some("nxdomain") && e.message.contains("does not exist")),
+        "{:?}",
+        gone[0].scan.errors
+    );
+    let judged = posture_lab::scan::judge_observations(gone);
+    assert!(!judged.is_empty());
+    assert!(
+        judged
+            .iter()
+            .all(|f| matches!(f.status, Status::Untestable | Status::NotApplicable)),
+        "{judged:#?}"
+    );
+
     // partial.test: the include and the PTR lookups fail; the rest stands.
     let partial = of("partial.test");
     let obs = observations
