@@ -360,20 +360,20 @@ async fn scan_domain(
     let mut out = Vec::new();
     // A name that does not exist has nothing to judge: every check would otherwise fail on
     // what is missing (no SPF, no DMARC...) for a domain nobody can use.
-    if let Ok(dns) = &dns {
-        if matches!(dns.ns(domain).await, Ok(Answer::NxDomain)) {
-            let observation = not_scanned(
-                domain,
-                options,
-                full,
-                Status::Untestable,
-                &format!("{domain} does not exist (the DNS answers NXDOMAIN)"),
-                Some("nxdomain"),
-            );
-            Progress::report(options.progress.as_ref(), &observation);
-            out.push(observation);
-            return out;
-        }
+    if let Ok(dns) = &dns
+        && matches!(dns.ns(domain).await, Ok(Answer::NxDomain))
+    {
+        let observation = not_scanned(
+            domain,
+            options,
+            full,
+            Status::Untestable,
+            &format!("{domain} does not exist (the DNS answers NXDOMAIN)"),
+            Some("nxdomain"),
+        );
+        Progress::report(options.progress.as_ref(), &observation);
+        out.push(observation);
+        return out;
     }
     let started = Utc::now();
     let web = Box::pin(web::probe(
