@@ -223,7 +223,9 @@ pub struct ScanArgs {
     /// Seconds to wait for each answer [default: 8].
     #[arg(long, value_name = "SECS")]
     pub read_timeout: Option<f64>,
-    /// Seconds allowed for one target in all [default: 120].
+    /// Seconds allowed for one target in all: a TLS endpoint [default: 120], or a whole
+    /// domain with its website, DNS, mail, registration and endpoints [default: 300]; what
+    /// is not finished then is untestable (code budget_exhausted).
     #[arg(long, value_name = "SECS")]
     pub budget: Option<f64>,
     /// Connections open at once to one host [default: 3].

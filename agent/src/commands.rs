@@ -731,6 +731,13 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                 },
             ))
         }),
+        // --budget bounds a whole domain scan too (default 300 s) and each endpoint within it.
+        domain_budget: match args.budget {
+            Some(v) => seconds("budget", v)?,
+            None => config
+                .budget
+                .unwrap_or(crate::runner::DEFAULT_DOMAIN_BUDGET),
+        },
         tls: crate::probe::tls::scan::TlsOptions {
             limits,
             trust,

@@ -81,6 +81,9 @@ pub struct RunOptions {
     pub private_registries: Vec<String>,
     /// Told of each observation as it is finished.
     pub progress: Option<Progress>,
+    /// The time a whole domain scan may take (web, DNS, mail, registration and the TLS of its
+    /// endpoints).
+    pub domain_budget: std::time::Duration,
 }
 
 impl RunOptions {
@@ -128,9 +131,13 @@ impl Default for RunOptions {
                 .map(|s| (*s).to_owned())
                 .collect(),
             progress: None,
+            domain_budget: DEFAULT_DOMAIN_BUDGET,
         }
     }
 }
+
+/// A domain scan's budget unless `--budget` says otherwise.
+pub const DEFAULT_DOMAIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Resolves names after applying `--connect-to` rules: through the scan's own DNS resolver
 /// when there is one (so web, TLS, DNS and mail checks share one cache), else the system's.
@@ -328,6 +335,54 @@ fn not_scanned(
     }
 }
 
+/// The time a whole domain scan may take: web, mail, DNS, registration and its endpoints'
+/// TLS. A part that has not finished when it runs out is dropped and recorded as untestable
+/// with code `budget_exhausted`; what the parts before it gathered stands.
+struct Budget {
+    deadline: tokio::time::Instant,
+    total: std::time::Duration,
+}
+
+impl Budget {
+    fn new(total: std::time::Duration) -> Budget {
+        Budget {
+            deadline: tokio::time::Instant::now() + total,
+            total,
+        }
+    }
+
+    fn left(&self) -> std::time::Duration {
+        self.deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// `part` within what is left, or `None` (recorded in `meta`) when the budget runs out.
+    async fn run<T>(
+        &self,
+        meta: &mut ScanMeta,
+        probe: &str,
+        part: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        match tokio::time::timeout(self.left(), part).await {
+            Ok(v) => Some(v),
+            Err(_) => {
+                meta.errors.push(
+                    ProbeError::new(
+                        probe,
+                        Status::Untestable,
+                        format!(
+                            "the domain's time budget of {}s ran out before the {probe} probe finished",
+                            self.total.as_secs_f64()
+                        ),
+                    )
+                    .with_code("budget_exhausted"),
+                );
+                None
+            }
+        }
+    }
+}
+
 /// What a panicking task said, for the report.
 fn panic_message(e: tokio::task::JoinError) -> String {
     match e.try_into_panic() {
@@ -358,10 +413,14 @@ async fn scan_domain(
         dns: dns.as_ref().ok().cloned(),
     };
     let mut out = Vec::new();
+    let budget = Budget::new(options.domain_budget);
     // A name that does not exist has nothing to judge: every check would otherwise fail on
     // what is missing (no SPF, no DMARC...) for a domain nobody can use.
     if let Ok(dns) = &dns
-        && matches!(dns.ns(domain).await, Ok(Answer::NxDomain))
+        && matches!(
+            tokio::time::timeout(budget.left(), dns.ns(domain)).await,
+            Ok(Ok(Answer::NxDomain))
+        )
     {
         let observation = not_scanned(
             domain,
@@ -376,38 +435,50 @@ async fn scan_domain(
         return out;
     }
     let started = Utc::now();
-    let web = Box::pin(web::probe(
-        domain,
-        &resolver,
-        &options.tls.trust,
-        &options.web,
-        started,
-    ))
-    .await;
     let mut meta = ScanMeta {
         agent: options.agent.clone(),
         started,
-        finished: Utc::now(),
-        connections: web.connections,
+        finished: started,
+        connections: 0,
         errors: Vec::new(),
     };
+    let web = budget
+        .run(
+            &mut meta,
+            "web",
+            Box::pin(web::probe(
+                domain,
+                &resolver,
+                &options.tls.trust,
+                &options.web,
+                started,
+            )),
+        )
+        .await
+        .unwrap_or_default();
+    meta.connections = web.connections;
     if let Some((status, message)) = &web.failure {
         meta.errors
             .push(ProbeError::new("web", *status, message.clone()));
     }
     let mail = match (&dns, full) {
         (_, false) => None,
-        (Ok(dns), true) => Box::pin(mail_check::probe(
-            domain,
-            dns,
-            &resolver,
-            &options.tls.trust,
-            &options.web,
-            &options.mail,
-            started,
-        ))
-        .await
-        .into_facts(&mut meta),
+        (Ok(dns), true) => budget
+            .run(
+                &mut meta,
+                "mail",
+                Box::pin(mail_check::probe(
+                    domain,
+                    dns,
+                    &resolver,
+                    &options.tls.trust,
+                    &options.web,
+                    &options.mail,
+                    started,
+                )),
+            )
+            .await
+            .and_then(|m| m.into_facts(&mut meta)),
         (Err(e), true) => {
             untestable(&mut meta, "mail", e.clone());
             None
@@ -431,23 +502,34 @@ async fn scan_domain(
             let web_live = web.facts.as_ref().is_some_and(|w| {
                 w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
             });
-            let facts = Box::pin(domain_check::probe(
-                domain,
-                d,
-                mail.as_ref(),
-                web_live,
-                &options.domain_probe,
-                &resolver,
-            ))
-            .await
-            .map_err(|e| untestable(&mut meta, "dns", e.to_string()))
-            .ok();
+            let facts = budget
+                .run(
+                    &mut meta,
+                    "dns",
+                    Box::pin(domain_check::probe(
+                        domain,
+                        d,
+                        mail.as_ref(),
+                        web_live,
+                        &options.domain_probe,
+                        &resolver,
+                    )),
+                )
+                .await
+                .and_then(|r| {
+                    r.map_err(|e| untestable(&mut meta, "dns", e.to_string()))
+                        .ok()
+                });
             match facts {
                 Some(mut f) => {
-                    f.registration = Box::pin(registration(domain, options, &resolver, started))
+                    f.registration = budget
+                        .run(
+                            &mut meta,
+                            "rdap",
+                            Box::pin(registration(domain, options, &resolver, started)),
+                        )
                         .await
-                        .map_err(|e| untestable(&mut meta, "rdap", e))
-                        .ok()
+                        .and_then(|r| r.map_err(|e| untestable(&mut meta, "rdap", e)).ok())
                         .flatten();
                     Some(f)
                 }
@@ -478,10 +560,12 @@ async fn scan_domain(
         out.push(observation);
         return out;
     }
-    let per_domain = RunOptions {
+    let mut per_domain = RunOptions {
         domain: Some(domain.clone()),
         ..options.clone()
     };
+    // The endpoints get what is left of the domain's budget.
+    per_domain.tls.limits.target_budget = per_domain.tls.limits.target_budget.min(budget.left());
     let mut specs: Vec<TargetSpec> = https_hosts
         .into_iter()
         .map(|host| TargetSpec {
@@ -501,7 +585,11 @@ async fn scan_domain(
         host: host.clone(),
         port: 25,
     }));
-    let endpoints = Box::pin(scan_tls_targets(&specs, &per_domain)).await;
+    let endpoints = if budget.left().is_zero() {
+        Vec::new()
+    } else {
+        Box::pin(scan_tls_targets(&specs, &per_domain)).await
+    };
     if let Some(mail) = observation.mail.as_mut() {
         for mx in &mut mail.mx {
             let Some(o) = endpoints.iter().find(

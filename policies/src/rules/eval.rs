@@ -119,11 +119,17 @@ pub(super) fn evaluate_variants(
         let other_role =
             !check.roles.is_empty() && !check.roles.iter().any(|r| observation.target.has_role(*r));
         // A check for another kind of domain is said not to apply, with why, where the probe it
-        // reads ran (a domain's checks are never silently absent); checks of other kinds of
-        // target, and of probes that were not asked for, are not listed at all.
+        // reads ran; where that probe did not finish, whether it applies is unknown and it is
+        // untestable (below). A domain's checks are never silently absent; checks of other
+        // kinds of target, and of probes that were not asked for, are not listed at all.
+        let probe_failed = observation
+            .scan
+            .errors
+            .iter()
+            .any(|e| e.probe == check.applies_to.as_str());
         if other_role
             && !(matches!(observation.target, Target::Domain(_))
-                && facts_json(observation, check.applies_to).is_some())
+                && (facts_json(observation, check.applies_to).is_some() || probe_failed))
         {
             continue;
         }

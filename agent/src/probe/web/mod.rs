@@ -183,7 +183,7 @@ fn hop(u: &Url, status: u16, location: &str, next: Option<&Url>) -> RedirectHop 
 }
 
 /// What the web probe concluded, or why it could not.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WebScan {
     /// The facts, when anything could be looked at.
     pub facts: Option<WebFacts>,
