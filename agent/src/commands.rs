@@ -819,10 +819,18 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             web_only.push(site);
         }
     }
+    // https://HOST:PORT on another port gets the web checks of that origin.
+    let origins: Vec<crate::target::TargetSpec> = targets
+        .iter()
+        .filter(|t| t.service == posture_policies::model::Service::Https && t.port != 443)
+        .cloned()
+        .collect();
     let observations = runtime.block_on(async {
         let mut all = crate::runner::scan_domains(&domains, &options).await;
         all.extend(crate::runner::scan_sites(&web_only, &options).await);
-        all.extend(crate::runner::scan_tls_targets(&targets, &options).await);
+        let endpoints = crate::runner::scan_tls_targets(&targets, &options).await;
+        all.extend(crate::runner::scan_origins(&origins, &options, &endpoints).await);
+        all.extend(endpoints);
         all
     });
     let observation_set = ObservationSet {

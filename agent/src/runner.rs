@@ -494,6 +494,8 @@ async fn scan_domain(
                     e.url.starts_with("https://") && (e.status.is_some() || !e.hops.is_empty())
                 })
                 .filter_map(|e| web::http::Url::parse(&e.url).map(|u| u.host))
+                .chain(web.https_unread.iter().map(|(host, _)| host.clone()))
+                .chain(web.https_broken.iter().cloned())
                 .collect()
         })
         .unwrap_or_default();
@@ -605,12 +607,123 @@ async fn scan_domain(
             };
         }
     }
+    https_from_handshakes(&mut observation, &web.https_unread, 443, &endpoints);
     observation.scan.connections += endpoints.iter().map(|o| o.scan.connections).sum::<u32>();
     observation.scan.finished = Utc::now();
     Progress::report(options.progress.as_ref(), &observation);
     out.push(observation);
     out.extend(endpoints);
     out
+}
+
+/// The web checks of HTTPS origins on ports other than 443 (`scan https://HOST:PORT`, where
+/// internal web applications live): one observation each, named for the host with the role
+/// `web`. `endpoints` are the same targets' TLS scans, which decide whether HTTPS answers
+/// where no page could be read.
+pub async fn scan_origins(
+    origins: &[TargetSpec],
+    options: &RunOptions,
+    endpoints: &[Observation],
+) -> Vec<Observation> {
+    let resolver = Resolver {
+        rules: options.connect_to.clone(),
+        dns: options.dns.clone(),
+    };
+    let mut out = Vec::new();
+    for spec in origins {
+        let started = Utc::now();
+        let url = web::http::Url {
+            https: true,
+            host: spec.host.clone(),
+            port: spec.port,
+            path: "/".into(),
+        };
+        let scan = Box::pin(web::probe_origin(
+            &url,
+            &resolver,
+            &options.tls.trust,
+            &options.web,
+            started,
+        ))
+        .await;
+        let mut observation = Observation {
+            schema: Schema,
+            target: Target::Domain(posture_policies::model::DomainTarget {
+                name: spec.host.clone(),
+                roles: vec![DomainRole::Web],
+            }),
+            scan: ScanMeta {
+                agent: options.agent.clone(),
+                started,
+                finished: Utc::now(),
+                connections: scan.connections,
+                errors: Vec::new(),
+            },
+            tls: None,
+            web: scan.facts,
+            dns: None,
+            mail: None,
+        };
+        https_from_handshakes(&mut observation, &scan.https_unread, spec.port, endpoints);
+        Progress::report(options.progress.as_ref(), &observation);
+        out.push(observation);
+    }
+    out
+}
+
+/// Whether HTTPS answers is decided by the TLS engine's own handshakes: a host where the web
+/// probe's HTTP client read no page (a server speaking only TLS 1.0/1.1 or only CBC suites, which
+/// it will not speak) still answers HTTPS when the TLS scan found a version it accepts. Then
+/// the site responds over HTTPS, its certificate decides whether that HTTPS is valid, and the
+/// checks that need a page read over HTTPS are untestable, with why.
+fn https_from_handshakes(
+    observation: &mut Observation,
+    unread: &[(String, String)],
+    port: u16,
+    endpoints: &[Observation],
+) {
+    let Some(web) = observation.web.as_mut() else {
+        return;
+    };
+    // Only when no page at all was read over HTTPS: otherwise the pages read stand, and the
+    // unread host's TLS is judged on its own endpoint.
+    if web.responds_https {
+        return;
+    }
+    for (host, why) in unread {
+        let Some(tls) = endpoints
+            .iter()
+            .filter(
+                |o| matches!(&o.target, Target::Endpoint(e) if &e.host == host && e.port == port),
+            )
+            .find_map(|o| o.tls.as_ref())
+        else {
+            continue;
+        };
+        let accepted: Vec<&str> = tls
+            .protocols
+            .iter()
+            .filter(|p| p.result == posture_policies::model::ProbeOutcome::Accepted)
+            .map(|p| p.version.as_str())
+            .collect();
+        if accepted.is_empty() {
+            continue;
+        }
+        web.responds_https = true;
+        web.valid_https |= tls
+            .certificate
+            .as_ref()
+            .is_some_and(|c| c.trusted == Some(true) && c.name_matches == Some(true));
+        observation.scan.errors.push(ProbeError::new(
+            "web.https-answer",
+            Status::Untestable,
+            format!(
+                "https://{}:{port}/ answers the TLS handshake ({}), but no page could be read over it: {why}",
+                crate::target::host_for_url(host),
+                accepted.join(", ")
+            ),
+        ));
+    }
 }
 
 /// Roles from what was found: a website if anything answered on 80 or 443; receiving mail

@@ -124,6 +124,8 @@ pub fn parts_of(kind: &str) -> &'static [&'static str] {
             "tlsrpt",
             "ptr",
         ],
+        // What only an HTTP answer over HTTPS shows (headers, cookies, security.txt).
+        "web" => &["https-answer"],
         _ => &[],
     }
 }

@@ -40,7 +40,9 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         .unwrap();
     result.unwrap();
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let obs = &report["observations"][0];
+    // The origin's web observation comes first, then its endpoint's TLS scan.
+    assert_eq!(report["observations"][0]["target"]["name"], "www.cli.test");
+    let obs = &report["observations"][1];
     assert_eq!(obs["target"]["host"], "www.cli.test");
     assert_eq!(obs["tls"]["certificate"]["trusted"], true);
     let connections = obs["scan"]["connections"].as_u64().unwrap();
@@ -244,7 +246,7 @@ async fn targets_are_read_as_users_write_them() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| o["target"]["host"].as_str().unwrap())
+        .filter_map(|o| o["target"]["host"].as_str())
         .collect();
     assert_eq!(hosts, ["x.cli.test", "xn--bcher-kva.cli.test"], "{out}");
     let names: Vec<&str> = report["findings"]
@@ -336,4 +338,67 @@ $TTL 300
         report["observations"][0]["mail"]["spf"]["records"][0],
         "v=spf1 \u{1b}[2J\u{1b}[31mFAKE\r -all"
     );
+}
+
+/// Issue 9, item 3: `https://HOST:PORT` on a port other than 443 gets the header, cookie and
+/// HSTS checks of that origin, not only its TLS scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_origin_on_another_port_gets_the_web_checks() {
+    use posture_lab::web::{Reply, serve};
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["app.cli.test", "old.cli.test"]));
+    let good = serve(
+        Some(&leaf),
+        std::sync::Arc::new(|_: &posture_lab::web::Seen| Reply::well_run("the app")),
+    )
+    .await;
+    let bare = serve(
+        Some(&leaf),
+        std::sync::Arc::new(|_: &posture_lab::web::Seen| Reply::ok("the old app")),
+    )
+    .await;
+    let root = pki.root_file().display().to_string();
+    let (g, b) = (good.addr.port(), bare.addr.port());
+    let args = vec![
+        "scan".to_owned(),
+        format!("https://app.cli.test:{g}"),
+        format!("https://old.cli.test:{b}"),
+        "--connect-to".into(),
+        format!("app.cli.test:{g}:127.0.0.1:{g}"),
+        "--connect-to".into(),
+        format!("old.cli.test:{b}:127.0.0.1:{b}"),
+        "--ca-file".into(),
+        root,
+        "--format".into(),
+        "json".into(),
+    ];
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let status = |domain: &str, check: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| {
+                f["check"] == check && f["target"]["type"] == "domain" && f["domain"] == domain
+            })
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {check} for {domain}: {out}"))
+    };
+    for check in ["WEB-HTTPS", "WEB-HSTS", "WEB-HEADERS"] {
+        assert_eq!(status("app.cli.test", check), "pass", "{check}");
+    }
+    assert_eq!(status("old.cli.test", "WEB-HSTS"), "fail");
+    assert_eq!(status("old.cli.test", "WEB-HEADERS"), "fail");
+    // The TLS scans are still there, one per origin.
+    let endpoints = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["target"]["type"] == "endpoint")
+        .count();
+    assert_eq!(endpoints, 2);
 }

@@ -531,3 +531,55 @@ async fn redirects_are_not_followed_into_internal_services() {
         "the internal service was asked"
     );
 }
+
+/// Issue 9, item 3: a site that speaks only TLS 1.0 (CBC suites) is not "silent over HTTPS":
+/// the TLS engine's own handshakes find it, its endpoint gets a TLS scan (legacy protocol and
+/// certificate findings), WEB-HTTPS passes, and the checks that need a page read over HTTPS
+/// are untestable with why (posture's HTTP client speaks TLS 1.2 and 1.3 only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls10_only_site_is_found_and_scanned() {
+    use posture_lab::servers::OpensslServer;
+    let s = site(None, None, None, None).await;
+    let leaf = s.pki.leaf(&LeafSpec {
+        key: posture_lab::pki::LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[D, WWW])
+    });
+    let legacy = OpensslServer::new(&leaf, &["-tls1", "-cipher", "ALL:@SECLEVEL=0"])
+        .start()
+        .await;
+    let mut o = options(&s, Duration::from_secs(3));
+    o.connect_to.insert(
+        0,
+        ConnectTo::parse(&format!("{D}:443:127.0.0.1:{}", legacy.addr.port())).unwrap(),
+    );
+    let observations = scan_domains(&[D.to_owned()], &o).await;
+    let findings = posture_lab::scan::judge_observations(observations.clone());
+    let domain_status = |check: &str| {
+        findings
+            .iter()
+            .find(|f| {
+                f.check == check && matches!(f.target, posture_policies::model::Target::Domain(_))
+            })
+            .map(|f| (f.status, f.message.clone()))
+            .unwrap_or_else(|| panic!("no {check}: {:?}", observations[0]))
+    };
+    assert_eq!(domain_status("WEB-HTTPS").0, Status::Pass);
+    let (hsts, why) = domain_status("WEB-HSTS");
+    assert_eq!(hsts, Status::Untestable, "{why}");
+    assert!(why.contains("answers the TLS handshake (TLSv1.0)"), "{why}");
+    let endpoint = observations
+        .iter()
+        .find(|o| matches!(&o.target, posture_policies::model::Target::Endpoint(e) if e.host == D && e.port == 443))
+        .unwrap_or_else(|| panic!("the HTTPS endpoint was not TLS-scanned: {observations:?}"));
+    assert!(endpoint.tls.is_some(), "{:?}", endpoint.scan.errors);
+    let legacy_finding = findings
+        .iter()
+        .find(|f| f.check == "TLS-PROTO-LEGACY" && f.target == endpoint.target)
+        .unwrap();
+    assert_eq!(
+        legacy_finding.status,
+        Status::Fail,
+        "{}",
+        legacy_finding.message
+    );
+}

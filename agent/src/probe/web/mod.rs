@@ -191,6 +191,153 @@ pub struct WebScan {
     pub failure: Option<(Status, String)>,
     /// Connections opened.
     pub connections: u32,
+    /// HTTPS hosts where posture's HTTP client could not complete a TLS handshake (a server
+    /// that speaks only versions or suites it will not), with why: the TLS engine's own
+    /// handshakes decide whether HTTPS answers there.
+    pub https_unread: Vec<(String, String)>,
+    /// HTTPS hosts that completed no HTTP answer for another reason (broken or oversized HTTP,
+    /// no answer in time): not a site that works, but their TLS is scanned all the same.
+    pub https_broken: Vec<String>,
+}
+
+/// The HTTPS answers a site's page facts are read from.
+struct Page<'a> {
+    /// The walk that leads to the canonical page.
+    canonical: Option<&'a Walk>,
+    /// The walk whose first HTTPS answer's HSTS header a browser keeps.
+    hsts_source: Option<&'a Walk>,
+    /// Every HTTPS walk, for the cookies set over HTTPS.
+    https: &'a [&'a Walk],
+}
+
+impl Page<'_> {
+    /// Fill HSTS, security headers, banners, cookies and security.txt into `facts`; the
+    /// connections the security.txt request opened.
+    async fn read_into(
+        &self,
+        facts: &mut WebFacts,
+        resolver: &impl Resolve,
+        trust: &TrustStore,
+        limits: &WebLimits,
+        now: DateTime<Utc>,
+    ) -> u32 {
+        facts.hsts = self
+            .hsts_source
+            .and_then(|w| w.first())
+            .and_then(|r| r.first("strict-transport-security"))
+            .map(parse::hsts);
+        let canonical = self.canonical;
+        let final_response = canonical
+            .and_then(|w| w.last.as_ref().map(|(_, r)| r))
+            .or(canonical.and_then(|w| w.first()));
+        if let Some(r) = final_response {
+            let h = |n: &str| r.first(n).map(str::to_owned);
+            let csp = h("content-security-policy");
+            facts.headers.csp_frame_ancestors = csp
+                .as_deref()
+                .is_some_and(|c| c.to_ascii_lowercase().contains("frame-ancestors"));
+            facts.headers.content_security_policy = csp;
+            facts.headers.x_content_type_options =
+                h("x-content-type-options").map(|v| v.trim().to_ascii_lowercase());
+            facts.headers.x_frame_options = h("x-frame-options");
+            facts.headers.referrer_policy = h("referrer-policy");
+            facts.headers.permissions_policy = h("permissions-policy");
+            facts.banners = parse::banners(&r.headers);
+        }
+        let mut cookies: Vec<CookieFacts> = Vec::new();
+        for w in self.https {
+            for (u, r) in w.responses() {
+                if !u.https {
+                    continue;
+                }
+                for c in r.all("set-cookie").filter_map(parse::cookie) {
+                    if !cookies.iter().any(|x| x.name == c.name) {
+                        cookies.push(c);
+                    }
+                }
+            }
+        }
+        facts.cookies = cookies;
+        let mut connections = 0;
+        if let Some(origin) = canonical.map(|w| w.final_url().unwrap_or(&w.start).clone()) {
+            let txt = Url {
+                path: "/.well-known/security.txt".into(),
+                https: true,
+                port: if origin.https { origin.port } else { 443 },
+                ..origin
+            };
+            let walk = follow(txt, resolver, trust, limits, now).await;
+            connections += u32::try_from(walk.hops.len() + 1).unwrap_or(0);
+            facts.security_txt = Some(match &walk.last {
+                Some((_, r)) => parse::security_txt(r.status, r.first("content-type"), &r.body),
+                None => parse::security_txt(0, None, &[]),
+            });
+        }
+        connections
+    }
+}
+
+/// The page facts of one HTTPS origin that is not a domain's website on 443 (`scan
+/// https://HOST:PORT`: internal web applications live on such ports): its headers, cookies,
+/// HSTS and security.txt, and whether it answers over HTTPS with a valid certificate.
+pub async fn probe_origin(
+    url: &Url,
+    resolver: &impl Resolve,
+    trust: &TrustStore,
+    limits: &WebLimits,
+    now: DateTime<Utc>,
+) -> WebScan {
+    let walk = follow(url.clone(), resolver, trust, limits, now).await;
+    let mut connections =
+        u32::try_from(walk.hops.len() + usize::from(walk.last.is_some() || walk.error.is_some()))
+            .unwrap_or(0);
+    let live = walk.live();
+    let mut facts = WebFacts {
+        endpoints: vec![endpoint(&walk)],
+        responds_https: live,
+        valid_https: walk.first().and_then(|r| r.tls_valid) == Some(true),
+        downgrades: walk.hops.first().is_some_and(|(u, r)| {
+            u.join(r.first("location").unwrap_or_default())
+                .is_some_and(|n| !n.https)
+        }),
+        canonical_url: live.then(|| walk.final_url().unwrap_or(&walk.start).render()),
+        registrable_domain: crate::target::registrable(&url.host),
+        ..WebFacts::default()
+    };
+    let live_walk = live.then_some(&walk);
+    let page = Page {
+        canonical: live_walk,
+        hsts_source: live_walk,
+        https: &[&walk],
+    };
+    connections += page
+        .read_into(&mut facts, resolver, trust, limits, now)
+        .await;
+    let (https_unread, https_broken) = unread(&[&walk]);
+    WebScan {
+        facts: Some(facts),
+        failure: None,
+        connections,
+        https_unread,
+        https_broken,
+    }
+}
+
+/// The HTTPS walks that read no page although something accepted the connection: those that
+/// failed in the TLS handshake (with why), and those that failed after it.
+fn unread(walks: &[&Walk]) -> (Vec<(String, String)>, Vec<String>) {
+    let mut tls = Vec::new();
+    let mut broken = Vec::new();
+    for w in walks.iter().filter(|w| !w.live()) {
+        match &w.error {
+            Some(e @ FetchError::Tls(_)) => tls.push((w.start.host.clone(), e.to_string())),
+            Some(FetchError::Protocol(_) | FetchError::Timeout(_)) => {
+                broken.push(w.start.host.clone());
+            }
+            _ => {}
+        }
+    }
+    (tls, broken)
 }
 
 /// Probe `domain`'s website.
@@ -236,6 +383,8 @@ pub async fn probe(
                 format!("no answer on port 80 or 443 for {domain} or {www}"),
             )),
             connections,
+            https_unread: Vec::new(),
+            https_broken: Vec::new(),
         };
     }
 
@@ -284,13 +433,6 @@ pub async fn probe(
     } else {
         canonical
     };
-    let hsts = hsts_source
-        .and_then(|w| w.first())
-        .and_then(|r| r.first("strict-transport-security"))
-        .map(parse::hsts);
-    let final_response = canonical
-        .and_then(|w| w.last.as_ref().map(|(_, r)| r))
-        .or(canonical.and_then(|w| w.first()));
     let mut facts = WebFacts {
         endpoints: walks.iter().map(|w| endpoint(w)).collect(),
         responds_https,
@@ -299,54 +441,22 @@ pub async fn probe(
         strictly_enforces_https,
         canonical_url: canonical.map(|w| w.final_url().unwrap_or(&w.start).render()),
         registrable_domain: crate::target::registrable(&domain),
-        hsts,
         ..WebFacts::default()
     };
-    if let Some(r) = final_response {
-        let h = |n: &str| r.first(n).map(str::to_owned);
-        let csp = h("content-security-policy");
-        facts.headers.csp_frame_ancestors = csp
-            .as_deref()
-            .is_some_and(|c| c.to_ascii_lowercase().contains("frame-ancestors"));
-        facts.headers.content_security_policy = csp;
-        facts.headers.x_content_type_options =
-            h("x-content-type-options").map(|v| v.trim().to_ascii_lowercase());
-        facts.headers.x_frame_options = h("x-frame-options");
-        facts.headers.referrer_policy = h("referrer-policy");
-        facts.headers.permissions_policy = h("permissions-policy");
-        facts.banners = parse::banners(&r.headers);
-    }
-    let mut cookies: Vec<CookieFacts> = Vec::new();
-    for w in [&https_apex, &https_www] {
-        for (u, r) in w.responses() {
-            if !u.https {
-                continue;
-            }
-            for c in r.all("set-cookie").filter_map(parse::cookie) {
-                if !cookies.iter().any(|x| x.name == c.name) {
-                    cookies.push(c);
-                }
-            }
-        }
-    }
-    facts.cookies = cookies;
-    if let Some(origin) = canonical.map(|w| w.final_url().unwrap_or(&w.start).clone()) {
-        let txt = Url {
-            path: "/.well-known/security.txt".into(),
-            https: true,
-            port: if origin.https { origin.port } else { 443 },
-            ..origin
-        };
-        let walk = follow(txt, resolver, trust, limits, now).await;
-        connections += u32::try_from(walk.hops.len() + 1).unwrap_or(0);
-        facts.security_txt = Some(match &walk.last {
-            Some((_, r)) => parse::security_txt(r.status, r.first("content-type"), &r.body),
-            None => parse::security_txt(0, None, &[]),
-        });
-    }
+    let page = Page {
+        canonical,
+        hsts_source,
+        https: &[&https_apex, &https_www],
+    };
+    connections += page
+        .read_into(&mut facts, resolver, trust, limits, now)
+        .await;
+    let (https_unread, https_broken) = unread(&[&https_apex, &https_www]);
     WebScan {
         facts: Some(facts),
         failure: None,
         connections,
+        https_unread,
+        https_broken,
     }
 }
