@@ -311,3 +311,66 @@ async fn a_domain_scan_ends_within_its_budget() {
         assert_eq!(run.statuses(check), ["untestable"], "{label}");
     }
 }
+
+/// Item 12, as a user runs the agent: a scanned site's redirect to an address literal (the
+/// classic way into an internal service) is refused and kept as a fact; the internal service
+/// is never asked. (Redirects to internal names are in web.rs, where the lab can declare a
+/// loopback address public.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_into_an_internal_service_is_refused() {
+    use posture_lab::web::{Reply, Seen, serve};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let secret = serve(
+        None,
+        Arc::new(move |_: &Seen| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Reply::ok("the internal service's secret")
+        }),
+    )
+    .await;
+    let location = format!("http://127.0.0.1:{}/secret", secret.addr.port());
+    let to = location.clone();
+    let site = serve(None, Arc::new(move |_: &Seen| Reply::redirect(301, &to))).await;
+    let zone = "$ORIGIN ssrf.test.\n@ 300 IN SOA ns.ssrf.test. h.ssrf.test. 1 3600 600 86400 300\n@ 300 IN NS ns.ssrf.test.\n";
+    let dns = posture_lab::dns::serve(&[zone]).await;
+    let closed = posture_lab::servers::free_port();
+    let run = agent(vec![
+        "scan".into(),
+        "ssrf.test".into(),
+        "--resolver".into(),
+        dns.addr.to_string(),
+        "--nameserver-port".into(),
+        dns.addr.port().to_string(),
+        "--connect-to".into(),
+        format!("ssrf.test:80:127.0.0.1:{}", site.addr.port()),
+        "--connect-to".into(),
+        format!("::127.0.0.1:{closed}"),
+        "--read-timeout".into(),
+        "2".into(),
+        "--budget".into(),
+        "20".into(),
+    ])
+    .await;
+    check_run(
+        "redirect to an address literal",
+        &run,
+        Duration::from_secs(25),
+    );
+    let web = &run.report()["observations"][0]["web"];
+    let refused = web["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == "http://ssrf.test/")
+        .map(|e| e["refused_redirect"].clone())
+        .unwrap();
+    assert_eq!(refused["location"], location.as_str(), "{web}");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "the internal service was asked"
+    );
+}
