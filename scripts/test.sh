@@ -66,6 +66,19 @@ if [ ! -x "$POSTURE_CHECKDMARC" ]; then
   "$venvs/checkdmarc/bin/pip" install -q --disable-pip-version-check 'checkdmarc>=5,<7'
 fi
 
+# The SPF community's conformance suite (the openspf RFC 7208 suite), from pyspf's source
+# distribution on PyPI: test/rfc7208-tests.yml becomes tests/tests/e2e/spf_suite.rs's input.
+if [ ! -s target/lab/rfc7208-tests.yml ]; then
+  step "fetch the RFC 7208 conformance suite (pyspf 2.0.14 sdist)"
+  scratch="$(mktemp -d)"
+  "$venvs/checkdmarc/bin/pip" download -q --disable-pip-version-check --no-deps \
+    --no-binary :all: pyspf==2.0.14 -d "$scratch"
+  mkdir -p target/lab
+  tar -xzf "$scratch"/pyspf-2.0.14.tar.gz -C "$scratch" pyspf-2.0.14/test/rfc7208-tests.yml
+  mv "$scratch"/pyspf-2.0.14/test/rfc7208-tests.yml target/lab/rfc7208-tests.yml
+  rm -rf "$scratch"
+fi
+
 step "toolchain"
 cargo --version
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then

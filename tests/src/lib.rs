@@ -13,6 +13,7 @@
 pub mod dns;
 pub mod pki;
 pub mod scan;
+pub mod scripted_dns;
 pub mod servers;
 pub mod web;
 

@@ -290,12 +290,7 @@ impl Dns {
             kind: kind.to_string(),
             reason,
         };
-        let fqdn = Name::from_ascii(if name.ends_with('.') {
-            name.to_owned()
-        } else {
-            format!("{name}.")
-        })
-        .map_err(|e| fail(e.to_string()))?;
+        let fqdn = dns_name(name).map_err(fail)?;
         match self.resolver.lookup(fqdn, kind).await {
             Ok(lookup) => {
                 let records: Vec<RData> = lookup
@@ -581,6 +576,19 @@ async fn tcp_exchange(
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| format!("no complete answer from {server} within {timeout:?}"))?
+}
+
+/// `name` as an absolute DNS name. A label may hold any octet but a dot (RFC 2181 §11), so
+/// names from records (an SPF domain-spec may contain ':' or '/', RFC 7208 §7.1) are built
+/// from their labels when they are not host names.
+fn dns_name(name: &str) -> Result<Name, String> {
+    let trimmed = name.trim_end_matches('.');
+    Name::from_ascii(format!("{trimmed}.")).or_else(|_| {
+        let mut n = Name::from_labels(trimmed.split('.').map(str::as_bytes))
+            .map_err(|e| format!("{name:?} is not a DNS name: {e}"))?;
+        n.set_fqdn(true);
+        Ok(n)
+    })
 }
 
 /// What a zone transfer attempt got.

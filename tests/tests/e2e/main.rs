@@ -15,5 +15,6 @@ mod mail_domain;
 mod reference;
 mod shipped_files;
 mod spf;
+mod spf_suite;
 mod tls;
 mod web;
