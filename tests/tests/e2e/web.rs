@@ -301,6 +301,27 @@ async fn https_absent_redirect_to_other_host_and_hsts_variants() {
         );
     }
 
+    // HSTS over a connection whose certificate does not validate is ignored (RFC 6797 §8.1):
+    // the lab's root is not trusted here.
+    let s = site(
+        h(|_| Reply::redirect(301, &format!("https://{D}/"))),
+        h(|_| Reply::ok("x").header("strict-transport-security", "max-age=63072000")),
+        None,
+        None,
+    )
+    .await;
+    let mut o = options(&s, Duration::from_secs(3));
+    o.tls.trust = TrustStore::default();
+    let findings = posture_lab::scan::judge_observations(scan_domains(&[D.to_owned()], &o).await);
+    let hsts = findings
+        .iter()
+        .find(|f| {
+            f.check == "WEB-HSTS" && matches!(f.target, posture_policies::model::Target::Domain(_))
+        })
+        .unwrap();
+    assert_eq!(hsts.status, Status::Fail, "{}", hsts.message);
+    assert!(hsts.message.contains("RFC 6797 §8.1"), "{}", hsts.message);
+
     // HSTS sent only over plain HTTP is ignored.
     let s = site(
         h(|_| {

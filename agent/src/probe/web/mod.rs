@@ -221,11 +221,19 @@ impl Page<'_> {
         limits: &WebLimits,
         now: DateTime<Utc>,
     ) -> u32 {
-        facts.hsts = self
-            .hsts_source
-            .and_then(|w| w.first())
-            .and_then(|r| r.first("strict-transport-security"))
-            .map(parse::hsts);
+        facts.hsts = self.hsts_source.and_then(|w| w.first()).and_then(|r| {
+            let mut hsts = parse::hsts(r.first("strict-transport-security")?);
+            // RFC 6797 §8.1: a browser notes the policy only from a connection without
+            // certificate errors; from any other it is ignored.
+            if r.tls_valid != Some(true) {
+                hsts.valid = false;
+                hsts.error = Some(
+                    "sent over a connection whose certificate does not validate, so browsers ignore it (RFC 6797 §8.1)"
+                        .into(),
+                );
+            }
+            Some(hsts)
+        });
         let canonical = self.canonical;
         let final_response = canonical
             .and_then(|w| w.last.as_ref().map(|(_, r)| r))
