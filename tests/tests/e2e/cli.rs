@@ -346,7 +346,11 @@ $TTL 300
 async fn an_https_origin_on_another_port_gets_the_web_checks() {
     use posture_lab::web::{Reply, serve};
     let pki = Pki::new();
-    let leaf = pki.leaf(&LeafSpec::valid(&["app.cli.test", "old.cli.test"]));
+    let leaf = pki.leaf(&LeafSpec::valid(&[
+        "app.cli.test",
+        "old.cli.test",
+        "127.0.0.1",
+    ]));
     let good = serve(
         Some(&leaf),
         std::sync::Arc::new(|_: &posture_lab::web::Seen| Reply::well_run("the app")),
@@ -393,6 +397,35 @@ async fn an_https_origin_on_another_port_gets_the_web_checks() {
     }
     assert_eq!(status("old.cli.test", "WEB-HSTS"), "fail");
     assert_eq!(status("old.cli.test", "WEB-HEADERS"), "fail");
+    // The same well-run origin reached by its address: browsers never note HSTS from an
+    // IP-address host (RFC 6797 §8.1.1), so neither does posture.
+    let args = vec![
+        "scan".to_owned(),
+        format!("https://127.0.0.1:{g}"),
+        "--ca-file".into(),
+        pki.root_file().display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ];
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    result.unwrap();
+    let by_ip: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hsts = by_ip["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "WEB-HSTS")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(hsts["status"], "fail", "{hsts}");
+    assert!(
+        hsts["message"]
+            .as_str()
+            .unwrap()
+            .contains("RFC 6797 §8.1.1"),
+        "{hsts}"
+    );
     // The TLS scans are still there, one per origin.
     let endpoints = report["observations"]
         .as_array()

@@ -322,6 +322,31 @@ async fn https_absent_redirect_to_other_host_and_hsts_variants() {
     assert_eq!(hsts.status, Status::Fail, "{}", hsts.message);
     assert!(hsts.message.contains("RFC 6797 §8.1"), "{}", hsts.message);
 
+    // Only the first STS header of a response counts (RFC 6797 §8.1).
+    let s = site(
+        h(|_| Reply::redirect(301, &format!("https://{D}/"))),
+        h(|_| {
+            Reply::ok("x")
+                .header("strict-transport-security", "max-age=63072000")
+                .header("strict-transport-security", "max-age=nonsense")
+        }),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    let first = j.observations[0]
+        .web
+        .as_ref()
+        .unwrap()
+        .hsts
+        .clone()
+        .unwrap();
+    assert!(
+        first.valid && first.max_age == Some(63_072_000),
+        "{first:?}"
+    );
+
     // HSTS sent only over plain HTTP is ignored.
     let s = site(
         h(|_| {

@@ -321,6 +321,16 @@ pub async fn probe_origin(
     connections += page
         .read_into(&mut facts, resolver, trust, limits, now)
         .await;
+    // RFC 6797 §8.1.1: a browser never notes an IP-address host as an HSTS host.
+    if url.host.parse::<std::net::IpAddr>().is_ok()
+        && let Some(hsts) = facts.hsts.as_mut()
+    {
+        hsts.valid = false;
+        hsts.error = Some(
+            "sent by a host reached by its IP address, which browsers never note (RFC 6797 §8.1.1)"
+                .into(),
+        );
+    }
     let (https_unread, https_broken) = unread(&[&walk]);
     WebScan {
         facts: Some(facts),

@@ -229,6 +229,14 @@ mod tests {
         assert!(f.expires.is_some());
         assert!(!security_txt(200, Some("text/html"), body).found);
         assert!(!security_txt(404, Some("text/plain"), body).found);
+        // RFC 9116 §2.5.5: Expires at most once.
+        let twice = security_txt(
+            200,
+            Some("text/plain"),
+            b"Contact: mailto:a@example.test\nExpires: 2030-01-01T00:00:00Z\nExpires: 2031-01-01T00:00:00Z\n",
+        );
+        assert_eq!(twice.expires, None);
+        assert!(twice.errors.iter().any(|e| e.contains("more than once")));
         assert!(
             security_txt(200, Some("text/plain"), b"Expires: tomorrow\n")
                 .expires
