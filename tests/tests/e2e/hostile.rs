@@ -374,3 +374,61 @@ async fn a_redirect_into_an_internal_service_is_refused() {
         "the internal service was asked"
     );
 }
+
+/// Item 11: `--per-host` holds across every target that resolves to the same address. A peer
+/// that records how many hellos it holds unanswered at once (each answered with an alert
+/// after 100 ms) is scanned as two targets routed to one address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_holds_across_targets_that_share_an_address() {
+    use posture_agent::runner::{RunOptions, scan_tls_targets};
+    use posture_agent::target::{ConnectTo, parse_target};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (listener, addr) = posture_lab::servers::listen().await;
+    let active = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (a, m) = (active.clone(), most.clone());
+    let _peer = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let (a, m) = (a.clone(), m.clone());
+            tokio::spawn(async move {
+                let now = a.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Counted down before answering: the agent holds its permit until it has the
+                // answer, so what is counted never exceeds what it holds.
+                a.fetch_sub(1, Ordering::SeqCst);
+                let _ = tcp.write_all(&[21, 3, 3, 0, 2, 2, 40]).await;
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    let port = addr.port();
+    let targets = vec![
+        parse_target(&format!("tls://one.lab.test:{port}")).unwrap(),
+        parse_target(&format!("tls://two.lab.test:{port}")).unwrap(),
+    ];
+    for per_host in [1usize, 3] {
+        most.store(0, Ordering::SeqCst);
+        let mut options = RunOptions {
+            connect_to: vec![ConnectTo::parse(&format!("::127.0.0.1:{port}")).unwrap()],
+            ..RunOptions::default()
+        };
+        options.tls.limits.per_host = per_host;
+        options.tls.limits.read_timeout = Duration::from_secs(2);
+        let observations = scan_tls_targets(&targets, &options).await;
+        assert_eq!(observations.len(), 2);
+        let seen = most.load(Ordering::SeqCst);
+        if per_host == 1 {
+            assert_eq!(seen, 1, "--per-host 1 across two targets on one address");
+        } else {
+            // The same scan with a wider limit does open connections in parallel, so the
+            // check above can fail.
+            assert!(seen > 1, "{seen}");
+            assert!(seen <= per_host, "{seen}");
+        }
+    }
+}
