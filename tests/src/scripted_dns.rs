@@ -10,7 +10,6 @@ use std::sync::Arc;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
 
 use crate::servers::Running;
 
@@ -107,15 +106,7 @@ pub fn answer(table: &Table, query: &Message) -> Option<Message> {
 /// Serve `table` on 127.0.0.1 (UDP and TCP on one port) until dropped.
 pub async fn serve(table: Table) -> Running {
     let table = Arc::new(table);
-    let (udp, tcp) = loop {
-        let udp = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let port = udp.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
-        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
-            break (udp, tcp);
-        }
-    };
+    let (udp, tcp) = crate::dns::bind_udp_and_tcp().await;
     let addr: SocketAddr = udp.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let udp_table = table.clone();
     let task = tokio::spawn(async move {
