@@ -462,9 +462,26 @@ pub fn read_observations(path: &Path) -> Result<ObservationSet> {
             source,
         })?
     };
-    serde_json::from_str(&text).map_err(|e| Error::Data {
+    /// An observation set, or what `scan --format json` prints (the same, with the findings
+    /// the scan made beside it, which are judged anew).
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Input {
+        schema: posture_policies::model::Schema,
+        #[serde(default)]
+        organisation: Option<String>,
+        observations: Vec<posture_policies::model::Observation>,
+        #[serde(default, rename = "findings")]
+        _findings: Option<serde::de::IgnoredAny>,
+    }
+    let input: Input = serde_json::from_str(&text).map_err(|e| Error::Data {
         path: path.to_owned(),
         message: format!("not a posture/v1 observation set: {e}"),
+    })?;
+    Ok(ObservationSet {
+        schema: input.schema,
+        organisation: input.organisation,
+        observations: input.observations,
     })
 }
 

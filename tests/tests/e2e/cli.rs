@@ -86,6 +86,26 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     };
     assert_eq!(statuses(&report), statuses(&evaluated));
 
+    // What `scan --format json` printed is itself valid input for `evaluate` (issue 10,
+    // item 4), and gives the same findings.
+    let printed = dir.path().join("printed.json");
+    std::fs::write(&printed, serde_json::to_string(&report).unwrap()).unwrap();
+    let file = printed.display().to_string();
+    let (result, out) = tokio::task::spawn_blocking(move || {
+        run(vec![
+            "evaluate".into(),
+            file,
+            "--format".into(),
+            "json".into(),
+        ])
+    })
+    .await
+    .unwrap();
+    result.unwrap();
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&report), statuses(&again));
+    assert!(!statuses(&again).is_empty());
+
     // With --sni naming a host the certificate does not cover, the name check fails.
     let args = vec![
         "scan".to_owned(),
