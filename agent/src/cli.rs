@@ -52,6 +52,10 @@ pub enum Command {
     /// protocol version (SSLv2 to TLS 1.3), every cipher suite, the named groups and the
     /// certificate. Scanning is gentle: at most --per-host connections at once to a host, each
     /// read bounded in time and size, and the whole target within --budget.
+    ///
+    /// Exit codes: 0 no finding at or above --fail-on failed; 1 one did; 2 none did, but a
+    /// target could not be scanned at all; 64 bad usage; 65 bad input data; 66 an input file
+    /// missing.
     Scan(Box<ScanArgs>),
     /// Work with the agent's configuration file.
     #[command(subcommand)]
@@ -144,6 +148,10 @@ pub struct ScanArgs {
     /// command line win over the file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Exit 1 when a finding of this severity or above fails: critical, high, medium, low,
+    /// info, or never (exit 0 whatever fails).
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_fail_on)]
+    pub fail_on: FailOn,
     /// The SNI name to send (and match the certificate against) instead of the target's host.
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
@@ -262,6 +270,24 @@ pub enum Format {
     Table,
     /// One JSON document.
     Json,
+}
+
+/// The severity from which a failing finding makes `scan` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    /// Findings of this severity or above.
+    AtLeast(posture_policies::model::Severity),
+    /// Never: exit 0 whatever fails.
+    Never,
+}
+
+fn parse_fail_on(text: &str) -> Result<FailOn, String> {
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(FailOn::Never);
+    }
+    serde_json::from_value(serde_json::Value::String(text.to_ascii_lowercase()))
+        .map(FailOn::AtLeast)
+        .map_err(|_| format!("{text:?}: use critical, high, medium, low, info or never"))
 }
 
 fn parse_role(text: &str) -> Result<posture_policies::model::DomainRole, String> {

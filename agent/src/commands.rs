@@ -863,6 +863,8 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         })?;
     }
     let findings = set.evaluate_set(&observation_set, None, args.standard.as_deref());
+    // Decided before the report takes the findings and observations.
+    let outcome = scan_outcome(args.fail_on, &findings, &observation_set.observations);
     match args.format {
         Format::Json => {
             let report = ScanReport {
@@ -907,7 +909,44 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             )?;
         }
     }
-    Ok(())
+    outcome
+}
+
+/// How a finished scan ends for a pipeline: failing findings at or above `fail_on` (exit 1),
+/// else targets that could not be scanned at all (exit 2), else success.
+fn scan_outcome(
+    fail_on: crate::cli::FailOn,
+    findings: &[Finding],
+    observations: &[posture_policies::model::Observation],
+) -> Result<()> {
+    if let crate::cli::FailOn::AtLeast(severity) = fail_on {
+        let count = findings
+            .iter()
+            .filter(|f| f.status == Status::Fail && f.severity >= severity)
+            .count();
+        if count > 0 {
+            return Err(Error::Failing {
+                count,
+                severity: severity.as_str(),
+            });
+        }
+    }
+    let unscanned: Vec<String> = observations
+        .iter()
+        .filter(|o| {
+            !o.scan.errors.is_empty()
+                && o.tls.is_none()
+                && o.web.is_none()
+                && o.dns.is_none()
+                && o.mail.is_none()
+        })
+        .map(|o| o.target.to_string())
+        .collect();
+    if unscanned.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unscanned(unscanned))
+    }
 }
 
 fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Write) -> Result<()> {

@@ -35,6 +35,18 @@ pub enum Error {
     /// Writing the output failed (exit 74).
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    /// The scan finished and findings at or above `--fail-on` failed (exit 1).
+    #[error("{count} finding(s) at or above {severity} failed (--fail-on {severity})")]
+    Failing {
+        /// How many.
+        count: usize,
+        /// The `--fail-on` severity.
+        severity: &'static str,
+    },
+    /// The scan finished, nothing at or above `--fail-on` failed, but some targets could not
+    /// be scanned at all (exit 2).
+    #[error("could not scan {}", .0.join(", "))]
+    Unscanned(Vec<String>),
 }
 
 impl Error {
@@ -48,6 +60,8 @@ impl Error {
             Error::Policy(posture_policies::Error::Io { .. }) => 66,
             Error::Policy(_) => 1,
             Error::Output(_) => 74,
+            Error::Failing { .. } => 1,
+            Error::Unscanned(_) => 2,
         }
     }
 }

@@ -38,7 +38,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     let (result, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     // The origin's web observation comes first, then its endpoint's TLS scan.
     assert_eq!(report["observations"][0]["target"]["name"], "www.cli.test");
@@ -67,7 +67,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     })
     .await
     .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let evaluated: serde_json::Value = serde_json::from_str(&out).unwrap();
     let statuses = |v: &serde_json::Value| {
         let mut s: Vec<(String, String)> = v["findings"]
@@ -101,7 +101,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     })
     .await
     .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let again: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(statuses(&report), statuses(&again));
     assert!(!statuses(&again).is_empty());
@@ -115,14 +115,25 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         "--ca-file".into(),
         root.display().to_string(),
     ];
+    let sni_args = args.clone();
     let (result, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    // Issue 10, item 7: a failing critical finding (the name) makes the scan exit 1 under
+    // the default --fail-on high, and under --fail-on critical; --fail-on never exits 0.
+    assert_eq!(crate::scanned(result), 1);
     assert!(
         out.contains("TLS-CERT-NAME") && out.contains("intranet.cli.test"),
         "{out}"
     );
+    for (fail_on, code) in [("critical", 1), ("never", 0)] {
+        let mut args = sni_args.clone();
+        args.extend(["--fail-on".into(), fail_on.into()]);
+        let (result, _) = tokio::task::spawn_blocking(move || run(args))
+            .await
+            .unwrap();
+        assert_eq!(crate::scanned(result), code, "--fail-on {fail_on}");
+    }
 }
 
 #[test]
@@ -184,7 +195,7 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     let (r, _) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    r.unwrap();
+    crate::scanned(r);
     let status = |out: &str| {
         let v: serde_json::Value = serde_json::from_str(out).unwrap();
         v["findings"]
@@ -201,7 +212,7 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     let (r, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    r.unwrap();
+    crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("pass"));
     let args = scan(
         forged.addr.port(),
@@ -210,14 +221,14 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     let (r, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    r.unwrap();
+    crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("fail"));
     // Without a second view the check does not apply, unless the issuer is a known inspection CA.
     let args = scan(forged.addr.port(), vec![]);
     let (r, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    r.unwrap();
+    crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("not_applicable"));
     let args = scan(
         forged.addr.port(),
@@ -226,7 +237,7 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     let (r, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    r.unwrap();
+    crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("fail"));
 }
 
@@ -260,7 +271,7 @@ async fn targets_are_read_as_users_write_them() {
     let (result, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let hosts: Vec<&str> = report["observations"]
         .as_array()
@@ -289,7 +300,7 @@ async fn targets_are_read_as_users_write_them() {
     let (result, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     assert!(out.contains(&format!("tls://[::1]:{closed}")), "{out}");
     assert!(out.contains("untestable"), "{out}");
     assert!(!out.contains("No problems found"), "{out}");
@@ -338,7 +349,7 @@ $TTL 300
     let (result, table) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     assert!(
         table.contains("v=spf1 \\u{1b}[2J\\u{1b}[31mFAKE\\r -all"),
         "{table}"
@@ -352,7 +363,7 @@ $TTL 300
     let (result, json) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
         report["observations"][0]["mail"]["spf"]["records"][0],
@@ -399,7 +410,7 @@ async fn an_https_origin_on_another_port_gets_the_web_checks() {
     let (result, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let status = |domain: &str, check: &str| {
         report["findings"]
@@ -430,7 +441,7 @@ async fn an_https_origin_on_another_port_gets_the_web_checks() {
     let (result, out) = tokio::task::spawn_blocking(move || run(args))
         .await
         .unwrap();
-    result.unwrap();
+    crate::scanned(result);
     let by_ip: serde_json::Value = serde_json::from_str(&out).unwrap();
     let hsts = by_ip["findings"]
         .as_array()

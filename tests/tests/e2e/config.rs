@@ -120,7 +120,7 @@ ca_file = "lab-ca.pem"
         move || {
             let cli = posture_agent::cli::Cli::try_parse_from(args).unwrap();
             let mut out = Vec::new();
-            posture_agent::run(cli, &mut out).unwrap();
+            crate::scanned(posture_agent::run(cli, &mut out));
             serde_json::from_slice::<serde_json::Value>(&out).unwrap()
         }
     };

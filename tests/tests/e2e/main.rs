@@ -3,6 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+/// The exit code of a finished `scan` (0, 1 for failing findings, 2 for targets that could
+/// not be scanned at all); any other error fails the test.
+pub(crate) fn scanned(result: Result<(), posture_agent::Error>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e @ (posture_agent::Error::Failing { .. } | posture_agent::Error::Unscanned(_))) => {
+            e.exit_code()
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 mod checkdmarc;
 mod cli;
 mod config;
