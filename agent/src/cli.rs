@@ -99,8 +99,13 @@ pub struct PolicyArgs {
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// The check id, e.g. TLS-PROTO-LEGACY or MAIL-DMARC-POLICY (case-insensitive).
+    /// Without one, every check is listed under each standard that mandates it.
     #[arg(value_name = "CHECK-ID")]
     pub check: Option<String>,
+    /// List only this standard's checks (a name as the list prints it, e.g. NCSC-TLS; the
+    /// same names --standard takes in scan and evaluate).
+    #[arg(long, value_name = "S")]
+    pub standard: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -100,7 +100,7 @@ struct ExplainedOutcome<'a> {
 pub fn explain(args: &ExplainArgs, out: &mut dyn Write) -> Result<()> {
     let set = load_policies(args.policy.policies.as_deref())?;
     let Some(id) = &args.check else {
-        return list_checks(&set, args.format, out);
+        return list_checks(&set, args.standard.as_deref(), args.format, out);
     };
     let check = set.check(id)?;
     let explained = explained(&set, check);
@@ -182,31 +182,58 @@ fn explained<'a>(set: &'a PolicySet, check: &'a Check) -> Explained<'a> {
     }
 }
 
-fn list_checks(set: &PolicySet, format: Format, out: &mut dyn Write) -> Result<()> {
+/// Every check (or one standard's), grouped by the standards that mandate them, with the
+/// severity each standard gives it.
+fn list_checks(
+    set: &PolicySet,
+    standard: Option<&str>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let standards: Vec<&posture_policies::Standard> = match standard {
+        Some(id) => vec![set.standard(id)?],
+        None => set.standards().iter().collect(),
+    };
     if format == Format::Json {
-        let all: Vec<Explained<'_>> = set.checks().map(|c| explained(set, c)).collect();
+        let all: Vec<Explained<'_>> = set
+            .checks()
+            .filter(|c| standards.iter().any(|s| s.checks.contains(&c.id)))
+            .map(|c| explained(set, c))
+            .collect();
         serde_json::to_writer_pretty(&mut *out, &all).map_err(std::io::Error::other)?;
         writeln!(out)?;
         return Ok(());
     }
-    let mut t = Table::new(&["CHECK", "SEVERITY", "STANDARDS", "TITLE"]);
-    for check in set.checks() {
-        let standards: Vec<String> = set
-            .mandated_by(&check.id)
-            .iter()
-            .map(|(s, _)| s.id.clone())
-            .collect();
-        t.row(vec![
-            check.id.clone(),
-            check.severity.to_string(),
-            standards.join(","),
-            check.title.clone(),
-        ]);
+    for (i, s) in standards.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let url = s
+            .url
+            .as_deref()
+            .map(|u| format!(" <{u}>"))
+            .unwrap_or_default();
+        writeln!(out, "{}: {}{url}", s.id, s.title)?;
+        let mut t = Table::new(&["  CHECK", "SEVERITY", "TITLE"]);
+        for id in &s.checks {
+            let Ok(check) = set.check(id) else { continue };
+            let severity = set
+                .mandated_by(id)
+                .iter()
+                .find(|(m, _)| m.id == s.id)
+                .map_or(check.severity, |(_, sev)| *sev);
+            t.row(vec![
+                format!("  {}", check.id),
+                severity.to_string(),
+                check.title.clone(),
+            ]);
+        }
+        write!(out, "{}", t.render())?;
     }
-    write!(out, "{}", t.render())?;
     writeln!(
         out,
-        "\n`posture-agent explain CHECK-ID` tells more about one check."
+        "\n`posture-agent explain CHECK-ID` tells more about one check; `--standard NAME` (these \
+         names) limits explain, scan and evaluate to one standard."
     )?;
     Ok(())
 }

@@ -50,19 +50,47 @@ fn explain_json_is_structured() {
 }
 
 #[test]
-fn explain_lists_all_checks_without_an_id() {
+fn explain_lists_checks_by_standard_without_an_id() {
     let o = agent(&["explain"]);
     assert!(o.status.success());
-    assert_eq!(
-        stdout(&o)
-            .lines()
-            .filter(|l| l.starts_with("TLS-")
-                || l.starts_with("WEB-")
-                || l.starts_with("DNS-")
-                || l.starts_with("DOMAIN-")
-                || l.starts_with("MAIL-"))
-            .count(),
-        56
+    let text = stdout(&o);
+    // Each of the 56 checks appears under at least one of the 13 standards.
+    let mut ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|id| id.contains('-') && *id != "CHECK")
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 56, "{text}");
+    let headers: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains(": "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(headers.len(), 13, "{headers:?}");
+    assert!(headers.contains(&"NCSC-TLS") && headers.contains(&"GOVUK-EMAIL"));
+    // Every name printed there is accepted by --standard, here and in evaluate.
+    for name in headers {
+        let o = agent(&["explain", "--standard", name]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with(&format!("{name}: ")), "{name}");
+        let o = agent(&["evaluate", "examples/weak-domain.json", "--standard", name]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    // One standard's list holds its checks only.
+    let https = stdout(&agent(&["explain", "--standard", "govuk-https"]));
+    assert!(
+        https.contains("WEB-HSTS") && !https.contains("MAIL-SPF"),
+        "{https}"
+    );
+    let o = agent(&["explain", "--standard", "NCSC"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        stderr(&o).contains("did you mean NCSC-TLS"),
+        "{}",
+        stderr(&o)
     );
 }
 
