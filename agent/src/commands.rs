@@ -44,7 +44,7 @@ pub fn lint(dir: Option<&Path>, format: Format, out: &mut dyn Write) -> Result<(
     let report = set.lint()?;
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         Format::Table => writeln!(
@@ -105,7 +105,7 @@ pub fn explain(args: &ExplainArgs, out: &mut dyn Write) -> Result<()> {
     let check = set.check(id)?;
     let explained = explained(&set, check);
     if args.format == Format::Json {
-        serde_json::to_writer_pretty(&mut *out, &explained).map_err(std::io::Error::other)?;
+        serde_json::to_writer_pretty(&mut *out, &explained).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -200,7 +200,7 @@ fn list_checks(
             .filter(|c| standards.iter().any(|s| s.checks.contains(&c.id)))
             .map(|c| explained(set, c))
             .collect();
-        serde_json::to_writer_pretty(&mut *out, &all).map_err(std::io::Error::other)?;
+        serde_json::to_writer_pretty(&mut *out, &all).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -279,7 +279,7 @@ pub fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<()> {
     let evaluation = run_evaluation(&set, &observations, now, interval, args.standard.as_deref());
     match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &evaluation).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *out, &evaluation).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         Format::Table => print_evaluation(
@@ -484,9 +484,16 @@ pub fn read_observations(path: &Path) -> Result<ObservationSet> {
             })?;
         s
     } else {
-        std::fs::read_to_string(path).map_err(|source| Error::NoInput {
+        let bytes = std::fs::read(path).map_err(|source| Error::NoInput {
             path: path.to_owned(),
             source,
+        })?;
+        String::from_utf8(bytes).map_err(|e| Error::Data {
+            path: path.to_owned(),
+            message: format!(
+                "not text (invalid UTF-8 at byte {}): a posture/v1 observation set is JSON",
+                e.utf8_error().valid_up_to()
+            ),
         })?
     };
     /// An observation set, or what `scan --format json` prints (the same, with the findings
@@ -591,7 +598,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     use crate::target::ConnectTo;
 
     let config = match &args.config {
-        Some(path) => crate::config::Config::load(path)?,
+        Some(path) => load_config(path)?,
         None => crate::config::Config::default(),
     };
     let policy_args = crate::cli::PolicyArgs {
@@ -869,6 +876,18 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         .filter(|t| t.service == posture_policies::model::Service::Https && t.port != 443)
         .cloned()
         .collect();
+    // Say now, not after the whole scan, that the output file cannot be written.
+    if let Some(path) = &args.output {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|source| Error::CantCreate {
+                path: path.clone(),
+                source,
+            })?;
+    }
     let observations = runtime.block_on(async {
         let mut all = crate::runner::scan_domains(&domains, &options).await;
         all.extend(crate::runner::scan_sites(&web_only, &options).await);
@@ -884,7 +903,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     };
     if let Some(path) = &args.output {
         let text = serde_json::to_string_pretty(&observation_set).map_err(std::io::Error::other)?;
-        std::fs::write(path, text + "\n").map_err(|source| Error::NoInput {
+        std::fs::write(path, text + "\n").map_err(|source| Error::CantCreate {
             path: path.clone(),
             source,
         })?;
@@ -899,7 +918,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                 observations: observation_set.observations,
                 findings,
             };
-            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         Format::Table => {
@@ -1167,12 +1186,24 @@ fn print_domain_summary(
     Ok(())
 }
 
+/// The configuration file at `path`: one that cannot be read is missing input (exit 66), one
+/// that is wrong names its key (exit 64).
+fn load_config(path: &Path) -> Result<crate::config::Config> {
+    if let Err(source) = std::fs::metadata(path) {
+        return Err(Error::NoInput {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    Ok(crate::config::Config::load(path)?)
+}
+
 /// `config check FILE`: check a configuration file and print what it sets, with the defaults
 /// it leaves in place.
 pub fn config_check(path: &Path, out: &mut dyn Write) -> Result<()> {
     use crate::probe::tls::conn::Limits;
 
-    let c = crate::config::Config::load(path)?;
+    let c = load_config(path)?;
     let defaults = Limits::default();
     let list = |v: &[String], none: &str| {
         if v.is_empty() {

@@ -17,6 +17,14 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// An output file cannot be created or written (exit 73, EX_CANTCREAT).
+    #[error("{path}: cannot write: {source}")]
+    CantCreate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// An input file's content is wrong (exit 65).
     #[error("{path}: {message}")]
     Data {
@@ -56,6 +64,7 @@ impl Error {
             Error::Usage(_) | Error::Config(_) => 64,
             Error::Data { .. } => 65,
             Error::NoInput { .. } => 66,
+            Error::CantCreate { .. } => 73,
             Error::Policy(posture_policies::Error::Unknown { .. }) => 64,
             Error::Policy(posture_policies::Error::Io { .. }) => 66,
             Error::Policy(_) => 1,

@@ -75,9 +75,10 @@ fn an_unknown_key_anywhere_is_refused_by_name() {
 }
 
 #[test]
-fn a_missing_file_and_a_scan_without_targets_are_usage_errors() {
+fn a_missing_file_is_missing_input_and_a_scan_without_targets_a_usage_error() {
+    // A file that is not there is missing input (66, issue 10 item 11), not bad usage.
     let o = agent(&["config", "check", "examples/no-such.toml"]);
-    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(o.status.code(), Some(66));
     assert!(
         stderr(&o).contains("examples/no-such.toml"),
         "{}",

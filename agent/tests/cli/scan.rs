@@ -1,4 +1,4 @@
-use crate::{agent, stderr};
+use crate::{agent, stderr, stdout};
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
@@ -54,4 +54,59 @@ fn fail_on_takes_a_severity_or_never() {
         text.contains("Exit codes: 0 no finding at or above --fail-on failed"),
         "{text}"
     );
+}
+
+/// Issue 10, item 11: what a new user ran into.
+#[test]
+fn what_a_new_user_ran_into() {
+    let port = closed_port();
+    let target = format!("tls://127.0.0.1:{port}");
+    let dir = std::env::temp_dir().join(format!("posture-cli-newuser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // -o to a path that cannot be written fails before scanning (exit 73), printing no table.
+    let unwritable = dir.join("no-such-dir").join("out.json");
+    let o = agent(&["scan", &target, "-o", unwritable.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(73), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("out.json: cannot write"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A binary file given to evaluate is bad data (65), not missing input.
+    let binary = dir.join("binary.json");
+    std::fs::write(&binary, [0u8, 0xff, 0xfe, 0x00]).unwrap();
+    let o = agent(&["evaluate", binary.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(65), "{}", stderr(&o));
+    // The file is named once.
+    assert_eq!(
+        stderr(&o).matches("binary.json").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+
+    // --config naming a missing file is missing input (66), in scan and in config check.
+    let missing = dir.join("missing.toml");
+    let o = agent(&["scan", "--config", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(66), "{}", stderr(&o));
+    let o = agent(&["config", "check", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(66), "{}", stderr(&o));
+
+    // JSON into a reader that stops early (`| head`): silent, exit 0, as the table is.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_posture-agent"))
+        .args(["explain", "--format", "json"])
+        .current_dir(crate::root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
