@@ -153,6 +153,9 @@ pub struct ScanArgs {
     /// command line win over the file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Show passing and not-applicable findings in the table too.
+    #[arg(long)]
+    pub all: bool,
     /// Exit 1 when a finding of this severity or above fails: critical, high, medium, low,
     /// info, or never (exit 0 whatever fails).
     #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_fail_on)]

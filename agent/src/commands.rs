@@ -255,6 +255,71 @@ pub struct Evaluation {
     pub organisation_scores: Vec<OrganisationScore>,
     /// Per standard, over organisations.
     pub national_scores: Vec<NationalScore>,
+    /// Counts by status and failing severity.
+    pub summary: Summary,
+}
+
+/// How many findings ended in each status, and how many failures of each severity: the one
+/// summary that scan and evaluate print, in the table and in JSON.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// All findings.
+    pub findings: usize,
+    /// Findings by status (`not_applicable` included).
+    pub by_status: BTreeMap<String, usize>,
+    /// Failing findings by severity.
+    pub failing_by_severity: BTreeMap<String, usize>,
+}
+
+impl Summary {
+    /// Count `findings`.
+    pub fn of(findings: &[Finding]) -> Summary {
+        let mut s = Summary {
+            findings: findings.len(),
+            ..Summary::default()
+        };
+        for f in findings {
+            *s.by_status.entry(f.status.to_string()).or_default() += 1;
+            if f.status == Status::Fail {
+                *s.failing_by_severity
+                    .entry(f.severity.to_string())
+                    .or_default() += 1;
+            }
+        }
+        s
+    }
+
+    /// One line for people: `12 findings: 3 fail (1 critical, 2 high), 1 warn, 8 pass`.
+    pub fn line(&self) -> String {
+        let order = [
+            Status::Fail,
+            Status::Warn,
+            Status::Error,
+            Status::Untestable,
+            Status::Pass,
+            Status::NotApplicable,
+        ];
+        let mut parts = Vec::new();
+        for status in order {
+            let Some(n) = self.by_status.get(&status.to_string()) else {
+                continue;
+            };
+            let mut part = format!("{n} {status}");
+            if status == Status::Fail {
+                let severities: Vec<String> = ["critical", "high", "medium", "low", "info"]
+                    .iter()
+                    .filter_map(|sev| {
+                        self.failing_by_severity
+                            .get(*sev)
+                            .map(|n| format!("{n} {sev}"))
+                    })
+                    .collect();
+                part.push_str(&format!(" ({})", severities.join(", ")));
+            }
+            parts.push(part);
+        }
+        format!("{} findings: {}", self.findings, parts.join(", "))
+    }
 }
 
 /// `evaluate FILE`.
@@ -346,6 +411,7 @@ pub fn run_evaluation(
         schema: posture_policies::model::SCHEMA,
         method: score::METHOD_VERSION,
         scored_at,
+        summary: Summary::of(&findings),
         findings,
         domain_scores,
         organisation_scores,
@@ -353,16 +419,47 @@ pub fn run_evaluation(
     }
 }
 
-/// The findings as an aligned table (or "No problems found.").
+/// The findings as an aligned table (or "No problems found."). The checks of one target that
+/// could not be tested for one reason (a probe that did not run) share one row.
 fn findings_table(findings: &[&Finding], out: &mut dyn Write) -> Result<()> {
-    let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
+    struct Row<'a> {
+        first: &'a Finding,
+        checks: usize,
+        severity: posture_policies::model::Severity,
+    }
+    let mut rows: Vec<Row<'_>> = Vec::new();
     for f in findings {
+        let shared = matches!(f.status, Status::Untestable | Status::Error);
+        let same = |r: &Row<'_>| {
+            shared
+                && r.first.status == f.status
+                && r.first.message == f.message
+                && r.first.target == f.target
+        };
+        match rows.iter_mut().find(|r| same(r)) {
+            Some(r) => {
+                r.checks += 1;
+                r.severity = r.severity.max(f.severity);
+            }
+            None => rows.push(Row {
+                first: f,
+                checks: 1,
+                severity: f.severity,
+            }),
+        }
+    }
+    let mut t = Table::new(&["TARGET", "CHECK", "STATUS", "SEVERITY", "MESSAGE"]);
+    for r in &rows {
         t.row(vec![
-            f.target.to_string(),
-            f.check.clone(),
-            f.status.to_string(),
-            f.severity.to_string(),
-            f.message.clone(),
+            r.first.target.to_string(),
+            if r.checks == 1 {
+                r.first.check.clone()
+            } else {
+                format!("{} checks", r.checks)
+            },
+            r.first.status.to_string(),
+            r.severity.to_string(),
+            r.first.message.clone(),
         ]);
     }
     if t.is_empty() {
@@ -400,20 +497,7 @@ fn print_evaluation(e: &Evaluation, all: bool, out: &mut dyn Write) -> Result<()
         .filter(|f| all || !matches!(f.status, Status::Pass | Status::NotApplicable))
         .collect();
     findings_table(&shown, out)?;
-    let mut counts: BTreeMap<u8, (Status, usize)> = BTreeMap::new();
-    for f in &e.findings {
-        counts
-            .entry(status_rank(f.status))
-            .or_insert((f.status, 0))
-            .1 += 1;
-    }
-    let summary: Vec<String> = counts.values().map(|(s, n)| format!("{n} {s}")).collect();
-    writeln!(
-        out,
-        "\n{} findings: {}",
-        e.findings.len(),
-        summary.join(", ")
-    )?;
+    writeln!(out, "\n{}", e.summary.line())?;
     if !all {
         writeln!(
             out,
@@ -497,7 +581,7 @@ pub fn read_observations(path: &Path) -> Result<ObservationSet> {
         })?
     };
     /// An observation set, or what `scan --format json` prints (the same, with the findings
-    /// the scan made beside it, which are judged anew).
+    /// the scan made and their summary beside it, which are judged anew).
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Input {
@@ -507,6 +591,8 @@ pub fn read_observations(path: &Path) -> Result<ObservationSet> {
         observations: Vec<posture_policies::model::Observation>,
         #[serde(default, rename = "findings")]
         _findings: Option<serde::de::IgnoredAny>,
+        #[serde(default, rename = "summary")]
+        _summary: Option<serde::de::IgnoredAny>,
     }
     let input: Input = serde_json::from_str(&text).map_err(|e| Error::Data {
         path: path.to_owned(),
@@ -588,6 +674,8 @@ pub struct ScanReport {
     pub observations: Vec<posture_policies::model::Observation>,
     /// The findings.
     pub findings: Vec<Finding>,
+    /// Counts by status and failing severity.
+    pub summary: Summary,
 }
 
 /// `scan TARGET...`.
@@ -915,6 +1003,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         Format::Json => {
             let report = ScanReport {
                 schema: posture_policies::model::SCHEMA,
+                summary: Summary::of(&findings),
                 observations: observation_set.observations,
                 findings,
             };
@@ -929,7 +1018,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             }
             let mut sorted: Vec<&Finding> = findings
                 .iter()
-                .filter(|f| !matches!(f.status, Status::Pass | Status::NotApplicable))
+                .filter(|f| args.all || !matches!(f.status, Status::Pass | Status::NotApplicable))
                 .collect();
             sorted.sort_by(|a, b| {
                 status_rank(a.status)
@@ -947,12 +1036,13 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             } else {
                 findings_table(&sorted, out)?;
             }
-            writeln!(
-                out,
-                "\n{} findings: {} not passing (shown), {passed} passing",
-                findings.len(),
-                sorted.len()
-            )?;
+            writeln!(out, "\n{}", Summary::of(&findings).line())?;
+            if !args.all {
+                writeln!(
+                    out,
+                    "(passing and not-applicable findings hidden; --all shows them, `explain CHECK` explains one)"
+                )?;
+            }
         }
     }
     outcome

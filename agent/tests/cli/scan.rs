@@ -110,3 +110,31 @@ fn what_a_new_user_ran_into() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+/// Issue 10, items 9 and 11: a target whose probe did not run is one table row, not one per
+/// check, and the same summary line (counts by status, failures by severity) ends the table.
+#[test]
+fn an_unprobed_target_is_one_row_and_the_summary_counts_by_status() {
+    let port = closed_port();
+    let target = format!("tls://127.0.0.1:{port}");
+    let o = agent(&["scan", &target, "--connect-timeout", "1"]);
+    let text = stdout(&o);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with(&target)).collect();
+    assert_eq!(rows.len(), 2, "{text}"); // the summary line and one finding row
+    assert!(
+        rows[1].contains("23 checks") && rows[1].contains("untestable"),
+        "{text}"
+    );
+    assert!(text.contains("23 findings: 23 untestable"), "{text}");
+    let o = agent(&[
+        "scan",
+        &target,
+        "--connect-timeout",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["findings"], 23);
+    assert_eq!(v["summary"]["by_status"]["untestable"], 23);
+}

@@ -126,6 +126,32 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         out.contains("TLS-CERT-NAME") && out.contains("intranet.cli.test"),
         "{out}"
     );
+    // The summary counts what the findings say, in the table and in JSON.
+    assert!(
+        out.contains(" findings: ") && out.contains(" fail (1 critical"),
+        "{out}"
+    );
+    let json_summary = &report["summary"];
+    let total = report["findings"].as_array().unwrap().len();
+    assert_eq!(json_summary["findings"], total);
+    let passed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "pass")
+        .count();
+    assert_eq!(json_summary["by_status"]["pass"], passed);
+    // --all shows the passing findings in the table too.
+    let mut all = sni_args.clone();
+    all.push("--all".into());
+    let (_, with_passes) = tokio::task::spawn_blocking(move || run(all)).await.unwrap();
+    assert!(!out.contains("TLS-PROTO-13"), "{out}");
+    assert!(
+        with_passes
+            .lines()
+            .any(|l| l.contains("TLS-PROTO-13") && l.contains("pass")),
+        "{with_passes}"
+    );
     for (fail_on, code) in [("critical", 1), ("never", 0)] {
         let mut args = sni_args.clone();
         args.extend(["--fail-on".into(), fail_on.into()]);
