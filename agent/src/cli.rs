@@ -170,14 +170,18 @@ pub struct ScanArgs {
     /// HOST1:PORT1 to HOST2:PORT2 (empty HOST1 or PORT1 match any). Repeatable.
     #[arg(long, value_name = "RULE")]
     pub connect_to: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format: table (for people), json (one report, which `evaluate` reads), ndjson
+    /// (one finding per line), csv (one finding per row) or sarif (SARIF 2.1.0, for
+    /// code-scanning dashboards).
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
     /// Report each target on standard error as it is finished: auto does so when standard
     /// error is a terminal.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressWhen::Auto)]
     pub progress: ProgressWhen,
-    /// Also write the observations (posture/v1 JSON) to this file, for `evaluate` later.
+    /// Write the --format output to this file, while the table still goes to standard
+    /// output (as testssl.sh's --jsonfile); `--format json -o scan.json` keeps a report that
+    /// `evaluate` reads later. Checked before scanning.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Only the findings of this standard.
@@ -278,6 +282,21 @@ pub enum Format {
     Table,
     /// One JSON document.
     Json,
+}
+
+/// What `scan` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Aligned text for people, with each target's summary and the scores.
+    Table,
+    /// One JSON report: observations, findings and their summary.
+    Json,
+    /// One finding document per line.
+    Ndjson,
+    /// One finding per row.
+    Csv,
+    /// SARIF 2.1.0.
+    Sarif,
 }
 
 /// The severity from which a failing finding makes `scan` exit 1.

@@ -13,7 +13,7 @@ use posture_policies::score::{
 use posture_policies::{Check, PolicySet};
 use serde::Serialize;
 
-use crate::cli::{EvaluateArgs, ExplainArgs, Format, ScanArgs};
+use crate::cli::{EvaluateArgs, ExplainArgs, Format, ScanArgs, ScanFormat};
 use crate::error::{Error, Result};
 use crate::output::{Table, indent, score as fmt_score};
 
@@ -989,36 +989,60 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         organisation: None,
         observations,
     };
-    if let Some(path) = &args.output {
-        let text = serde_json::to_string_pretty(&observation_set).map_err(std::io::Error::other)?;
-        std::fs::write(path, text + "\n").map_err(|source| Error::CantCreate {
-            path: path.clone(),
-            source,
-        })?;
-    }
     let findings = set.evaluate_set(&observation_set, None, args.standard.as_deref());
     // Decided before the report takes the findings and observations.
     let outcome = scan_outcome(args.fail_on, &findings, &observation_set.observations);
-    match args.format {
-        Format::Json => {
-            let report = ScanReport {
-                schema: posture_policies::model::SCHEMA,
-                summary: Summary::of(&findings),
-                observations: observation_set.observations,
-                findings,
-            };
-            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
+    let report = ScanReport {
+        schema: posture_policies::model::SCHEMA,
+        summary: Summary::of(&findings),
+        observations: observation_set.observations,
+        findings,
+    };
+    match &args.output {
+        None => render_scan(&report, args.format, args.all, &set, out)?,
+        Some(path) => {
+            let mut file = Vec::new();
+            render_scan(&report, args.format, args.all, &set, &mut file)?;
+            std::fs::write(path, file).map_err(|source| Error::CantCreate {
+                path: path.clone(),
+                source,
+            })?;
+            render_scan(&report, ScanFormat::Table, args.all, &set, out)?;
+        }
+    }
+    outcome
+}
+
+/// Write a scan's report in `format`.
+fn render_scan(
+    report: &ScanReport,
+    format: ScanFormat,
+    all: bool,
+    set: &PolicySet,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let findings = &report.findings;
+    match format {
+        ScanFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
-        Format::Table => {
+        ScanFormat::Ndjson => crate::report::ndjson(findings, out)?,
+        ScanFormat::Csv => crate::report::csv(findings, out)?,
+        ScanFormat::Sarif => {
+            serde_json::to_writer_pretty(&mut *out, &crate::report::sarif(findings, set))
+                .map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+        ScanFormat::Table => {
             let mut escaping = crate::output::EscapingWriter::new(out);
             let out: &mut dyn Write = &mut escaping;
-            for o in &observation_set.observations {
+            for o in &report.observations {
                 print_tls_summary(o, out)?;
             }
             let mut sorted: Vec<&Finding> = findings
                 .iter()
-                .filter(|f| args.all || !matches!(f.status, Status::Pass | Status::NotApplicable))
+                .filter(|f| all || !matches!(f.status, Status::Pass | Status::NotApplicable))
                 .collect();
             sorted.sort_by(|a, b| {
                 status_rank(a.status)
@@ -1036,8 +1060,8 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             } else {
                 findings_table(&sorted, out)?;
             }
-            writeln!(out, "\n{}", Summary::of(&findings).line())?;
-            if !args.all {
+            writeln!(out, "\n{}", report.summary.line())?;
+            if !all {
                 writeln!(
                     out,
                     "(passing and not-applicable findings hidden; --all shows them, `explain CHECK` explains one)"
@@ -1045,7 +1069,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             }
         }
     }
-    outcome
+    Ok(())
 }
 
 /// How a finished scan ends for a pipeline: failing findings at or above `fail_on` (exit 1),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 mod output;
 pub mod probe;
+pub mod report;
 pub mod runner;
 pub mod target;
 

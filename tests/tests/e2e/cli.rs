@@ -39,7 +39,14 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         .await
         .unwrap();
     crate::scanned(result);
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // With -o the chosen format goes to the file and the table to standard output (issue 10,
+    // item 8, as testssl.sh's --jsonfile).
+    assert!(
+        out.contains(" findings: ") && out.contains("TARGET"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
     // The origin's web observation comes first, then its endpoint's TLS scan.
     assert_eq!(report["observations"][0]["target"]["name"], "www.cli.test");
     let obs = &report["observations"][1];
@@ -55,7 +62,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
             .any(|f| f["check"] == "TLS-CERT-TRUST" && f["status"] == "pass")
     );
 
-    // The saved observations evaluate offline to the same findings.
+    // The saved report evaluates offline to the same findings.
     let file = saved.display().to_string();
     let (result, out) = tokio::task::spawn_blocking(move || {
         run(vec![
@@ -491,4 +498,103 @@ async fn an_https_origin_on_another_port_gets_the_web_checks() {
         .filter(|o| o["target"]["type"] == "endpoint")
         .count();
     assert_eq!(endpoints, 2);
+}
+
+/// Issue 10, item 8: ndjson, csv and SARIF 2.1.0 (validated against the official schema).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndjson_csv_and_sarif_formats() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["www.fmt.test"]));
+    let server = RustlsServer::new(&leaf).start().await;
+    let port = server.addr.port();
+    let root = pki.root_file().display().to_string();
+    let scan = move |format: &str| {
+        let args = vec![
+            "scan".to_owned(),
+            format!("tls://127.0.0.1:{port}"),
+            "--sni".into(),
+            "other.fmt.test".into(),
+            "--ca-file".into(),
+            root.clone(),
+            "--format".into(),
+            format.into(),
+        ];
+        let (result, out) = run(args);
+        assert_eq!(crate::scanned(result), 1, "{format}");
+        out
+    };
+    let (ndjson, csv, sarif) =
+        tokio::task::spawn_blocking(move || (scan("ndjson"), scan("csv"), scan("sarif")))
+            .await
+            .unwrap();
+
+    let findings: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(findings.len() > 10, "{ndjson}");
+    assert!(findings.iter().all(|f| f["schema"] == "posture/v1"));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["check"] == "TLS-CERT-NAME" && f["status"] == "fail")
+    );
+
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some("target,domain,check,status,severity,title,message,standards,observed_at")
+    );
+    assert_eq!(rows.clone().count(), findings.len(), "{csv}");
+    assert!(
+        rows.any(|r| r.contains(",TLS-CERT-NAME,fail,critical,")),
+        "{csv}"
+    );
+
+    let log: serde_json::Value = serde_json::from_str(&sarif).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            posture_lab::repository_root().join("tests/schemas/sarif-schema-2.1.0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let run0 = &log["runs"][0];
+    let rule = run0["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "TLS-CERT-NAME")
+        .unwrap();
+    assert!(
+        rule["help"]["text"].as_str().unwrap().contains("Fix:"),
+        "{rule}"
+    );
+    let result = run0["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "TLS-CERT-NAME")
+        .unwrap();
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+        format!("tls://127.0.0.1:{port}")
+    );
+    // A result's ruleIndex points at its rule.
+    let index = usize::try_from(result["ruleIndex"].as_u64().unwrap()).unwrap();
+    assert_eq!(
+        run0["tool"]["driver"]["rules"][index]["id"],
+        "TLS-CERT-NAME"
+    );
+    // A schema violation is caught: the test can fail.
+    let mut broken = log.clone();
+    broken["version"] = "2.0.0".into();
+    assert!(!validator.is_valid(&broken));
 }
