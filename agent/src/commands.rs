@@ -384,29 +384,20 @@ pub fn run_evaluation(
         .iter()
         .map(|s| (s.id.clone(), s.weights))
         .collect();
-    let domain_scores: Vec<DomainScore> = score::score_domains(&findings, &weights, &ctx)
-        .into_iter()
-        .filter(|d| standard.is_none_or(|s| d.standard.eq_ignore_ascii_case(s)))
-        .collect();
     let organisation = observations
         .organisation
         .clone()
         .unwrap_or_else(|| "(unassigned)".to_owned());
-    let mut by_standard: BTreeMap<&str, Vec<DomainScore>> = BTreeMap::new();
-    for d in &domain_scores {
-        by_standard
-            .entry(d.standard.as_str())
-            .or_default()
-            .push(d.clone());
-    }
-    let organisation_scores: Vec<OrganisationScore> = by_standard
-        .iter()
-        .map(|(s, ds)| score::score_organisation(&organisation, s, ds))
-        .collect();
-    let national_scores = organisation_scores
-        .iter()
-        .map(|o| score::score_national(&o.standard, std::slice::from_ref(o)))
-        .collect();
+    let wanted = |s: &str| standard.is_none_or(|w| s.eq_ignore_ascii_case(w));
+    let mut scores = score::score_all(&findings, |_| organisation.clone(), &weights, &ctx);
+    scores.domains.retain(|d| wanted(&d.standard));
+    scores.organisations.retain(|o| wanted(&o.standard));
+    scores.national.retain(|n| wanted(&n.standard));
+    let score::Scores {
+        domains: domain_scores,
+        organisations: organisation_scores,
+        national: national_scores,
+    } = scores;
     Evaluation {
         schema: posture_policies::model::SCHEMA,
         method: score::METHOD_VERSION,

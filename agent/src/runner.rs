@@ -19,7 +19,7 @@ use crate::probe::tls::scan::NO_STARTTLS;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
 use crate::probe::web::{self, Resolve};
 use crate::target::{ConnectTo, TargetSpec};
-use posture_policies::model::{DomainRole, MailFacts};
+use posture_policies::model::DomainRole;
 
 /// Called with each observation as soon as it is finished (for progress on long scans).
 #[derive(Clone)]
@@ -541,7 +541,7 @@ async fn scan_domain(
         _ => None,
     };
     let roles = if options.roles.is_empty() {
-        infer_roles(web.facts.as_ref(), mail.as_ref())
+        posture_policies::roles::infer(web.facts.as_ref(), mail.as_ref())
     } else {
         options.roles.clone()
     };
@@ -724,42 +724,6 @@ fn https_from_handshakes(
             ),
         ));
     }
-}
-
-/// Roles from what was found: a website if anything answered on 80 or 443; receiving mail
-/// with MX hosts; non-sending with a null MX or an SPF of just `-all`; sending with any other
-/// SPF record.
-fn infer_roles(
-    web: Option<&posture_policies::model::WebFacts>,
-    mail: Option<&MailFacts>,
-) -> Vec<DomainRole> {
-    let mut roles = Vec::new();
-    // Something listens on 80 or 443 if it answered, even badly (an oversized or broken answer).
-    let listening = |e: &posture_policies::model::HttpEndpoint| {
-        e.status.is_some()
-            || !e.hops.is_empty()
-            || e.error.as_deref().is_some_and(|m| {
-                !m.starts_with("connection refused") && !m.starts_with("no TCP answer")
-            })
-    };
-    if web.is_some_and(|w| w.endpoints.iter().any(listening)) {
-        roles.push(DomainRole::Web);
-    }
-    if let Some(m) = mail {
-        let spf_nothing =
-            m.spf.records.len() == 1 && m.spf.records[0].split_whitespace().skip(1).eq(["-all"]);
-        if m.null_mx || (m.mx.is_empty() && spf_nothing) {
-            roles.push(DomainRole::NonSending);
-            return roles;
-        }
-        if !m.mx.is_empty() {
-            roles.push(DomainRole::MailReceiving);
-        }
-        if !m.spf.records.is_empty() && !spf_nothing {
-            roles.push(DomainRole::MailSending);
-        }
-    }
-    roles
 }
 
 /// Scan every target (concurrently, within the limits) and return one observation each, in

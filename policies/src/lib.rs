@@ -1,7 +1,8 @@
 //! # posture-policies
 //!
 //! The pure core of posture: the data model that agents send and the collector stores
-//! ([`model`]), the mandated standards as executable policy ([`rules`]), and compliance scoring
+//! ([`model`]), the mandated standards as executable policy ([`rules`]), role inference
+//! ([`roles`]) and compliance scoring with its roll-up to organisations and the nation
 //! ([`score`]).
 //!
 //! This crate performs no I/O beyond reading policy files it is pointed at: no sockets, no
@@ -14,6 +15,7 @@
 
 pub mod error;
 pub mod model;
+pub mod roles;
 pub mod rules;
 pub mod score;
 

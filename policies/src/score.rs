@@ -131,6 +131,25 @@ pub fn score_domain(
     weights: &Weights,
     ctx: &ScoreContext,
 ) -> DomainScore {
+    score_group(
+        domain,
+        standard,
+        findings
+            .iter()
+            .filter(|f| f.domain == domain && f.standards.iter().any(|x| x == standard)),
+        weights,
+        ctx,
+    )
+}
+
+/// Score `findings`, all of `domain` and `standard`.
+fn score_group<'a>(
+    domain: &str,
+    standard: &str,
+    findings: impl Iterator<Item = &'a Finding>,
+    weights: &Weights,
+    ctx: &ScoreContext,
+) -> DomainScore {
     let mut s = DomainScore {
         domain: domain.to_owned(),
         standard: standard.to_owned(),
@@ -144,10 +163,7 @@ pub fn score_domain(
         stale: 0,
         method: METHOD_VERSION.to_owned(),
     };
-    for f in findings
-        .iter()
-        .filter(|f| f.domain == domain && f.standards.iter().any(|x| x == standard))
-    {
+    for f in findings {
         if ctx.is_stale(f) {
             s.stale += 1;
             continue;
@@ -254,28 +270,78 @@ pub fn score_national(standard: &str, organisations: &[OrganisationScore]) -> Na
 }
 
 /// Every domain's score for every standard that any finding names, by standard then domain.
+/// Findings are grouped once, so the work grows with their number, not with domains times
+/// findings.
 pub fn score_domains(
     findings: &[Finding],
     weights: &BTreeMap<String, Weights>,
     ctx: &ScoreContext,
 ) -> Vec<DomainScore> {
-    let mut pairs: Vec<(&str, &str)> = findings
-        .iter()
-        .flat_map(|f| {
-            f.standards
-                .iter()
-                .map(move |s| (s.as_str(), f.domain.as_str()))
-        })
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    pairs
+    let mut groups: BTreeMap<(&str, &str), Vec<&Finding>> = BTreeMap::new();
+    for f in findings {
+        for standard in &f.standards {
+            groups
+                .entry((standard.as_str(), f.domain.as_str()))
+                .or_default()
+                .push(f);
+        }
+    }
+    groups
         .into_iter()
-        .map(|(standard, domain)| {
+        .map(|((standard, domain), group)| {
             let w = weights.get(standard).copied().unwrap_or_default();
-            score_domain(domain, standard, findings, &w, ctx)
+            score_group(domain, standard, group.into_iter(), &w, ctx)
         })
         .collect()
+}
+
+/// Scores at every level, from one set of findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// Per domain and standard.
+    pub domains: Vec<DomainScore>,
+    /// Per organisation and standard.
+    pub organisations: Vec<OrganisationScore>,
+    /// Per standard, over organisations.
+    pub national: Vec<NationalScore>,
+}
+
+/// Score every domain, then roll up: each organisation (as `organisation_of` names a domain's)
+/// per standard, then the nation per standard. Linear in the number of findings.
+pub fn score_all(
+    findings: &[Finding],
+    organisation_of: impl Fn(&str) -> String,
+    weights: &BTreeMap<String, Weights>,
+    ctx: &ScoreContext,
+) -> Scores {
+    let domains = score_domains(findings, weights, ctx);
+    let mut by_organisation: BTreeMap<(String, &str), Vec<DomainScore>> = BTreeMap::new();
+    for d in &domains {
+        by_organisation
+            .entry((organisation_of(&d.domain), d.standard.as_str()))
+            .or_default()
+            .push(d.clone());
+    }
+    let organisations: Vec<OrganisationScore> = by_organisation
+        .iter()
+        .map(|((org, standard), ds)| score_organisation(org, standard, ds))
+        .collect();
+    let mut by_standard: BTreeMap<&str, Vec<OrganisationScore>> = BTreeMap::new();
+    for o in &organisations {
+        by_standard
+            .entry(o.standard.as_str())
+            .or_default()
+            .push(o.clone());
+    }
+    let national = by_standard
+        .iter()
+        .map(|(standard, os)| score_national(standard, os))
+        .collect();
+    Scores {
+        domains,
+        organisations,
+        national,
+    }
 }
 
 fn mean(values: &[f64]) -> Option<f64> {
@@ -320,6 +386,39 @@ mod tests {
             now: at("2026-11-25T12:00:00Z"),
             scan_interval: Duration::hours(24),
         }
+    }
+
+    #[test]
+    fn score_all_rolls_up_per_organisation_and_nationally() {
+        let mut findings = Vec::new();
+        for (domain, status) in [
+            ("a.org1.test", Status::Pass),
+            ("b.org1.test", Status::Fail),
+            ("c.org2.test", Status::Pass),
+        ] {
+            let mut f = finding("X", status, Severity::High);
+            f.domain = domain.into();
+            findings.push(f);
+        }
+        let weights = BTreeMap::from([("S".to_owned(), Weights::default())]);
+        let org = |d: &str| d.split('.').nth(1).unwrap_or_default().to_owned();
+        let scores = score_all(&findings, org, &weights, &ctx());
+        // The same domain scores as one domain at a time.
+        for d in &scores.domains {
+            assert_eq!(
+                *d,
+                score_domain(&d.domain, "S", &findings, &Weights::default(), &ctx())
+            );
+        }
+        let orgs: Vec<(&str, Option<f64>)> = scores
+            .organisations
+            .iter()
+            .map(|o| (o.organisation.as_str(), o.score))
+            .collect();
+        assert_eq!(orgs, [("org1", Some(50.0)), ("org2", Some(100.0))]);
+        assert_eq!(scores.national.len(), 1);
+        assert_eq!(scores.national[0].score, Some(75.0));
+        assert_eq!(scores.national[0].organisations, 2);
     }
 
     fn score(findings: &[Finding]) -> DomainScore {
