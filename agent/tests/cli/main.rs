@@ -6,6 +6,7 @@ mod config;
 mod evaluate;
 mod explain;
 mod lint;
+mod readme;
 mod scan;
 
 use std::path::{Path, PathBuf};
