@@ -318,6 +318,9 @@ impl Summary {
             }
             parts.push(part);
         }
+        if parts.is_empty() {
+            return format!("{} findings", self.findings);
+        }
         format!("{} findings: {}", self.findings, parts.join(", "))
     }
 }
@@ -843,24 +846,33 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             std::io::stderr().is_terminal()
         }
     };
+    // Every observation as it is finished, so that an interrupted scan still reports what it
+    // finished.
+    let finished: std::sync::Arc<std::sync::Mutex<Vec<posture_policies::model::Observation>>> =
+        std::sync::Arc::default();
+    let keep = finished.clone();
     let options = RunOptions {
-        progress: progress.then(|| {
-            crate::runner::Progress(std::sync::Arc::new(
-                |o: &posture_policies::model::Observation| {
-                    let seconds =
-                        (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0;
-                    let problems = if o.scan.errors.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {} probe(s) did not finish", o.scan.errors.len())
-                    };
-                    eprintln!(
-                        "posture-agent: scanned {} ({} connections, {seconds:.1}s{problems})",
-                        o.target, o.scan.connections
-                    );
-                },
-            ))
-        }),
+        progress: Some(crate::runner::Progress(std::sync::Arc::new(
+            move |o: &posture_policies::model::Observation| {
+                // A poisoned lock only means a report panicked; the list itself is whole.
+                keep.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(o.clone());
+                if !progress {
+                    return;
+                }
+                let seconds = (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0;
+                let problems = if o.scan.errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} probe(s) did not finish", o.scan.errors.len())
+                };
+                eprintln!(
+                    "posture-agent: scanned {} ({} connections, {seconds:.1}s{problems})",
+                    o.target, o.scan.connections
+                );
+            },
+        ))),
         // --budget bounds a whole domain scan too (default 300 s) and each endpoint within it.
         domain_budget: match args.budget {
             Some(v) => seconds("budget", v)?,
@@ -967,14 +979,32 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                 source,
             })?;
     }
-    let observations = runtime.block_on(async {
-        let mut all = crate::runner::scan_domains(&domains, &options).await;
-        all.extend(crate::runner::scan_sites(&web_only, &options).await);
-        let endpoints = crate::runner::scan_tls_targets(&targets, &options).await;
-        all.extend(crate::runner::scan_origins(&origins, &options, &endpoints).await);
-        all.extend(endpoints);
-        all
+    let scanned = runtime.block_on(async {
+        let scan = async {
+            let mut all = crate::runner::scan_domains(&domains, &options).await;
+            all.extend(crate::runner::scan_sites(&web_only, &options).await);
+            let endpoints = crate::runner::scan_tls_targets(&targets, &options).await;
+            all.extend(crate::runner::scan_origins(&origins, &options, &endpoints).await);
+            all.extend(endpoints);
+            all
+        };
+        tokio::select! {
+            all = scan => Some(all),
+            _ = tokio::signal::ctrl_c() => None,
+        }
     });
+    // Ctrl-C: what finished is reported and written, then the scan ends with exit 130.
+    let interrupted = scanned.is_none();
+    let observations = scanned.unwrap_or_else(|| {
+        std::mem::take(&mut *finished.lock().unwrap_or_else(|p| p.into_inner()))
+    });
+    runtime.shutdown_background();
+    if interrupted {
+        eprintln!(
+            "posture-agent: interrupted; reporting the {} target(s) that finished",
+            observations.len()
+        );
+    }
     let observation_set = ObservationSet {
         schema: posture_policies::model::Schema,
         organisation: None,
@@ -982,7 +1012,11 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     };
     let findings = set.evaluate_set(&observation_set, None, args.standard.as_deref());
     // Decided before the report takes the findings and observations.
-    let outcome = scan_outcome(args.fail_on, &findings, &observation_set.observations);
+    let outcome = if interrupted {
+        Err(Error::Interrupted)
+    } else {
+        scan_outcome(args.fail_on, &findings, &observation_set.observations)
+    };
     let report = ScanReport {
         schema: posture_policies::model::SCHEMA,
         summary: Summary::of(&findings),

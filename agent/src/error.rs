@@ -51,6 +51,10 @@ pub enum Error {
         /// The `--fail-on` severity.
         severity: &'static str,
     },
+    /// The user interrupted the scan (Ctrl-C) after what finished was reported (exit 130, as a
+    /// shell reports SIGINT).
+    #[error("interrupted")]
+    Interrupted,
     /// The scan finished, nothing at or above `--fail-on` failed, but some targets could not
     /// be scanned at all (exit 2).
     #[error("could not scan {}", .0.join(", "))]
@@ -71,6 +75,7 @@ impl Error {
             Error::Output(_) => 74,
             Error::Failing { .. } => 1,
             Error::Unscanned(_) => 2,
+            Error::Interrupted => 130,
         }
     }
 }

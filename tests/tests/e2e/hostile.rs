@@ -432,3 +432,62 @@ async fn per_host_holds_across_targets_that_share_an_address() {
         }
     }
 }
+
+/// Issue 10, item 11: Ctrl-C (SIGINT) ends a scan with exit 130, says "interrupted", and still
+/// prints and writes the targets that finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_scan_reports_what_finished() {
+    let silent = scripted(Script::Silent).await;
+    let closed = posture_lab::servers::free_port();
+    let dir = TempDir::new("interrupt");
+    let saved = dir.path().join("partial.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_posture-agent-lab"))
+        .args([
+            "scan".to_owned(),
+            // Another loopback address: the silent peer holds every permit --per-host gives
+            // 127.0.0.1.
+            format!("tls://127.0.0.2:{closed}"),
+            format!("tls://127.0.0.1:{}", silent.addr.port()),
+            "--read-timeout".into(),
+            "30".into(),
+            "--connect-timeout".into(),
+            "1".into(),
+            "--format".into(),
+            "json".into(),
+            "-o".into(),
+            saved.display().to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the closed port to finish, far too short for the silent peer.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // The table went to the terminal, the finished target's report to the file.
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&format!("tls://127.0.0.2:{closed}")),
+        "{table} / {stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let hosts: Vec<String> = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{}:{}", o["target"]["host"], o["target"]["port"]))
+        .collect();
+    assert_eq!(hosts, [format!("\"127.0.0.2\":{closed}")], "{report}");
+}
