@@ -55,7 +55,14 @@ pub enum Command {
     ///
     /// Exit codes: 0 no finding at or above --fail-on failed; 1 one did; 2 none did, but a
     /// target could not be scanned at all; 64 bad usage; 65 bad input data; 66 an input file
-    /// missing.
+    /// missing; 73 the -o file cannot be written; 130 interrupted.
+    #[command(after_help = "Examples:
+  posture-agent scan example.nhs.uk
+  posture-agent scan https://www.example.nhs.uk smtp://mx.example.nhs.uk tls://10.1.2.3:8443
+  posture-agent scan https://intranet.trust.nhs.uk:8443 --ca-file trust-root-ca.pem
+  posture-agent scan --config agent.toml --format json -o scan.json   (table here, report in the file)
+  posture-agent scan example.nhs.uk --format sarif -o posture.sarif --fail-on critical
+  posture-agent evaluate scan.json   (judge a saved scan again, offline)")]
     Scan(Box<ScanArgs>),
     /// Work with the agent's configuration file.
     #[command(subcommand)]
@@ -179,6 +186,10 @@ pub struct ScanArgs {
     /// error is a terminal.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressWhen::Auto)]
     pub progress: ProgressWhen,
+    /// Quiet: no progress, and in the table only the findings and the summary (not each
+    /// target's protocols, suites and facts).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     /// Write the --format output to this file, while the table still goes to standard
     /// output (as testssl.sh's --jsonfile); `--format json -o scan.json` keeps a report that
     /// `evaluate` reads later. Checked before scanning.

@@ -838,14 +838,21 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         internal_networks,
         treat_as_public: Vec::new(),
     };
-    let progress = match args.progress {
-        crate::cli::ProgressWhen::Always => true,
-        crate::cli::ProgressWhen::Never => false,
-        crate::cli::ProgressWhen::Auto => {
-            use std::io::IsTerminal;
-            std::io::stderr().is_terminal()
-        }
-    };
+    let progress = !args.quiet
+        && match args.progress {
+            crate::cli::ProgressWhen::Always => true,
+            crate::cli::ProgressWhen::Never => false,
+            crate::cli::ProgressWhen::Auto => {
+                use std::io::IsTerminal;
+                std::io::stderr().is_terminal()
+            }
+        };
+    // The targets asked for, to say how many are done and which are still running.
+    let asked: Vec<String> = domains
+        .iter()
+        .cloned()
+        .chain(targets.iter().map(crate::target::TargetSpec::url))
+        .collect();
     // Every observation as it is finished, so that an interrupted scan still reports what it
     // finished.
     let finished: std::sync::Arc<std::sync::Mutex<Vec<posture_policies::model::Observation>>> =
@@ -855,9 +862,8 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         progress: Some(crate::runner::Progress(std::sync::Arc::new(
             move |o: &posture_policies::model::Observation| {
                 // A poisoned lock only means a report panicked; the list itself is whole.
-                keep.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(o.clone());
+                let mut done = keep.lock().unwrap_or_else(|p| p.into_inner());
+                done.push(o.clone());
                 if !progress {
                     return;
                 }
@@ -867,9 +873,28 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                 } else {
                     format!(", {} probe(s) did not finish", o.scan.errors.len())
                 };
+                let finished: Vec<String> = done.iter().map(|o| target_key(&o.target)).collect();
+                let running: Vec<&String> =
+                    asked.iter().filter(|a| !finished.contains(a)).collect();
+                let still = match running.as_slice() {
+                    [] => String::new(),
+                    [a, b, c, rest @ ..] if !rest.is_empty() => {
+                        format!("; still running: {a}, {b}, {c} and {} more", rest.len())
+                    }
+                    some => format!(
+                        "; still running: {}",
+                        some.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
                 eprintln!(
-                    "posture-agent: scanned {} ({} connections, {seconds:.1}s{problems})",
-                    o.target, o.scan.connections
+                    "posture-agent: [{} of {}] scanned {} ({} connections, {seconds:.1}s{problems}){still}",
+                    asked.len() - running.len(),
+                    asked.len(),
+                    o.target,
+                    o.scan.connections
                 );
             },
         ))),
@@ -1024,15 +1049,15 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         findings,
     };
     match &args.output {
-        None => render_scan(&report, args.format, args.all, &set, out)?,
+        None => render_scan(&report, args.format, args, &set, out)?,
         Some(path) => {
             let mut file = Vec::new();
-            render_scan(&report, args.format, args.all, &set, &mut file)?;
+            render_scan(&report, args.format, args, &set, &mut file)?;
             std::fs::write(path, file).map_err(|source| Error::CantCreate {
                 path: path.clone(),
                 source,
             })?;
-            render_scan(&report, ScanFormat::Table, args.all, &set, out)?;
+            render_scan(&report, ScanFormat::Table, args, &set, out)?;
         }
     }
     outcome
@@ -1042,11 +1067,12 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
 fn render_scan(
     report: &ScanReport,
     format: ScanFormat,
-    all: bool,
+    args: &ScanArgs,
     set: &PolicySet,
     out: &mut dyn Write,
 ) -> Result<()> {
     let findings = &report.findings;
+    let all = args.all;
     match format {
         ScanFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
@@ -1062,8 +1088,10 @@ fn render_scan(
         ScanFormat::Table => {
             let mut escaping = crate::output::EscapingWriter::new(out);
             let out: &mut dyn Write = &mut escaping;
-            for o in &report.observations {
-                print_tls_summary(o, out)?;
+            if !args.quiet {
+                for o in &report.observations {
+                    print_tls_summary(o, out)?;
+                }
             }
             let mut sorted: Vec<&Finding> = findings
                 .iter()
@@ -1095,6 +1123,15 @@ fn render_scan(
         }
     }
     Ok(())
+}
+
+/// How a target is named in the list of targets asked for: a domain by its name, an endpoint
+/// by its URL.
+fn target_key(target: &posture_policies::model::Target) -> String {
+    match target {
+        posture_policies::model::Target::Domain(d) => d.name.clone(),
+        posture_policies::model::Target::Endpoint(_) => target.to_string(),
+    }
 }
 
 /// How a finished scan ends for a pipeline: failing findings at or above `fail_on` (exit 1),

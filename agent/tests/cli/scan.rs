@@ -21,7 +21,7 @@ fn progress_is_reported_on_standard_error_when_asked() {
     let err = stderr(&o);
     assert!(
         err.contains(&format!(
-            "posture-agent: scanned tls://127.0.0.1:{port} (4 connections"
+            "posture-agent: [1 of 1] scanned tls://127.0.0.1:{port} (4 connections"
         )),
         "{err}"
     );
@@ -137,4 +137,27 @@ fn an_unprobed_target_is_one_row_and_the_summary_counts_by_status() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["summary"]["findings"], 23);
     assert_eq!(v["summary"]["by_status"]["untestable"], 23);
+}
+
+/// Issue 10, item 11: progress says N of M and what is still running; -q keeps the table to
+/// the findings and silences progress; scan --help has examples.
+#[test]
+fn progress_counts_targets_and_quiet_is_quiet() {
+    let (a, b) = (closed_port(), closed_port());
+    let first = format!("tls://127.0.0.1:{a}");
+    let second = format!("tls://127.0.0.2:{b}");
+    let o = agent(&["scan", &first, &second, "--progress", "always"]);
+    let err = stderr(&o);
+    assert!(err.contains("[1 of 2] scanned"), "{err}");
+    assert!(err.contains("[2 of 2] scanned"), "{err}");
+    assert!(err.contains("; still running: tls://127.0.0."), "{err}");
+    let loud = stdout(&o);
+    assert!(loud.contains("(4 connections"), "{loud}");
+    let o = agent(&["scan", &first, &second, "--progress", "always", "-q"]);
+    assert!(!stderr(&o).contains("scanned"), "{}", stderr(&o));
+    let quiet = stdout(&o);
+    assert!(!quiet.contains("(4 connections"), "{quiet}");
+    assert!(quiet.contains("findings"), "{quiet}");
+    let help = stdout(&agent(&["scan", "--help"]));
+    assert!(help.contains("Examples:") && help.contains("posture-agent scan example.nhs.uk"));
 }
