@@ -499,6 +499,11 @@ fn print_evaluation(e: &Evaluation, all: bool, out: &mut dyn Write) -> Result<()
         )?;
     }
 
+    print_scores(e, out)
+}
+
+/// The scores of an evaluation: per domain and standard, then per organisation.
+fn print_scores(e: &Evaluation, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "\nScores ({}, as of {})",
@@ -1035,29 +1040,40 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         organisation: None,
         observations,
     };
-    let findings = set.evaluate_set(&observation_set, None, args.standard.as_deref());
+    // Judged and scored as `evaluate` would, so both print the same.
+    let evaluation = run_evaluation(
+        &set,
+        &observation_set,
+        None,
+        Duration::hours(24),
+        args.standard.as_deref(),
+    );
     // Decided before the report takes the findings and observations.
     let outcome = if interrupted {
         Err(Error::Interrupted)
     } else {
-        scan_outcome(args.fail_on, &findings, &observation_set.observations)
+        scan_outcome(
+            args.fail_on,
+            &evaluation.findings,
+            &observation_set.observations,
+        )
     };
     let report = ScanReport {
         schema: posture_policies::model::SCHEMA,
-        summary: Summary::of(&findings),
+        summary: Summary::of(&evaluation.findings),
         observations: observation_set.observations,
-        findings,
+        findings: evaluation.findings.clone(),
     };
     match &args.output {
-        None => render_scan(&report, args.format, args, &set, out)?,
+        None => render_scan(&report, &evaluation, args.format, args, &set, out)?,
         Some(path) => {
             let mut file = Vec::new();
-            render_scan(&report, args.format, args, &set, &mut file)?;
+            render_scan(&report, &evaluation, args.format, args, &set, &mut file)?;
             std::fs::write(path, file).map_err(|source| Error::CantCreate {
                 path: path.clone(),
                 source,
             })?;
-            render_scan(&report, ScanFormat::Table, args, &set, out)?;
+            render_scan(&report, &evaluation, ScanFormat::Table, args, &set, out)?;
         }
     }
     outcome
@@ -1066,6 +1082,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
 /// Write a scan's report in `format`.
 fn render_scan(
     report: &ScanReport,
+    evaluation: &Evaluation,
     format: ScanFormat,
     args: &ScanArgs,
     set: &PolicySet,
@@ -1119,6 +1136,9 @@ fn render_scan(
                     out,
                     "(passing and not-applicable findings hidden; --all shows them, `explain CHECK` explains one)"
                 )?;
+            }
+            if !evaluation.domain_scores.is_empty() {
+                print_scores(evaluation, out)?;
             }
         }
     }

@@ -133,6 +133,15 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         out.contains("TLS-CERT-NAME") && out.contains("intranet.cli.test"),
         "{out}"
     );
+    // The table ends with the scores, as evaluate prints them (issue 10, item 9): the
+    // critical name failure zeroes nothing here (an endpoint, not a main website), but NCSC-TLS
+    // is scored for the endpoint's host.
+    assert!(out.contains("Scores (posture-score/1"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("127.0.0.1") && l.contains("NCSC-TLS") && l.contains('.')),
+        "{out}"
+    );
     // The summary counts what the findings say, in the table and in JSON.
     assert!(
         out.contains(" findings: ") && out.contains(" fail (1 critical"),
