@@ -1312,9 +1312,9 @@ fn print_domain_summary(
             .nameservers
             .iter()
             .map(|n| {
-                let state = match (n.authoritative, n.axfr.as_str()) {
+                let state = match (n.authoritative, n.axfr) {
                     (Some(false), _) => " (lame)",
-                    (_, "allowed") => " (gives zone transfers)",
+                    (_, posture_policies::model::Transfer::Allowed) => " (gives zone transfers)",
                     _ => "",
                 };
                 format!("{}{state}", n.name)
@@ -1351,7 +1351,13 @@ fn print_domain_summary(
     if let Some(m) = &o.mail {
         let mx: Vec<String> =
             m.mx.iter()
-                .map(|x| format!("{} (STARTTLS {})", x.host, x.starttls.replace('_', " ")))
+                .map(|x| {
+                    format!(
+                        "{} (STARTTLS {})",
+                        x.host,
+                        x.starttls.to_string().replace('_', " ")
+                    )
+                })
                 .collect();
         writeln!(
             out,

@@ -19,7 +19,7 @@ use crate::probe::tls::scan::NO_STARTTLS;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
 use crate::probe::web::{self, Resolve};
 use crate::target::{ConnectTo, TargetSpec};
-use posture_policies::model::DomainRole;
+use posture_policies::model::{DomainRole, StartTls};
 
 /// Called with each observation as soon as it is finished (for progress on long scans).
 #[derive(Clone)]
@@ -600,10 +600,10 @@ async fn scan_domain(
                 continue;
             };
             mx.starttls = match o.scan.errors.first() {
-                None => "offered".into(),
-                Some(e) if e.message == NO_STARTTLS => "not_offered".into(),
-                Some(e) if e.status == Status::Untestable => "untestable".into(),
-                Some(_) => "error".into(),
+                None => StartTls::Offered,
+                Some(e) if e.message == NO_STARTTLS => StartTls::NotOffered,
+                Some(e) if e.status == Status::Untestable => StartTls::Untestable,
+                Some(_) => StartTls::Error,
             };
         }
     }

@@ -50,7 +50,7 @@ mod tests {
                     host: "mx.example.test".into(),
                     preference: 10,
                     addresses: vec![],
-                    starttls: "offered".into(),
+                    starttls: crate::model::StartTls::Offered,
                 }]
             } else {
                 vec![]

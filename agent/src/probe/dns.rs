@@ -15,6 +15,7 @@ use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseC
 use hickory_resolver::proto::rr::LowerName;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{TokioResolver, proto::rr::Name};
+use posture_policies::model::DnssecStatus;
 
 /// An answer: the records, or why there are none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,13 +229,13 @@ impl Dns {
             if let Some(mut status) = answer_proof(&self.validating, &name, kind).await {
                 // An unsigned zone's answers cannot be bogus, whatever the validator said
                 // about the missing chain (the same rule as for the zone above).
-                if facts.status == "insecure" && status != "secure" {
-                    status = "insecure";
+                if facts.status == DnssecStatus::Insecure && status != DnssecStatus::Secure {
+                    status = DnssecStatus::Insecure;
                 }
                 facts.answers.push(posture_policies::model::AnswerProof {
                     name,
                     kind: kind.to_string(),
-                    status: status.into(),
+                    status,
                 });
             }
         }
@@ -242,19 +243,20 @@ impl Dns {
     }
 
     async fn zone_dnssec(&self, domain: &str) -> posture_policies::model::DnssecFacts {
-        let facts = |status: &str, detail: Option<String>| posture_policies::model::DnssecFacts {
-            status: status.into(),
-            earliest_rrsig_expiry: None,
-            detail,
-            answers: Vec::new(),
-        };
+        let facts =
+            |status: DnssecStatus, detail: Option<String>| posture_policies::model::DnssecFacts {
+                status,
+                earliest_rrsig_expiry: None,
+                detail,
+                answers: Vec::new(),
+            };
         let Ok(name) = Name::from_ascii(format!("{}.", domain.trim_end_matches('.'))) else {
-            return facts("indeterminate", Some("bad name".into()));
+            return facts(DnssecStatus::Indeterminate, Some("bad name".into()));
         };
         match self.validating.lookup(name, RecordType::SOA).await {
             Ok(lookup) => match proof_status(&lookup, RecordType::SOA) {
-                "bogus" => facts(
-                    "bogus",
+                DnssecStatus::Bogus => facts(
+                    DnssecStatus::Bogus,
                     Some("an RRSIG over the SOA does not validate".into()),
                 ),
                 status => facts(status, None),
@@ -264,21 +266,26 @@ impl Dns {
                 // prove about its delegation: calling it bogus would zero its score falsely.
                 let text = e.to_string();
                 match self.raw(domain, RecordType::DNSKEY).await {
-                    Ok(Answer::Records(_)) if is_bogus(&e) => facts("bogus", Some(text)),
+                    Ok(Answer::Records(_)) if is_bogus(&e) => {
+                        facts(DnssecStatus::Bogus, Some(text))
+                    }
                     // ... unless its parent says it is signed: DS records with no DNSKEY to
                     // match them break the chain (RFC 4035 §5.2), which validators treat as
                     // bogus and refuse to answer from.
                     Ok(_) => match self.raw(domain, RecordType::DS).await {
                         Ok(Answer::Records(ds)) if !ds.is_empty() => facts(
-                            "bogus",
+                            DnssecStatus::Bogus,
                             Some(format!(
                                 "the parent publishes {} DS record(s) for the zone, but the zone publishes no DNSKEY",
                                 ds.len()
                             )),
                         ),
-                        _ => facts("insecure", Some("the zone publishes no DNSKEY".into())),
+                        _ => facts(
+                            DnssecStatus::Insecure,
+                            Some("the zone publishes no DNSKEY".into()),
+                        ),
                     },
-                    Err(_) => facts("indeterminate", Some(text)),
+                    Err(_) => facts(DnssecStatus::Indeterminate, Some(text)),
                 }
             }
         }
@@ -721,7 +728,7 @@ fn is_bogus(e: &NetError) -> bool {
 
 /// What the validator proved of the `kind` records in `lookup`: `bogus` if any is, `secure` if
 /// there are some and all are, else `insecure` if any is, else `indeterminate`.
-fn proof_status(lookup: &hickory_resolver::lookup::Lookup, kind: RecordType) -> &'static str {
+fn proof_status(lookup: &hickory_resolver::lookup::Lookup, kind: RecordType) -> DnssecStatus {
     use hickory_resolver::proto::dnssec::Proof;
     let proofs: Vec<Proof> = lookup
         .answers()
@@ -730,26 +737,26 @@ fn proof_status(lookup: &hickory_resolver::lookup::Lookup, kind: RecordType) -> 
         .map(|r| r.proof)
         .collect();
     if proofs.contains(&Proof::Bogus) {
-        "bogus"
+        DnssecStatus::Bogus
     } else if !proofs.is_empty() && proofs.iter().all(|p| *p == Proof::Secure) {
-        "secure"
+        DnssecStatus::Secure
     } else if proofs.contains(&Proof::Insecure) {
-        "insecure"
+        DnssecStatus::Insecure
     } else {
-        "indeterminate"
+        DnssecStatus::Indeterminate
     }
 }
 
 /// How the validating resolver proved the `kind` RRset at `name`: `None` when there is no
 /// such RRset (a negative answer is not an answer the checks rely on).
-async fn answer_proof(v: &TokioResolver, name: &str, kind: RecordType) -> Option<&'static str> {
+async fn answer_proof(v: &TokioResolver, name: &str, kind: RecordType) -> Option<DnssecStatus> {
     let fqdn = Name::from_ascii(format!("{name}.")).ok()?;
     match v.lookup(fqdn, kind).await {
         Ok(lookup) if lookup.answers().iter().all(|r| r.record_type() != kind) => None,
         Ok(lookup) => Some(proof_status(&lookup, kind)),
         Err(e) if e.is_no_records_found() => None,
-        Err(e) if is_bogus(&e) => Some("bogus"),
-        Err(_) => Some("indeterminate"),
+        Err(e) if is_bogus(&e) => Some(DnssecStatus::Bogus),
+        Err(_) => Some(DnssecStatus::Indeterminate),
     }
 }
 

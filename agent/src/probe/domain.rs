@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use posture_policies::model::{CaaRecord, DanglingRecord, DnsFacts, MailFacts, NameserverFacts};
+use posture_policies::model::{
+    CaaRecord, DanglingRecord, DnsFacts, MailFacts, NameserverFacts, Transfer,
+};
 
 use super::dns::{Answer, Axfr, Dns, DnsFailure, ask, axfr};
 use super::takeover::{self, Fingerprint};
@@ -156,7 +158,7 @@ pub async fn probe(
         }
         let addresses = answer.records();
         let mut authoritative = None;
-        let mut transfer = "untestable".to_owned();
+        let mut transfer = Transfer::Untestable;
         for ip in &addresses {
             match ip {
                 IpAddr::V4(a) => {
@@ -176,9 +178,9 @@ pub async fn probe(
                 authoritative = Some(authoritative.unwrap_or(true) && aa);
             }
             transfer = match axfr(server, domain, options.timeout).await {
-                Axfr::Allowed { .. } => "allowed".into(),
-                Axfr::Refused if transfer != "allowed" => "refused".into(),
-                Axfr::Untestable(_) if transfer == "untestable" => "untestable".into(),
+                Axfr::Allowed { .. } => Transfer::Allowed,
+                Axfr::Refused if transfer != Transfer::Allowed => Transfer::Refused,
+                Axfr::Untestable(_) if transfer == Transfer::Untestable => Transfer::Untestable,
                 _ => transfer,
             };
         }
@@ -190,7 +192,11 @@ pub async fn probe(
         });
     }
     // RRSIG expiry as the first authoritative server that answers serves it.
-    if facts.dnssec.as_ref().is_some_and(|d| d.status == "secure") {
+    if facts
+        .dnssec
+        .as_ref()
+        .is_some_and(|d| d.status == posture_policies::model::DnssecStatus::Secure)
+    {
         for ip in facts
             .nameservers
             .iter()

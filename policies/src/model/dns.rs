@@ -39,7 +39,7 @@ pub struct DnsFacts {
 #[serde(deny_unknown_fields)]
 pub struct DnssecFacts {
     /// `secure`, `insecure` (unsigned), `bogus` or `indeterminate`.
-    pub status: String,
+    pub status: DnssecStatus,
     /// The earliest RRSIG expiration among the records looked up.
     #[serde(default)]
     pub earliest_rrsig_expiry: Option<DateTime<Utc>>,
@@ -62,7 +62,61 @@ pub struct AnswerProof {
     #[serde(rename = "type")]
     pub kind: String,
     /// `secure`, `insecure`, `bogus` or `indeterminate`.
-    pub status: String,
+    pub status: DnssecStatus,
+}
+
+/// What a validating resolver could prove (RFC 4035 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnssecStatus {
+    /// The chain of trust validates.
+    Secure,
+    /// Provably unsigned.
+    Insecure,
+    /// Signed, but the chain does not validate.
+    Bogus,
+    /// Could not be decided.
+    Indeterminate,
+}
+
+impl DnssecStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnssecStatus::Secure => "secure",
+            DnssecStatus::Insecure => "insecure",
+            DnssecStatus::Bogus => "bogus",
+            DnssecStatus::Indeterminate => "indeterminate",
+        }
+    }
+}
+
+impl std::fmt::Display for DnssecStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a nameserver did with a zone transfer request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transfer {
+    /// It sent the zone.
+    Allowed,
+    /// It refused.
+    Refused,
+    /// It could not be asked.
+    Untestable,
+}
+
+impl std::fmt::Display for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transfer::Allowed => "allowed",
+            Transfer::Refused => "refused",
+            Transfer::Untestable => "untestable",
+        })
+    }
 }
 
 /// One delegated nameserver.
@@ -77,8 +131,8 @@ pub struct NameserverFacts {
     /// It answered SOA for the zone with the AA bit (absent: it did not answer).
     #[serde(default)]
     pub authoritative: Option<bool>,
-    /// `allowed`, `refused` or `untestable`.
-    pub axfr: String,
+    /// What it did with a zone transfer request.
+    pub axfr: Transfer,
 }
 
 /// A CAA record.

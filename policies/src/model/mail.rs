@@ -41,9 +41,33 @@ pub struct MxFacts {
     /// Its addresses (empty: it does not resolve).
     #[serde(default)]
     pub addresses: Vec<String>,
-    /// STARTTLS on port 25: `offered`, `not_offered`, `untestable` (filtered, no route) or
-    /// `error`.
-    pub starttls: String,
+    /// STARTTLS on port 25.
+    pub starttls: StartTls,
+}
+
+/// What an MX host's port 25 said to STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartTls {
+    /// Offered (and the TLS scan ran).
+    Offered,
+    /// The server does not offer STARTTLS.
+    NotOffered,
+    /// The port could not be reached (filtered, no route).
+    Untestable,
+    /// The server answered something broken.
+    Error,
+}
+
+impl std::fmt::Display for StartTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StartTls::Offered => "offered",
+            StartTls::NotOffered => "not_offered",
+            StartTls::Untestable => "untestable",
+            StartTls::Error => "error",
+        })
+    }
 }
 
 /// A sending host's reverse DNS.

@@ -207,7 +207,12 @@ async fn a_well_configured_mail_domain_passes_and_a_neglected_one_fails() {
         .mail
         .as_ref()
         .unwrap_or_else(|| panic!("no mail facts: {:?}", good_obs.scan.errors));
-    assert_eq!(mail.mx[0].starttls, "offered", "{:?}", mail.mx);
+    assert_eq!(
+        mail.mx[0].starttls,
+        posture_policies::model::StartTls::Offered,
+        "{:?}",
+        mail.mx
+    );
     for check in [
         "MAIL-SPF",
         "MAIL-SPF-ALL",

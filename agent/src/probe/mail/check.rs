@@ -167,7 +167,7 @@ async fn mx_facts(domain: &str, dns: &Dns) -> Result<(bool, Vec<MxFacts>), DnsFa
                 host,
                 preference,
                 addresses,
-                starttls: "untestable".into(),
+                starttls: posture_policies::model::StartTls::Untestable,
             });
         }
     }
