@@ -15,7 +15,6 @@ use crate::probe::mail::check::{self as mail_check, MailOptions};
 use crate::probe::rdap;
 use crate::probe::tls::conn::{Endpoint, Gate};
 use crate::probe::tls::intercept;
-use crate::probe::tls::scan::NO_STARTTLS;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
 use crate::probe::web::{self, Resolve};
 use crate::target::{ConnectTo, TargetSpec};
@@ -214,10 +213,10 @@ pub async fn scan_sites(domains: &[String], options: &RunOptions) -> Vec<Observa
     scan_domains_with(domains, options, false).await
 }
 
-/// Record that `probe` could not finish.
-fn untestable(meta: &mut ScanMeta, probe: &str, message: String) {
+/// Record that `probe` could not finish, and why (`code`, for machines).
+fn untestable(meta: &mut ScanMeta, probe: &str, code: &str, message: String) {
     meta.errors
-        .push(ProbeError::new(probe, Status::Untestable, message));
+        .push(ProbeError::new(probe, Status::Untestable, message).with_code(code));
 }
 
 /// `domain`'s registration over RDAP, from the configured base URL or the bootstrap file's.
@@ -458,8 +457,9 @@ async fn scan_domain(
         .unwrap_or_default();
     meta.connections = web.connections;
     if let Some((status, message)) = &web.failure {
+        // Nothing answered on 80 or 443 for the apex or www.
         meta.errors
-            .push(ProbeError::new("web", *status, message.clone()));
+            .push(ProbeError::new("web", *status, message.clone()).with_code("unreachable"));
     }
     let mail = match (&dns, full) {
         (_, false) => None,
@@ -480,7 +480,7 @@ async fn scan_domain(
             .await
             .and_then(|m| m.into_facts(&mut meta)),
         (Err(e), true) => {
-            untestable(&mut meta, "mail", e.clone());
+            untestable(&mut meta, "mail", "dns_unavailable", e.clone());
             None
         }
     };
@@ -519,7 +519,7 @@ async fn scan_domain(
                 )
                 .await
                 .and_then(|r| {
-                    r.map_err(|e| untestable(&mut meta, "dns", e.to_string()))
+                    r.map_err(|e| untestable(&mut meta, "dns", e.code, e.to_string()))
                         .ok()
                 });
             match facts {
@@ -531,7 +531,7 @@ async fn scan_domain(
                             Box::pin(registration(domain, options, &resolver, started)),
                         )
                         .await
-                        .and_then(|r| r.map_err(|e| untestable(&mut meta, "rdap", e)).ok())
+                        .and_then(|r| r.map_err(|e| untestable(&mut meta, "rdap", "rdap", e)).ok())
                         .flatten();
                     Some(f)
                 }
@@ -601,7 +601,7 @@ async fn scan_domain(
             };
             mx.starttls = match o.scan.errors.first() {
                 None => StartTls::Offered,
-                Some(e) if e.message == NO_STARTTLS => StartTls::NotOffered,
+                Some(e) if e.code.as_deref() == Some("no_starttls") => StartTls::NotOffered,
                 Some(e) if e.status == Status::Untestable => StartTls::Untestable,
                 Some(_) => StartTls::Error,
             };
@@ -714,15 +714,18 @@ fn https_from_handshakes(
             .certificate
             .as_ref()
             .is_some_and(|c| c.trusted == Some(true) && c.name_matches == Some(true));
-        observation.scan.errors.push(ProbeError::new(
-            "web.https-answer",
-            Status::Untestable,
-            format!(
-                "https://{}:{port}/ answers the TLS handshake ({}), but no page could be read over it: {why}",
-                crate::target::host_for_url(host),
-                accepted.join(", ")
-            ),
-        ));
+        observation.scan.errors.push(
+            ProbeError::new(
+                "web.https-answer",
+                Status::Untestable,
+                format!(
+                    "https://{}:{port}/ answers the TLS handshake ({}), but no page could be read over it: {why}",
+                    crate::target::host_for_url(host),
+                    accepted.join(", ")
+                ),
+            )
+            .with_code("tls_handshake"),
+        );
     }
 }
 
@@ -821,7 +824,7 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, gate: Gate) -> Observa
     };
     let tls = match resolve(&spec, options).await {
         Err(message) => {
-            untestable(&mut meta, "tls", message);
+            untestable(&mut meta, "tls", "unresolvable", message);
             None
         }
         Ok(addr) => {
@@ -835,8 +838,11 @@ async fn scan_one(spec: TargetSpec, options: &RunOptions, gate: Gate) -> Observa
             let result = tls_scan::scan(endpoint, &options.tls, gate, started).await;
             meta.connections = result.connections;
             match result.failure {
-                Some((status, message)) => {
-                    meta.errors.push(ProbeError::new("tls", status, message));
+                Some(failed) => {
+                    meta.errors.push(
+                        ProbeError::new("tls", failed.status, failed.message)
+                            .with_code(failed.code),
+                    );
                     None
                 }
                 None => {

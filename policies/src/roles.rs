@@ -13,9 +13,9 @@ pub fn infer(web: Option<&WebFacts>, mail: Option<&MailFacts>) -> Vec<DomainRole
     let listening = |e: &HttpEndpoint| {
         e.status.is_some()
             || !e.hops.is_empty()
-            || e.error.as_deref().is_some_and(|m| {
-                !m.starts_with("connection refused") && !m.starts_with("no TCP answer")
-            })
+            || e.error_code
+                .as_deref()
+                .is_some_and(|c| !matches!(c, "refused" | "unreachable"))
     };
     if web.is_some_and(|w| w.endpoints.iter().any(listening)) {
         roles.push(DomainRole::Web);
@@ -80,6 +80,7 @@ mod tests {
                 status: Some(200),
                 hops: vec![],
                 error: None,
+                error_code: None,
                 refused_redirect: None,
             }],
             ..WebFacts::default()
@@ -91,6 +92,7 @@ mod tests {
                 status: None,
                 hops: vec![],
                 error: Some("connection refused".into()),
+                error_code: Some("refused".into()),
                 refused_redirect: None,
             }],
             ..WebFacts::default()

@@ -125,8 +125,10 @@ pub async fn scan_full(
     )
     .await;
     let mut errors = Vec::new();
-    if let Some((status, message)) = &result.failure {
-        errors.push(ProbeError::new("tls", *status, message.clone()));
+    if let Some(failed) = &result.failure {
+        errors.push(
+            ProbeError::new("tls", failed.status, failed.message.clone()).with_code(failed.code),
+        );
     }
     let observation = Observation {
         schema: Schema,

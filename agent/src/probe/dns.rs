@@ -56,6 +56,20 @@ pub struct DnsFailure {
     pub kind: String,
     /// Why.
     pub reason: String,
+    /// Why, for machines: `dns_timeout`, `dns_servfail`, `dns_refused`, `dns_bad_name`,
+    /// `dns_protocol` (an answer that does not decode) or `dns_error`.
+    pub code: &'static str,
+}
+
+/// The code of a resolver error.
+fn dns_code(e: &NetError) -> &'static str {
+    match e {
+        NetError::Timeout => "dns_timeout",
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => "dns_servfail",
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => "dns_refused",
+        NetError::Proto(_) => "dns_protocol",
+        _ => "dns_error",
+    }
 }
 
 /// A resolver, and a validating twin for DNSSEC status.
@@ -292,12 +306,13 @@ impl Dns {
     }
 
     async fn raw(&self, name: &str, kind: RecordType) -> Result<Answer<RData>, DnsFailure> {
-        let fail = |reason: String| DnsFailure {
+        let fail = |reason: String, code: &'static str| DnsFailure {
             name: name.to_owned(),
             kind: kind.to_string(),
             reason,
+            code,
         };
-        let fqdn = dns_name(name).map_err(fail)?;
+        let fqdn = dns_name(name).map_err(|e| fail(e, "dns_bad_name"))?;
         match self.resolver.lookup(fqdn, kind).await {
             Ok(lookup) => {
                 let records: Vec<RData> = lookup
@@ -319,7 +334,7 @@ impl Dns {
                     Answer::NoData
                 })
             }
-            Err(e) => Err(fail(e.to_string())),
+            Err(e) => Err(fail(e.to_string(), dns_code(&e))),
         }
     }
 

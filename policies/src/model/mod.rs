@@ -140,9 +140,12 @@ pub struct ProbeError {
     pub status: Status,
     /// What happened, for people.
     pub message: String,
-    /// What happened, for machines, when it is one of the known kinds: `budget_exhausted`
-    /// (the target's time budget ran out first), `panic` (a bug in the probe), `nxdomain`
-    /// (the domain does not exist).
+    /// What happened, for machines: `refused`, `timeout`, `unreachable`, `reset`,
+    /// `protocol`, `no_starttls`, `smtp`, `limit_exceeded`, `tls_handshake` (TLS and web);
+    /// `dns_timeout`, `dns_servfail`, `dns_refused`, `dns_bad_name`, `dns_protocol`,
+    /// `dns_error`, `dns_unavailable`, `unresolvable` (DNS); `rdap`; `budget_exhausted` (the
+    /// time budget ran out first); `panic` (a bug in the probe); `nxdomain` (the domain does
+    /// not exist). Nothing downstream reads the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
 }

@@ -57,6 +57,11 @@ pub struct HttpEndpoint {
     /// Why there was no response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why there was no response, for machines: `refused` (nothing listens), `unreachable`
+    /// (no TCP answer, or the name does not resolve), `tls_handshake`, `protocol`, `timeout`,
+    /// `redirect_refused`, `too_many_redirects`, `redirect_loop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     /// A redirect the agent would not follow (to an address literal, another registrable
     /// domain or an internal address), kept as a fact.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -432,6 +432,10 @@ async fn no_spf_is_a_failure_and_a_failed_lookup_costs_only_its_checks() {
     );
     assert_eq!(mail.dmarc.policy.as_deref(), Some("reject"));
     let failed: Vec<&str> = obs.scan.errors.iter().map(|e| e.probe.as_str()).collect();
+    // Each says why for machines too (issue 10, item 3): the lab server refuses names it
+    // does not serve.
+    let codes: Vec<Option<&str>> = obs.scan.errors.iter().map(|e| e.code.as_deref()).collect();
+    assert_eq!(codes, [Some("dns_refused"), Some("dns_refused")]);
     assert_eq!(
         failed,
         ["mail.spf-lookups", "mail.ptr"],

@@ -445,12 +445,20 @@ async fn hostile_and_absent_peers_end_in_error_or_untestable_within_budget() {
         let j = scan_with(peer.addr, NAME, Service::Tls, TrustStore::default(), limits).await;
         let took = started.elapsed();
         assert!(took < Duration::from_secs(12), "{label}: took {took:?}");
-        let (status, _) = j
+        let failed = j
             .scan
             .failure
             .clone()
             .unwrap_or_else(|| panic!("{label}: {:?}", j.scan.facts.protocols));
-        assert_eq!(status, Status::Error, "{label}");
+        assert_eq!(failed.status, Status::Error, "{label}");
+        // Garbage is a protocol error, silence a time-out, trickling the connection's own
+        // time limit: by code, not text.
+        let code = match label {
+            "garbage" => "protocol",
+            "silent" => "timeout",
+            _ => "limit_exceeded",
+        };
+        assert_eq!(failed.code, code, "{label}: {failed:?}");
         assert_eq!(j.status("TLS-PROTO-LEGACY"), Status::Error, "{label}");
     }
     // Nothing listening: untestable, not fail.
@@ -464,8 +472,8 @@ async fn hostile_and_absent_peers_end_in_error_or_untestable_within_budget() {
     )
     .await;
     assert_eq!(
-        j.scan.failure.as_ref().map(|f| f.0),
-        Some(Status::Untestable)
+        j.scan.failure.as_ref().map(|f| (f.status, f.code)),
+        Some((Status::Untestable, "refused"))
     );
     assert_eq!(j.status("TLS-PROTO-SSL"), Status::Untestable);
     assert!(
@@ -566,9 +574,10 @@ async fn smtp_starttls_is_scanned_and_its_absence_is_untestable() {
         trust(&pki),
     )
     .await;
-    let (status, message) = j.scan.failure.clone().unwrap();
-    assert_eq!(status, Status::Untestable);
-    assert!(message.contains("STARTTLS"), "{message}");
+    let failed = j.scan.failure.clone().unwrap();
+    assert_eq!(failed.status, Status::Untestable);
+    assert_eq!(failed.code, "no_starttls");
+    assert!(failed.message.contains("STARTTLS"), "{failed:?}");
     assert_eq!(j.status("TLS-PROTO-LEGACY"), Status::Untestable);
 }
 

@@ -553,6 +553,10 @@ async fn redirects_are_not_followed_into_internal_services() {
     };
     let r = refused(&format!("http://{D}/"));
     assert_eq!(r.location, literal);
+    assert_eq!(
+        endpoint(&format!("http://{D}/")).error_code.as_deref(),
+        Some("redirect_refused")
+    );
     assert!(r.reason.contains("IP address"), "{}", r.reason);
     let r = refused(&format!("https://{D}/"));
     assert_eq!(r.location, "https://elsewhere.example/");

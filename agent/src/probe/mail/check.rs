@@ -49,11 +49,10 @@ pub struct MailProbe {
 impl MailProbe {
     /// Record that `part` could not be gathered.
     fn failed(&mut self, part: &str, e: &DnsFailure) {
-        self.failed.push(ProbeError::new(
-            &format!("mail.{part}"),
-            Status::Untestable,
-            e.to_string(),
-        ));
+        self.failed.push(
+            ProbeError::new(&format!("mail.{part}"), Status::Untestable, e.to_string())
+                .with_code(e.code),
+        );
     }
 
     /// Whether every part failed (nothing was learnt at all).
@@ -74,8 +73,10 @@ impl MailProbe {
                 .first()
                 .map(|e| e.message.clone())
                 .unwrap_or_default();
-            meta.errors
-                .push(ProbeError::new("mail", Status::Untestable, message));
+            let code = self.failed.first().and_then(|e| e.code.clone());
+            let mut e = ProbeError::new("mail", Status::Untestable, message);
+            e.code = code;
+            meta.errors.push(e);
             return None;
         }
         meta.errors.extend(self.failed);

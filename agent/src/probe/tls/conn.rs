@@ -203,6 +203,8 @@ pub enum Failure {
         addr: SocketAddr,
         /// Why.
         reason: String,
+        /// `refused` (nothing listens) or `timeout` (no answer: filtered, no route).
+        code: &'static str,
     },
     /// The server closed or reset the connection without answering: a refusal.
     #[error("the server closed the connection without answering")]
@@ -229,6 +231,23 @@ pub enum Failure {
     /// The target's time budget is spent.
     #[error("the per-target time budget of {0:?} is spent")]
     Budget(Duration),
+}
+
+impl Failure {
+    /// The machine-readable kind of failure, for probe errors (nothing downstream reads the
+    /// message).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::Unreachable { code, .. } => code,
+            Failure::Closed => "reset",
+            Failure::ClosedMidFlight(_) | Failure::Wire(_) => "protocol",
+            Failure::Silent(_) => "timeout",
+            Failure::NoStarttls => "no_starttls",
+            Failure::Smtp(_) => "smtp",
+            Failure::Budget(_) => "budget_exhausted",
+            Failure::Exhausted(_) => "limit_exceeded",
+        }
+    }
 }
 
 /// Opens connections to one endpoint within the limits, and counts them.
@@ -330,12 +349,18 @@ impl Dialer {
             Ok(Err(e)) => {
                 return Err(Failure::Unreachable {
                     addr,
+                    code: if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                        "refused"
+                    } else {
+                        "unreachable"
+                    },
                     reason: e.to_string(),
                 });
             }
             Err(_) => {
                 return Err(Failure::Unreachable {
                     addr,
+                    code: "timeout",
                     reason: format!("no TCP answer within {:?}", self.limits.connect_timeout),
                 });
             }

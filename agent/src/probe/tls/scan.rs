@@ -41,9 +41,20 @@ pub struct TlsScan {
     pub facts: TlsFacts,
     /// Connections opened.
     pub connections: u32,
-    /// Why the scan could not look at all, when it could not: `(status, message)` with status
-    /// `untestable` or `error`.
-    pub failure: Option<(posture_policies::model::Status, String)>,
+    /// Why the scan could not look at all, when it could not.
+    pub failure: Option<Failed>,
+}
+
+/// Why a TLS scan could not look at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// `untestable` (the network would not let us look) or `error` (a broken or hostile peer).
+    pub status: posture_policies::model::Status,
+    /// What happened, for people.
+    pub message: String,
+    /// What happened, for machines: `refused`, `timeout`, `unreachable`, `reset`, `protocol`,
+    /// `no_starttls`, `smtp`, `budget_exhausted`, `limit_exceeded`.
+    pub code: &'static str,
 }
 
 /// What one version's enumeration found.
@@ -52,6 +63,8 @@ struct VersionResult {
     version: ProtocolVersion,
     outcome: ProbeOutcome,
     detail: Option<String>,
+    /// The failure's code when the outcome is `error` or `untestable`.
+    code: Option<&'static str>,
     /// Accepted suites in the order the server picked them.
     accepted: Vec<u32>,
     /// First flights of accepted handshakes.
@@ -239,8 +252,8 @@ enum Attempt {
     Accepted(u16, ServerFlight),
     VersionRejected,
     NoSuite,
-    Error(String),
-    Unreachable(String),
+    Error(String, &'static str),
+    Unreachable(String, &'static str),
 }
 
 fn classify(version: ProtocolVersion, result: Result<ServerFlight, Failure>) -> Attempt {
@@ -265,12 +278,15 @@ fn classify(version: ProtocolVersion, result: Result<ServerFlight, Failure>) -> 
                     Attempt::NoSuite
                 }
             } else {
-                Attempt::Error("the server answered without a ServerHello".into())
+                Attempt::Error(
+                    "the server answered without a ServerHello".into(),
+                    "protocol",
+                )
             }
         }
         Err(Failure::Closed) => Attempt::NoSuite,
-        Err(Failure::Unreachable { reason, .. }) => Attempt::Unreachable(reason),
-        Err(e) => Attempt::Error(e.to_string()),
+        Err(Failure::Unreachable { reason, code, .. }) => Attempt::Unreachable(reason, code),
+        Err(e) => Attempt::Error(e.to_string(), e.code()),
     }
 }
 
@@ -324,6 +340,7 @@ async fn enumerate(dialer: &Dialer, version: ProtocolVersion, known: &[u32]) -> 
         version,
         outcome: ProbeOutcome::Rejected,
         detail: None,
+        code: None,
         accepted: Vec::new(),
         flights: Vec::new(),
     };
@@ -373,18 +390,20 @@ async fn enumerate(dialer: &Dialer, version: ProtocolVersion, known: &[u32]) -> 
                 break;
             }
             Attempt::NoSuite => offered.clear(),
-            Attempt::Error(e) => {
+            Attempt::Error(e, code) => {
                 if result.accepted.is_empty() {
                     result.outcome = ProbeOutcome::Error;
                 }
                 result.detail = Some(e);
+                result.code = Some(code);
                 break;
             }
-            Attempt::Unreachable(e) => {
+            Attempt::Unreachable(e, code) => {
                 if result.accepted.is_empty() {
                     result.outcome = ProbeOutcome::Untestable;
                 }
                 result.detail = Some(e);
+                result.code = Some(code);
                 break;
             }
         }
@@ -408,6 +427,7 @@ async fn probe_sslv2(dialer: &Dialer) -> VersionResult {
         version: ProtocolVersion::Ssl2,
         outcome: ProbeOutcome::Rejected,
         detail: None,
+        code: None,
         accepted: Vec::new(),
         flights: Vec::new(),
     };
@@ -435,13 +455,15 @@ async fn probe_sslv2(dialer: &Dialer) -> VersionResult {
         // A TLS-only server answers an SSLv2 hello with a TLS alert, garbage to an SSLv2
         // parser, or by closing: all refusals.
         Err(Failure::Closed | Failure::ClosedMidFlight(_) | Failure::Wire(_)) => {}
-        Err(Failure::Unreachable { reason, .. }) => {
+        Err(Failure::Unreachable { reason, code, .. }) => {
             result.outcome = ProbeOutcome::Untestable;
             result.detail = Some(reason);
+            result.code = Some(code);
         }
         Err(e) => {
             result.outcome = ProbeOutcome::Error;
             result.detail = Some(e.to_string());
+            result.code = Some(e.code());
         }
     }
     result
@@ -546,14 +568,15 @@ fn unreachable(dialer: &Dialer, results: &[&VersionResult]) -> Option<TlsScan> {
     {
         return None;
     }
-    let detail = results
+    let (detail, code) = results
         .iter()
-        .find_map(|r| r.detail.clone())
+        .find_map(|r| Some((r.detail.clone()?, r.code.unwrap_or("unreachable"))))
         .unwrap_or_default();
     Some(fail(
         dialer,
         posture_policies::model::Status::Untestable,
         &detail,
+        code,
     ))
 }
 
@@ -575,13 +598,15 @@ pub async fn scan(
                     &dialer,
                     posture_policies::model::Status::Untestable,
                     NO_STARTTLS,
+                    Failure::NoStarttls.code(),
                 );
             }
-            Err(Failure::Unreachable { reason, .. }) => {
+            Err(Failure::Unreachable { reason, code, .. }) => {
                 return fail(
                     &dialer,
                     posture_policies::model::Status::Untestable,
                     &reason,
+                    code,
                 );
             }
             Err(e) => {
@@ -589,6 +614,7 @@ pub async fn scan(
                     &dialer,
                     posture_policies::model::Status::Error,
                     &e.to_string(),
+                    e.code(),
                 );
             }
         }
@@ -623,14 +649,15 @@ pub async fn scan(
         .filter(|r| r.version != ProtocolVersion::Ssl2)
         .all(|r| matches!(r.outcome, ProbeOutcome::Error | ProbeOutcome::Untestable));
     if tls_failed && results[0].outcome != ProbeOutcome::Accepted {
-        let detail = results
+        let (detail, code) = results
             .iter()
-            .find_map(|r| r.detail.clone())
-            .unwrap_or_default();
+            .find_map(|r| Some((r.detail.clone()?, r.code.unwrap_or("protocol"))))
+            .unwrap_or(("".to_owned(), "protocol"));
         let mut s = fail(
             &dialer,
             posture_policies::model::Status::Error,
             &format!("no usable answer to any hello: {detail}"),
+            code,
         );
         s.facts.protocols = results.iter().map(protocol_result).collect();
         return s;
@@ -742,11 +769,20 @@ pub async fn scan(
     }
 }
 
-fn fail(dialer: &Dialer, status: posture_policies::model::Status, message: &str) -> TlsScan {
+fn fail(
+    dialer: &Dialer,
+    status: posture_policies::model::Status,
+    message: &str,
+    code: &'static str,
+) -> TlsScan {
     TlsScan {
         facts: TlsFacts::default(),
         connections: dialer.connections(),
-        failure: Some((status, message.to_owned())),
+        failure: Some(Failed {
+            status,
+            message: message.to_owned(),
+            code,
+        }),
     }
 }
 

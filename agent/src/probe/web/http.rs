@@ -190,6 +190,19 @@ pub enum FetchError {
     Timeout(Duration),
 }
 
+impl FetchError {
+    /// The machine-readable kind of failure (the endpoint's `error_code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::Refused => "refused",
+            FetchError::Unreachable(_) => "unreachable",
+            FetchError::Tls(_) => "tls_handshake",
+            FetchError::Protocol(_) => "protocol",
+            FetchError::Timeout(_) => "timeout",
+        }
+    }
+}
+
 /// Fetch `url` from `addr` (GET, one connection, `Connection: close`).
 pub async fn fetch(
     url: &Url,

@@ -34,6 +34,8 @@ struct Walk {
     last: Option<(Url, Response)>,
     error: Option<FetchError>,
     note: Option<String>,
+    /// The code of the note, when the note ended the walk.
+    note_code: Option<&'static str>,
     /// A redirect the guard would not follow: its Location and why.
     refused: Option<(String, String)>,
 }
@@ -75,6 +77,7 @@ async fn follow(
         last: None,
         error: None,
         note: None,
+        note_code: None,
         refused: None,
     };
     let mut url = start;
@@ -97,6 +100,7 @@ async fn follow(
                 .refused
                 .as_ref()
                 .map(|(l, r)| format!("redirect to {l} refused: {r}"));
+            walk.note_code = Some("redirect_refused");
             return walk;
         }
         let response = match fetch(&url, addr, trust, limits, now).await {
@@ -115,15 +119,18 @@ async fn follow(
                 walk.hops.push((url.clone(), response));
                 if let Err(reason) = limits.guard.redirect_host(&walk.start.host, &next.host) {
                     walk.note = Some(format!("redirect to {} refused: {reason}", next.render()));
+                    walk.note_code = Some("redirect_refused");
                     walk.refused = Some((next.render(), reason));
                     return walk;
                 }
                 if walk.hops.len() >= limits.max_hops {
                     walk.note = Some(format!("more than {} redirects", limits.max_hops));
+                    walk.note_code = Some("too_many_redirects");
                     return walk;
                 }
                 if visited.contains(&next.render()) {
                     walk.note = Some(format!("redirect loop back to {}", next.render()));
+                    walk.note_code = Some("redirect_loop");
                     return walk;
                 }
                 visited.push(next.render());
@@ -162,6 +169,12 @@ fn endpoint(w: &Walk) -> HttpEndpoint {
             .as_ref()
             .map(ToString::to_string)
             .or_else(|| w.note.clone()),
+        error_code: w
+            .error
+            .as_ref()
+            .map(|e| e.code())
+            .or(w.note_code)
+            .map(str::to_owned),
         refused_redirect: w
             .refused
             .as_ref()
