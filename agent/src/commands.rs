@@ -928,6 +928,8 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             max_connections,
             per_host,
         )),
+        run: crate::runner::new_id(),
+        organisation: config.organisation.clone(),
         agent: "local".into(),
         domain: args.domain.clone(),
         vantage: match &args.vantage {
@@ -1037,7 +1039,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
     }
     let observation_set = ObservationSet {
         schema: posture_policies::model::Schema,
-        organisation: None,
+        organisation: config.organisation.clone(),
         observations,
     };
     // Judged and scored as `evaluate` would, so both print the same.
@@ -1415,6 +1417,13 @@ pub fn config_check(path: &Path, out: &mut dyn Write) -> Result<()> {
         }
     };
     writeln!(out, "{}: OK", path.display())?;
+    writeln!(
+        out,
+        "  organisation:       {}",
+        c.organisation
+            .as_deref()
+            .unwrap_or("(none: an ad-hoc scan)")
+    )?;
     writeln!(
         out,
         "  targets:            {}",

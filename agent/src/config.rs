@@ -34,6 +34,7 @@ pub struct ConfigError {
 struct RawConfig {
     #[serde(default)]
     targets: Vec<String>,
+    organisation: Option<String>,
     #[serde(default)]
     scan: RawScan,
     #[serde(default)]
@@ -103,6 +104,9 @@ pub struct Config {
     /// Targets to scan when the command line names none (`tls://`, `https://`, `smtp://` URLs
     /// or bare domain names).
     pub targets: Vec<String>,
+    /// The organisation these targets belong to (an ODS code or a short name), written into
+    /// every observation so the collector scores it there.
+    pub organisation: Option<String>,
     /// Seconds to wait for a TCP connection.
     pub connect_timeout: Option<Duration>,
     /// Seconds to wait for each answer.
@@ -321,6 +325,15 @@ impl Config {
         };
         Ok(Config {
             source: Some(path.to_owned()),
+            organisation: match raw.organisation {
+                Some(o) if o.trim().is_empty() || o.chars().any(char::is_control) => {
+                    return Err(err(
+                        "organisation",
+                        format!("{o:?}: name the organisation (an ODS code such as RXX)"),
+                    ));
+                }
+                o => o.map(|o| o.trim().to_owned()),
+            },
             targets: raw.targets,
             connect_timeout: seconds("scan.connect_timeout", raw.scan.connect_timeout)?,
             read_timeout: seconds("scan.read_timeout", raw.scan.read_timeout)?,

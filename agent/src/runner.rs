@@ -54,6 +54,10 @@ pub struct RunOptions {
     pub gate: Option<Gate>,
     /// The agent id written into observations.
     pub agent: String,
+    /// The run every observation of this scan belongs to (a UUID v7).
+    pub run: String,
+    /// The organisation code from the configuration (`None` for an ad-hoc scan).
+    pub organisation: Option<String>,
     /// The domain findings are scored under, if given.
     pub domain: Option<String>,
     /// Observations of the same targets from a second vantage point (the collector, another
@@ -115,6 +119,8 @@ impl Default for RunOptions {
             max_connections: 32,
             gate: None,
             agent: "local".into(),
+            run: new_id(),
+            organisation: None,
             domain: None,
             vantage: Vec::new(),
             interception_names: Vec::new(),
@@ -211,6 +217,27 @@ pub async fn scan_domains(domains: &[String], options: &RunOptions) -> Vec<Obser
 /// The web checks of each domain's site only (what `scan https://HOST` adds to its TLS scan).
 pub async fn scan_sites(domains: &[String], options: &RunOptions) -> Vec<Observation> {
     scan_domains_with(domains, options, false).await
+}
+
+/// A new unique id: a UUID v7, so that ids sort by the time they were made.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The metadata of a new observation made now for `options`' run.
+fn meta(options: &RunOptions, started: chrono::DateTime<Utc>) -> ScanMeta {
+    ScanMeta {
+        id: Some(new_id()),
+        run: Some(options.run.clone()),
+        agent: options.agent.clone(),
+        agent_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        organisation: options.organisation.clone(),
+        address: None,
+        started,
+        finished: started,
+        connections: 0,
+        errors: Vec::new(),
+    }
 }
 
 /// Record that `probe` could not finish, and why (`code`, for machines).
@@ -312,10 +339,6 @@ fn not_scanned(
             roles: options.roles.clone(),
         }),
         scan: ScanMeta {
-            agent: options.agent.clone(),
-            started: now,
-            finished: now,
-            connections: 0,
             errors: probes
                 .iter()
                 .map(|p| {
@@ -326,6 +349,7 @@ fn not_scanned(
                     }
                 })
                 .collect(),
+            ..meta(options, now)
         },
         tls: None,
         web: None,
@@ -434,13 +458,7 @@ async fn scan_domain(
         return out;
     }
     let started = Utc::now();
-    let mut meta = ScanMeta {
-        agent: options.agent.clone(),
-        started,
-        finished: started,
-        connections: 0,
-        errors: Vec::new(),
-    };
+    let mut meta = meta(options, started);
     let web = budget
         .run(
             &mut meta,
@@ -653,11 +671,9 @@ pub async fn scan_origins(
                 roles: vec![DomainRole::Web],
             }),
             scan: ScanMeta {
-                agent: options.agent.clone(),
-                started,
                 finished: Utc::now(),
                 connections: scan.connections,
-                errors: Vec::new(),
+                ..meta(options, started)
             },
             tls: None,
             web: scan.facts,
@@ -789,11 +805,8 @@ fn panicked(spec: &TargetSpec, options: &RunOptions, message: String) -> Observa
         schema: Schema,
         target: endpoint_target(spec, options),
         scan: ScanMeta {
-            agent: options.agent.clone(),
-            started: now,
-            finished: now,
-            connections: 0,
             errors: vec![ProbeError::new("tls", Status::Error, message).with_code("panic")],
+            ..meta(options, now)
         },
         tls: None,
         web: None,
@@ -815,19 +828,14 @@ fn endpoint_target(spec: &TargetSpec, options: &RunOptions) -> Target {
 async fn scan_one(spec: TargetSpec, options: &RunOptions, gate: Gate) -> Observation {
     let started = Utc::now();
     let target = endpoint_target(&spec, options);
-    let mut meta = ScanMeta {
-        agent: options.agent.clone(),
-        started,
-        finished: started,
-        connections: 0,
-        errors: Vec::new(),
-    };
+    let mut meta = meta(options, started);
     let tls = match resolve(&spec, options).await {
         Err(message) => {
             untestable(&mut meta, "tls", "unresolvable", message);
             None
         }
         Ok(addr) => {
+            meta.address = Some(addr.to_string());
             let endpoint = Endpoint {
                 host: spec.host.clone(),
                 port: spec.port,

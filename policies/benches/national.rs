@@ -53,6 +53,8 @@ fn findings(now: DateTime<Utc>) -> Vec<Finding> {
                 references: Vec::new(),
                 observed_at: now,
                 hard_zero: false,
+                observation: None,
+                policy_digest: None,
             });
         }
     }

@@ -378,6 +378,8 @@ mod tests {
             references: vec![],
             observed_at: at("2026-11-25T00:00:00Z"),
             hard_zero: false,
+            observation: None,
+            policy_digest: None,
         }
     }
 

@@ -145,6 +145,7 @@ pub async fn scan_full(
             finished: Utc::now(),
             connections: result.connections,
             errors,
+            ..ScanMeta::default()
         },
         tls: result.failure.is_none().then(|| result.facts.clone()),
         web: None,

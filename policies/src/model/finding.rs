@@ -38,4 +38,11 @@ pub struct Finding {
     /// This failure zeroes the domain's score for each of `standards`.
     #[serde(default)]
     pub hard_zero: bool,
+    /// The id of the observation it judges, when that has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<String>,
+    /// The digest of the policy set that judged it (`sha256:...`), so a finding can be told
+    /// from one a changed policy would give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<String>,
 }

@@ -92,11 +92,27 @@ pub struct Observation {
 }
 
 /// Scan metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScanMeta {
+    /// This observation's unique id (a UUID v7, so ids sort by time); absent in files written
+    /// before ids existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The id of the run (one `scan`, one scheduled sweep) it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     /// The agent's id (as registered with the collector) or `local`.
     pub agent: String,
+    /// The agent's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// The organisation code from the agent's configuration; `null` for ad-hoc scans.
+    #[serde(default)]
+    pub organisation: Option<String>,
+    /// For a network target, the address actually dialled (`127.0.0.1:8443`, `[::1]:443`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// When the first probe started.
     pub started: DateTime<Utc>,
     /// When the last probe finished; findings are dated by this.

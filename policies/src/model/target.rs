@@ -118,6 +118,22 @@ impl Target {
         }
     }
 
+    /// The target's identity in a store: built only from what was asked for (kind, name,
+    /// port, SNI, service), never from inferred roles or the domain it is scored under, so the
+    /// same target always has the same key. Host names are compared without regard to case.
+    pub fn key(&self) -> String {
+        match self {
+            Target::Domain(d) => format!("domain:{}", d.name.to_ascii_lowercase()),
+            Target::Endpoint(e) => format!(
+                "endpoint:{}:{}:{}:{}",
+                e.service.as_str(),
+                e.host.to_ascii_lowercase(),
+                e.port,
+                e.sni.as_deref().unwrap_or("").to_ascii_lowercase()
+            ),
+        }
+    }
+
     /// Whether the domain has `role` (endpoints have no roles).
     pub fn has_role(&self, role: DomainRole) -> bool {
         matches!(self, Target::Domain(d) if d.roles.contains(&role))
@@ -142,5 +158,48 @@ impl fmt::Display for Target {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_what_was_asked_for() {
+        let endpoint = |domain: Option<&str>, sni: Option<&str>, port: u16| {
+            Target::Endpoint(EndpointTarget {
+                host: "WWW.Example.test".into(),
+                port,
+                sni: sni.map(str::to_owned),
+                service: Service::Https,
+                domain: domain.map(str::to_owned),
+            })
+        };
+        // The scoring context does not change the key; what was asked for does.
+        assert_eq!(
+            endpoint(None, None, 443).key(),
+            endpoint(Some("example.test"), None, 443).key()
+        );
+        assert_eq!(
+            endpoint(None, None, 443).key(),
+            "endpoint:https:www.example.test:443:"
+        );
+        assert_ne!(
+            endpoint(None, None, 443).key(),
+            endpoint(None, None, 8443).key()
+        );
+        assert_ne!(
+            endpoint(None, None, 443).key(),
+            endpoint(None, Some("intranet.test"), 443).key()
+        );
+        let domain = |roles: Vec<DomainRole>| {
+            Target::Domain(DomainTarget {
+                name: "example.test".into(),
+                roles,
+            })
+        };
+        assert_eq!(domain(vec![]).key(), domain(vec![DomainRole::Web]).key());
+        assert_eq!(domain(vec![]).key(), "domain:example.test");
     }
 }

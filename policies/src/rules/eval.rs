@@ -148,6 +148,8 @@ pub(super) fn evaluate_variants(
             references: check.references.clone(),
             observed_at: observation.scan.finished,
             hard_zero: false,
+            observation: observation.scan.id.clone(),
+            policy_digest: Some(set.digest().to_owned()),
         };
         if facts_json(observation, check.applies_to).is_none() {
             // The probe did not run, or ran and could not finish.

@@ -131,6 +131,28 @@ pub struct PolicySet {
     checks: BTreeMap<String, Check>,
     variants: Vec<Variant>,
     fixtures: Fixtures,
+    digest: String,
+}
+
+/// `sha256:` over each policy file's name and text, in name order.
+fn digest_of(sources: &[(PathBuf, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&(PathBuf, String)> = sources.iter().collect();
+    sorted.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
+    let mut hash = Sha256::new();
+    for (path, text) in sorted {
+        hash.update(
+            path.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        hash.update([0]);
+    }
+    let bytes = hash.finalize();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// What `lint` found: every problem, and how many examples were run.
@@ -197,6 +219,7 @@ impl PolicySet {
     /// Parse, compile and cross-check `(file name, YAML text)` pairs. Every problem found is
     /// reported, each naming its file, rule and key.
     pub fn from_sources(sources: Vec<(PathBuf, String)>, fixtures: Fixtures) -> Result<PolicySet> {
+        let digest = digest_of(&sources);
         let mut errors = Vec::new();
         let mut standards = Vec::new();
         let mut checks: BTreeMap<String, Check> = BTreeMap::new();
@@ -342,12 +365,19 @@ impl PolicySet {
             checks,
             variants,
             fixtures,
+            digest,
         })
     }
 
     /// All standards, by id.
     pub fn standards(&self) -> &[Standard] {
         &self.standards
+    }
+
+    /// The digest of the policy files this set was loaded from (`sha256:` and 64 hex digits):
+    /// the same files give the same digest, any change to one gives another.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// One standard.
@@ -787,5 +817,26 @@ mod tests {
         let s = close_names("TLS-PROTO-LEGASY", ids.iter().copied());
         assert!(s.contains(&"TLS-PROTO-LEGACY".to_string()));
         assert!(!s.contains(&"MAIL-SPF".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_follows_the_policy_files() {
+        let a = PolicySet::builtin().unwrap();
+        let b = PolicySet::builtin().unwrap();
+        assert_eq!(a.digest(), b.digest());
+        assert!(a.digest().starts_with("sha256:") && a.digest().len() == 7 + 64);
+        let mut sources: Vec<(PathBuf, String)> = builtin::STANDARDS
+            .iter()
+            .map(|(n, t)| (PathBuf::from(n), (*t).to_owned()))
+            .collect();
+        let same = digest_of(&sources);
+        assert_eq!(same, a.digest());
+        sources[0].1.push_str("\n# a comment\n");
+        assert_ne!(digest_of(&sources), a.digest());
     }
 }

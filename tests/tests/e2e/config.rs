@@ -90,6 +90,7 @@ async fn a_configuration_file_drives_a_domain_scan() {
         "agent.toml",
         format!(
             r#"targets = ["example.co.uk", "trust.nhs.uk"]
+organisation = "RXX"
 [scan]
 read_timeout = 2
 [dns]
@@ -126,6 +127,10 @@ ca_file = "lab-ca.pem"
     };
 
     let report = tokio::task::spawn_blocking(run(Vec::new())).await.unwrap();
+    // The configuration's organisation is in every observation (issue 10, item 1).
+    for o in report["observations"].as_array().unwrap() {
+        assert_eq!(o["scan"]["organisation"], "RXX", "{o}");
+    }
     // The configuration's resolver and trust anchors: the signed zone validates.
     let (status, message) = finding(&report, "example.co.uk", "DNS-DNSSEC");
     assert_eq!(status, "pass", "{message}");

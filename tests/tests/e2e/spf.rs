@@ -73,6 +73,7 @@ fn judge_check(domain: &str, spf: SpfFacts, check: &str) -> (Status, String) {
             finished: now,
             connections: 0,
             errors: vec![],
+            ..ScanMeta::default()
         },
         tls: None,
         web: None,
