@@ -579,19 +579,15 @@ pub fn read_observations(path: &Path) -> Result<ObservationSet> {
             ),
         })?
     };
-    /// An observation set, or what `scan --format json` prints (the same, with the findings
-    /// the scan made and their summary beside it, which are judged anew).
+    /// An observation set, or what `scan --format json` prints (the same, with the findings,
+    /// summary and anything else a newer agent adds beside it: readers tolerate unknown
+    /// fields, and findings are judged anew).
     #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct Input {
         schema: posture_policies::model::Schema,
         #[serde(default)]
         organisation: Option<String>,
         observations: Vec<posture_policies::model::Observation>,
-        #[serde(default, rename = "findings")]
-        _findings: Option<serde::de::IgnoredAny>,
-        #[serde(default, rename = "summary")]
-        _summary: Option<serde::de::IgnoredAny>,
     }
     let input: Input = serde_json::from_str(&text).map_err(|e| Error::Data {
         path: path.to_owned(),

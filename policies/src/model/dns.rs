@@ -2,8 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What DNS and the registry say about a domain.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DnsFacts {
     /// DNSSEC validation of the zone.
     #[serde(default)]
@@ -35,8 +34,7 @@ pub struct DnsFacts {
 }
 
 /// DNSSEC state of a zone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DnssecFacts {
     /// `secure`, `insecure` (unsigned), `bogus` or `indeterminate`.
     pub status: DnssecStatus,
@@ -53,8 +51,7 @@ pub struct DnssecFacts {
 }
 
 /// Whether one DNS answer (an RRset) validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnswerProof {
     /// The owner name.
     pub name: String,
@@ -66,7 +63,7 @@ pub struct AnswerProof {
 }
 
 /// What a validating resolver could prove (RFC 4035 §4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DnssecStatus {
     /// The chain of trust validates.
@@ -98,7 +95,7 @@ impl std::fmt::Display for DnssecStatus {
 }
 
 /// What a nameserver did with a zone transfer request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Transfer {
     /// It sent the zone.
@@ -120,8 +117,7 @@ impl std::fmt::Display for Transfer {
 }
 
 /// One delegated nameserver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NameserverFacts {
     /// Its name.
     pub name: String,
@@ -136,8 +132,7 @@ pub struct NameserverFacts {
 }
 
 /// A CAA record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaaRecord {
     /// Flags (128 = critical).
     pub flags: u8,
@@ -148,8 +143,7 @@ pub struct CaaRecord {
 }
 
 /// A record pointing at something that is not there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DanglingRecord {
     /// The owner name.
     pub name: String,
@@ -165,8 +159,7 @@ pub struct DanglingRecord {
 }
 
 /// RDAP registration data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistrationFacts {
     /// The domain is registrable at a public registry (false under a private one such as
     /// nhs.uk, where DOMAIN-* checks do not apply).

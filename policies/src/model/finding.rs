@@ -4,8 +4,7 @@ use serde::{Deserialize, Serialize};
 use super::{Schema, Severity, Status, Target};
 
 /// What one check concluded about one target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// Always `posture/v1`.
     pub schema: Schema,

@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a domain's mail records and servers show.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MailFacts {
     /// MX hosts, by preference.
     #[serde(default)]
@@ -31,8 +30,7 @@ pub struct MailFacts {
 }
 
 /// One MX host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MxFacts {
     /// Host name.
     pub host: String,
@@ -46,7 +44,7 @@ pub struct MxFacts {
 }
 
 /// What an MX host's port 25 said to STARTTLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StartTls {
     /// Offered (and the TLS scan ran).
@@ -71,8 +69,7 @@ impl std::fmt::Display for StartTls {
 }
 
 /// A sending host's reverse DNS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PtrFacts {
     /// The address.
     pub address: String,
@@ -84,8 +81,7 @@ pub struct PtrFacts {
 }
 
 /// A syntax error with its position.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SyntaxError {
     /// What is wrong.
     pub message: String,
@@ -94,8 +90,7 @@ pub struct SyntaxError {
 }
 
 /// SPF (RFC 7208) as found and evaluated.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpfFacts {
     /// Every `v=spf1` TXT record at the domain, raw.
     #[serde(default)]
@@ -128,8 +123,7 @@ pub struct SpfFacts {
 }
 
 /// DMARC (RFC 7489) as found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DmarcFacts {
     /// Every `v=DMARC1` record at the name where it was found, raw.
     #[serde(default)]
@@ -175,8 +169,7 @@ fn hundred() -> u8 {
 }
 
 /// A DMARC report URI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DmarcUri {
     /// As written.
     pub uri: String,
@@ -194,8 +187,7 @@ pub struct DmarcUri {
 }
 
 /// DKIM (RFC 6376) keys as found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DkimFacts {
     /// `_domainkey.<domain>` exists (NOERROR, even empty); false on NXDOMAIN; absent when
     /// the lookup failed.
@@ -210,8 +202,7 @@ pub struct DkimFacts {
 }
 
 /// A DKIM key record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DkimKey {
     /// The selector.
     pub selector: String,
@@ -232,8 +223,7 @@ pub struct DkimKey {
 }
 
 /// MTA-STS (RFC 8461).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MtaStsFacts {
     /// The `_mta-sts` TXT record, raw.
     #[serde(default)]
@@ -247,8 +237,7 @@ pub struct MtaStsFacts {
 }
 
 /// An MTA-STS policy fetch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MtaStsPolicy {
     /// Fetched with 200 over HTTPS.
     pub fetched: bool,
@@ -272,8 +261,7 @@ pub struct MtaStsPolicy {
 }
 
 /// SMTP TLS reporting (RFC 8460).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TlsRptFacts {
     /// `v=TLSRPTv1` records at `_smtp._tls.<domain>`, raw.
     #[serde(default)]

@@ -32,6 +32,19 @@ pub const SCHEMA: &str = "posture/v1";
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Schema;
 
+impl schemars::JsonSchema for Schema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Schema".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The record's version: always posture/v1.",
+            "const": SCHEMA,
+        })
+    }
+}
+
 impl Serialize for Schema {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(SCHEMA)
@@ -52,8 +65,7 @@ impl<'de> Deserialize<'de> for Schema {
 }
 
 /// A file of observations: what `posture-agent evaluate` reads and what a scan writes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ObservationSet {
     /// Always `posture/v1`.
     pub schema: Schema,
@@ -68,8 +80,7 @@ pub struct ObservationSet {
 ///
 /// A domain target carries `dns`, `mail` and `web` facts; a TLS endpoint carries `tls`. Each
 /// part is absent when that probe did not run, which makes the checks that need it silent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Observation {
     /// Always `posture/v1`.
     pub schema: Schema,
@@ -92,8 +103,7 @@ pub struct Observation {
 }
 
 /// Scan metadata.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanMeta {
     /// This observation's unique id (a UUID v7, so ids sort by time); absent in files written
     /// before ids existed.
@@ -146,9 +156,41 @@ pub fn parts_of(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// The paths of keys in `given` (a document as read) that the typed value `known` (the same
+/// document parsed and serialised again) does not have: what a reader that tolerates unknown
+/// fields dropped. Nulls and empty lists are skipped (the
+/// model leaves absent values out).
+pub fn unknown_keys(given: &serde_json::Value, known: &serde_json::Value, at: &str) -> Vec<String> {
+    use serde_json::Value;
+    match (given, known) {
+        (Value::Object(g), Value::Object(k)) => g
+            .iter()
+            .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+            .flat_map(|(key, v)| {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                match k.get(key) {
+                    Some(kv) => unknown_keys(v, kv, &path),
+                    None => vec![path],
+                }
+            })
+            .collect(),
+        (Value::Array(g), Value::Array(k)) => g
+            .iter()
+            .zip(k)
+            .enumerate()
+            .flat_map(|(i, (gv, kv))| unknown_keys(gv, kv, &format!("{at}[{i}]")))
+            .collect(),
+        (Value::Object(g), _) if !g.is_empty() => vec![at.to_owned()],
+        _ => Vec::new(),
+    }
+}
+
 /// A probe that could not finish.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeError {
     /// Which probe: `tls`, `web`, `dns`, `mail`, `rdap`.
     pub probe: String,
@@ -185,7 +227,19 @@ impl ProbeError {
 }
 
 /// How a check ended. `untestable` and `error` are never a `fail` and never a `pass`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The requirement is met.
@@ -234,7 +288,19 @@ impl fmt::Display for Status {
 
 /// How much a failure matters. Scoring weights come from the standard (defaults in
 /// [`crate::score::Weights`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Informational: weight 0 by default.

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// A fact the probe could not establish is absent (`null`), never guessed: policies test it
 /// with `has(...)` and end in `untestable` rather than `fail`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TlsFacts {
     /// One entry per protocol version probed.
     #[serde(default)]
@@ -49,7 +48,19 @@ pub struct TlsFacts {
 }
 
 /// A protocol version by its conventional name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum ProtocolVersion {
     /// SSL 2.0.
     #[serde(rename = "SSLv2")]
@@ -102,7 +113,7 @@ impl fmt::Display for ProtocolVersion {
 }
 
 /// The outcome of one probe: did the peer accept what was offered?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeOutcome {
     /// The server completed (or clearly agreed to) the handshake.
@@ -116,8 +127,7 @@ pub enum ProbeOutcome {
 }
 
 /// What the server did with one protocol version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProtocolResult {
     /// The version.
     pub version: ProtocolVersion,
@@ -135,8 +145,7 @@ pub struct ProtocolResult {
 }
 
 /// An accepted cipher suite, with the attributes policies judge it by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CipherSuite {
     /// IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`), or the SSLv2 kind name.
     pub name: String,
@@ -164,8 +173,7 @@ pub struct CipherSuite {
 }
 
 /// A named group the server accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupSupport {
     /// IANA name: `x25519`, `secp256r1`, `ffdhe2048`, `X25519MLKEM768` ...
     pub name: String,
@@ -176,8 +184,7 @@ pub struct GroupSupport {
 }
 
 /// Finite-field DH parameters offered in a ServerKeyExchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DhParams {
     /// Modulus size in bits.
     pub bits: u16,
@@ -190,8 +197,7 @@ pub struct DhParams {
 }
 
 /// The presented chain and what validation made of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertificateFacts {
     /// As sent, leaf first.
     pub chain: Vec<CertificateInfo>,
@@ -224,8 +230,7 @@ pub struct CertificateFacts {
 }
 
 /// One certificate of the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertificateInfo {
     /// Subject distinguished name, RFC 4514 form.
     pub subject: String,
@@ -265,8 +270,7 @@ pub struct CertificateInfo {
 }
 
 /// A derived or probed vulnerability.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Vulnerability {
     /// `POODLE`, `SWEET32`, `FREAK`, `LOGJAM`, `DROWN`, `BEAST`, `RC4`, `HEARTBLEED` ...
     pub name: String,
@@ -277,8 +281,7 @@ pub struct Vulnerability {
 }
 
 /// What a second vantage point saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InterceptionFacts {
     /// The leaf seen here differs from the one the other vantage point saw.
     pub differs: bool,

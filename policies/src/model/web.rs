@@ -2,8 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a domain's website does, judged as CISA's pshtt defines its terms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebFacts {
     /// Each URL probed (`http://` and `https://`, apex and `www`) and where it led.
     #[serde(default)]
@@ -43,8 +42,7 @@ pub struct WebFacts {
 }
 
 /// One URL and the redirects it led through.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HttpEndpoint {
     /// The URL requested first.
     pub url: String,
@@ -69,8 +67,7 @@ pub struct HttpEndpoint {
 }
 
 /// A redirect that was not followed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefusedRedirect {
     /// Where it pointed (the `Location`, made absolute).
     pub location: String,
@@ -79,8 +76,7 @@ pub struct RefusedRedirect {
 }
 
 /// One redirect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RedirectHop {
     /// The URL that answered.
     pub url: String,
@@ -95,8 +91,7 @@ pub struct RedirectHop {
 }
 
 /// A parsed `Strict-Transport-Security` header (RFC 6797).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HstsFacts {
     /// The header as sent.
     pub raw: String,
@@ -117,8 +112,7 @@ pub struct HstsFacts {
 }
 
 /// Security headers as sent (absent when missing).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecurityHeaders {
     /// Content-Security-Policy.
     #[serde(default)]
@@ -141,8 +135,7 @@ pub struct SecurityHeaders {
 }
 
 /// A cookie set over HTTPS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CookieFacts {
     /// Cookie name.
     pub name: String,
@@ -159,8 +152,7 @@ pub struct CookieFacts {
 }
 
 /// `/.well-known/security.txt` (RFC 9116).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecurityTxtFacts {
     /// Served with 200 and a text/plain body.
     pub found: bool,
@@ -176,8 +168,7 @@ pub struct SecurityTxtFacts {
 }
 
 /// A header that discloses a version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Banner {
     /// Header name (`Server`, `X-Powered-By`).
     pub header: String,

@@ -499,8 +499,21 @@ impl PolicySet {
         if let Some(patch) = &example.patch {
             patch::merge_patch(&mut value, patch);
         }
-        let observation: Observation = serde_json::from_value(value)
+        let observation: Observation = serde_json::from_value(value.clone())
             .map_err(|e| format!("the patched fixture is not a valid observation: {e}"))?;
+        // Observations tolerate unknown fields (a newer agent's), so a misspelt key in a patch
+        // would silently do nothing: name it instead.
+        let unknown = crate::model::unknown_keys(
+            &value,
+            &serde_json::to_value(&observation).unwrap_or_default(),
+            "",
+        );
+        if !unknown.is_empty() {
+            return Err(format!(
+                "the patch sets keys an observation does not have: {}",
+                unknown.join(", ")
+            ));
+        }
         let endpoints: Vec<EndpointResult> = example
             .endpoints
             .iter()
@@ -791,10 +804,22 @@ impl Fixtures {
                     path: path.clone(),
                     message: e.to_string(),
                 })?;
-            serde_json::from_value::<Observation>(value.clone()).map_err(|e| Error::Input {
-                path: path.clone(),
-                message: format!("not a posture/v1 observation: {e}"),
-            })?;
+            let observation =
+                serde_json::from_value::<Observation>(value.clone()).map_err(|e| Error::Input {
+                    path: path.clone(),
+                    message: format!("not a posture/v1 observation: {e}"),
+                })?;
+            let unknown = crate::model::unknown_keys(
+                &value,
+                &serde_json::to_value(&observation).unwrap_or_default(),
+                "",
+            );
+            if !unknown.is_empty() {
+                return Err(Error::Input {
+                    path: path.clone(),
+                    message: format!("keys an observation does not have: {}", unknown.join(", ")),
+                });
+            }
             fixtures.by_kind.insert(kind, value);
         }
         Ok(fixtures)

@@ -111,3 +111,27 @@ fn unknown_check_names_suggest_close_ones() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Observations tolerate unknown fields (issue 10, item 2), so an example whose patch misspells
+/// a key would silently test nothing; lint names the key instead.
+#[test]
+fn a_misspelt_key_in_an_example_patch_is_named() {
+    let dir = copy_standards("misspelt");
+    let file = dir.join("RFC.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text.replacen(
+        "patch: {tls: {compression: true}}",
+        "patch: {tls: {compresion: true}}",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    let set = PolicySet::load_dir(&dir).unwrap();
+    let err = set.lint().unwrap_err();
+    let all: Vec<String> = err.flatten().iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter()
+            .any(|e| e.contains("rule TLS-COMPRESSION") && e.contains("tls.compresion")),
+        "{all:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,3 +5,4 @@
 
 mod catalogue;
 mod lint;
+mod schema;

@@ -30,13 +30,25 @@ fn every_policy_fixture_is_an_observation() {
 }
 
 #[test]
-fn an_unknown_key_in_an_example_is_rejected() {
+fn an_unknown_key_is_tolerated_by_readers_and_never_shipped() {
+    // Readers tolerate fields they do not know (a newer agent's, issue 10 item 2)...
     let file = repository_root().join("examples/good-domain.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    v["observations"][0]["dns"]["nameservrs"] = serde_json::json!([]);
-    let err = serde_json::from_value::<ObservationSet>(v)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("nameservrs"), "{err}");
+    v["observations"][0]["dns"]["nameservrs"] = serde_json::json!(["ns.example.test"]);
+    let set: ObservationSet = serde_json::from_value(v.clone()).unwrap();
+    // ...and what they dropped can be named, which keeps the shipped files exact.
+    let known = serde_json::to_value(&set).unwrap();
+    assert_eq!(
+        posture_policies::model::unknown_keys(&v, &known, ""),
+        ["observations[0].dns.nameservrs"]
+    );
+    for file in files_with_suffix(&repository_root().join("examples"), ".json") {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let set: ObservationSet = serde_json::from_value(v.clone()).unwrap();
+        let known = serde_json::to_value(&set).unwrap();
+        let unknown = posture_policies::model::unknown_keys(&v, &known, "");
+        assert!(unknown.is_empty(), "{}: {unknown:?}", file.display());
+    }
 }
