@@ -675,11 +675,6 @@ pub struct ScanReport {
 
 /// `scan TARGET...`.
 pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
-    use crate::probe::tls::cert::TrustStore;
-    use crate::probe::tls::conn::Limits;
-    use crate::runner::RunOptions;
-    use crate::target::ConnectTo;
-
     let config = match &args.config {
         Some(path) => load_config(path)?,
         None => crate::config::Config::default(),
@@ -688,6 +683,79 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
         policies: args.policy.policies.clone().or(config.policies.clone()),
     };
     let set = policies_with(&policy_args, args.standard.as_deref())?;
+    let plan = plan(args, &config)?;
+    let (options, finished) = run_options(args, &config, &plan)?;
+    // Say now, not after the whole scan, that the output file cannot be written.
+    if let Some(path) = &args.output {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|source| Error::CantCreate {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let (observations, interrupted) = execute(&plan, &options, &finished)?;
+    let observation_set = ObservationSet {
+        schema: posture_policies::model::Schema,
+        organisation: config.organisation.clone(),
+        observations,
+    };
+    // Judged and scored as `evaluate` would, so both print the same.
+    let evaluation = run_evaluation(
+        &set,
+        &observation_set,
+        None,
+        Duration::hours(24),
+        args.standard.as_deref(),
+    );
+    // Decided before the report takes the findings and observations.
+    let outcome = if interrupted {
+        Err(Error::Interrupted)
+    } else {
+        scan_outcome(
+            args.fail_on,
+            &evaluation.findings,
+            &observation_set.observations,
+        )
+    };
+    let report = ScanReport {
+        schema: posture_policies::model::SCHEMA,
+        summary: Summary::of(&evaluation.findings),
+        observations: observation_set.observations,
+        findings: evaluation.findings.clone(),
+    };
+    match &args.output {
+        None => render_scan(&report, &evaluation, args.format, args, &set, out)?,
+        Some(path) => {
+            let mut file = Vec::new();
+            render_scan(&report, &evaluation, args.format, args, &set, &mut file)?;
+            std::fs::write(path, file).map_err(|source| Error::CantCreate {
+                path: path.clone(),
+                source,
+            })?;
+            render_scan(&report, &evaluation, ScanFormat::Table, args, &set, out)?;
+        }
+    }
+    outcome
+}
+
+/// What a scan was asked to look at, each target once and in the normal form.
+struct Plan {
+    /// Bare domain names: every check.
+    domains: Vec<String>,
+    /// Endpoints.
+    targets: Vec<crate::target::TargetSpec>,
+    /// Sites whose web checks `https://HOST` adds (www. removed).
+    web_only: Vec<String>,
+    /// `https://HOST:PORT` origins on another port, which get the web checks of that origin.
+    origins: Vec<crate::target::TargetSpec>,
+}
+
+/// The targets of the command line (or else of the configuration), parsed.
+fn plan(args: &ScanArgs, config: &crate::config::Config) -> Result<Plan> {
     let target_texts = if args.targets.is_empty() {
         &config.targets
     } else {
@@ -719,87 +787,55 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             targets.push(spec);
         }
     }
+    // https://HOST on the default port also gets the web checks of HOST's site (www. removed).
+    let mut web_only: Vec<String> = Vec::new();
+    for t in targets
+        .iter()
+        .filter(|t| t.service == posture_policies::model::Service::Https && t.port == 443)
+    {
+        let site = t.host.strip_prefix("www.").unwrap_or(&t.host).to_owned();
+        if !domains.contains(&site)
+            && !web_only.contains(&site)
+            && t.host.parse::<std::net::IpAddr>().is_err()
+        {
+            web_only.push(site);
+        }
+    }
+    // https://HOST:PORT on another port gets the web checks of that origin.
+    let origins: Vec<crate::target::TargetSpec> = targets
+        .iter()
+        .filter(|t| t.service == posture_policies::model::Service::Https && t.port != 443)
+        .cloned()
+        .collect();
+    Ok(Plan {
+        domains,
+        targets,
+        web_only,
+        origins,
+    })
+}
+
+/// Observations as targets finish, kept for an interrupted scan.
+type Finished = std::sync::Arc<std::sync::Mutex<Vec<posture_policies::model::Observation>>>;
+
+/// The run's options: the command line over the configuration over the defaults.
+fn run_options(
+    args: &ScanArgs,
+    config: &crate::config::Config,
+    plan: &Plan,
+) -> Result<(crate::runner::RunOptions, Finished)> {
+    use crate::runner::RunOptions;
+    use crate::target::ConnectTo;
+
     let connect_to = args
         .connect_to
         .iter()
         .map(|r| ConnectTo::parse(r).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
-    let mut trust = TrustStore::default();
-    if let Some(path) = args.ca_file.as_ref().or(config.ca_file.as_ref()) {
-        if let Err(source) = std::fs::metadata(path) {
-            return Err(Error::NoInput {
-                path: path.clone(),
-                source,
-            });
-        }
-        trust = trust.with_pem_bundle(path).map_err(|message| Error::Data {
-            path: path.clone(),
-            message,
-        })?;
-    }
-    let defaults = Limits::default();
-    let per_host = args
-        .per_host
-        .or(config.per_host)
-        .unwrap_or(defaults.per_host);
-    let max_connections = args
-        .max_connections
-        .or(config.max_connections)
-        .unwrap_or(32);
-    if per_host == 0 || max_connections == 0 {
-        return Err(Error::Usage(
-            "--per-host and --max-connections must be at least 1".into(),
-        ));
-    }
-    if args.nameserver_port == Some(0) {
-        return Err(Error::Usage("--nameserver-port must be 1 to 65535".into()));
-    }
-    let duration = |name: &str,
-                    arg: Option<f64>,
-                    configured: Option<std::time::Duration>,
-                    default: std::time::Duration| match arg {
-        Some(v) => seconds(name, v),
-        None => Ok(configured.unwrap_or(default)),
-    };
-    let limits = Limits {
-        connect_timeout: duration(
-            "connect-timeout",
-            args.connect_timeout,
-            config.connect_timeout,
-            defaults.connect_timeout,
-        )?,
-        read_timeout: duration(
-            "read-timeout",
-            args.read_timeout,
-            config.read_timeout,
-            defaults.read_timeout,
-        )?,
-        target_budget: duration("budget", args.budget, config.budget, defaults.target_budget)?,
-        per_host,
-        ..defaults
-    };
-    let resolvers = if args.resolver.is_empty() {
-        config.resolvers.clone()
-    } else {
-        args.resolver.clone()
-    };
-    let anchors = match &args.trust_anchor {
-        Some(path) => Some(read_and_parse(path, |b| {
-            crate::probe::dns::parse_trust_anchors(&utf8(b)?)
-        })?),
-        None => config.trust_anchors.clone(),
-    };
-    let dns = match (&anchors, resolvers.is_empty()) {
-        (Some(anchors), _) => Some(
-            crate::probe::dns::Dns::with_trust_anchors(&resolvers, limits.read_timeout, anchors)
-                .map_err(Error::Usage)?,
-        ),
-        (None, true) => None,
-        (None, false) => Some(
-            crate::probe::dns::Dns::with_nameservers(&resolvers, limits.read_timeout)
-                .map_err(Error::Usage)?,
-        ),
-    };
+    let trust = trust_store(args, config)?;
+    let (limits, max_connections) = scan_limits(args, config)?;
+    let per_host = limits.per_host;
+    let dns = scan_dns(args, config, limits.read_timeout)?;
     let rdap_bootstrap = match &args.rdap_bootstrap {
         Some(path) => read_and_parse(path, crate::probe::rdap::Bootstrap::parse)?,
         None => config
@@ -807,13 +843,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             .clone()
             .unwrap_or_else(crate::probe::rdap::Bootstrap::shipped),
     };
-    let mut takeover = crate::probe::takeover::shipped();
-    takeover.extend(config.takeover_fingerprints.iter().cloned());
-    if let Some(path) = &args.takeover_fingerprints {
-        takeover.extend(read_and_parse(path, |b| {
-            crate::probe::takeover::parse(&utf8(b)?)
-        })?);
-    }
+    let takeover = takeover_table(args, config)?;
     let or_config = |arg: &Vec<String>, configured: &Vec<String>| {
         if arg.is_empty() {
             configured.clone()
@@ -821,24 +851,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             arg.clone()
         }
     };
-    let internal_networks = if args.internal_network.is_empty() {
-        config.internal_networks.clone()
-    } else {
-        args.internal_network
-            .iter()
-            .map(|n| {
-                n.parse::<ipnet::IpNet>().map_err(|_| {
-                    Error::Usage(format!(
-                        "--internal-network {n:?}: not a network such as 10.0.0.0/8"
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?
-    };
-    let guard = crate::probe::web::guard::AddressGuard {
-        internal_networks,
-        treat_as_public: Vec::new(),
-    };
+    let guard = address_guard(args, config)?;
     let progress = !args.quiet
         && match args.progress {
             crate::cli::ProgressWhen::Always => true,
@@ -848,57 +861,9 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
                 std::io::stderr().is_terminal()
             }
         };
-    // The targets asked for, to say how many are done and which are still running.
-    let asked: Vec<String> = domains
-        .iter()
-        .cloned()
-        .chain(targets.iter().map(crate::target::TargetSpec::url))
-        .collect();
-    // Every observation as it is finished, so that an interrupted scan still reports what it
-    // finished.
-    let finished: std::sync::Arc<std::sync::Mutex<Vec<posture_policies::model::Observation>>> =
-        std::sync::Arc::default();
-    let keep = finished.clone();
+    let finished = Finished::default();
     let options = RunOptions {
-        progress: Some(crate::runner::Progress(std::sync::Arc::new(
-            move |o: &posture_policies::model::Observation| {
-                // A poisoned lock only means a report panicked; the list itself is whole.
-                let mut done = keep.lock().unwrap_or_else(|p| p.into_inner());
-                done.push(o.clone());
-                if !progress {
-                    return;
-                }
-                let seconds = (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0;
-                let problems = if o.scan.errors.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} probe(s) did not finish", o.scan.errors.len())
-                };
-                let finished: Vec<String> = done.iter().map(|o| target_key(&o.target)).collect();
-                let running: Vec<&String> =
-                    asked.iter().filter(|a| !finished.contains(a)).collect();
-                let still = match running.as_slice() {
-                    [] => String::new(),
-                    [a, b, c, rest @ ..] if !rest.is_empty() => {
-                        format!("; still running: {a}, {b}, {c} and {} more", rest.len())
-                    }
-                    some => format!(
-                        "; still running: {}",
-                        some.iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                eprintln!(
-                    "posture-agent: [{} of {}] scanned {} ({} connections, {seconds:.1}s{problems}){still}",
-                    asked.len() - running.len(),
-                    asked.len(),
-                    o.target,
-                    o.scan.connections
-                );
-            },
-        ))),
+        progress: Some(progress_hook(progress, plan, finished.clone())),
         // --budget bounds a whole domain scan too (default 300 s) and each endpoint within it.
         domain_budget: match args.budget {
             Some(v) => seconds("budget", v)?,
@@ -970,49 +935,228 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             guard,
         },
     };
+    Ok((options, finished))
+}
+
+/// Collects every observation as it finishes and, with `progress`, reports "[N of M] scanned
+/// TARGET ...; still running: ..." on standard error.
+fn progress_hook(progress: bool, plan: &Plan, keep: Finished) -> crate::runner::Progress {
+    // The targets asked for, to say how many are done and which are still running.
+    let asked: Vec<String> = plan
+        .domains
+        .iter()
+        .cloned()
+        .chain(plan.targets.iter().map(crate::target::TargetSpec::url))
+        .collect();
+    crate::runner::Progress(std::sync::Arc::new(
+        move |o: &posture_policies::model::Observation| {
+            // A poisoned lock only means a report panicked; the list itself is whole.
+            let mut done = keep.lock().unwrap_or_else(|p| p.into_inner());
+            done.push(o.clone());
+            if !progress {
+                return;
+            }
+            let seconds = (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0;
+            let problems = if o.scan.errors.is_empty() {
+                String::new()
+            } else {
+                format!(", {} probe(s) did not finish", o.scan.errors.len())
+            };
+            let finished: Vec<String> = done.iter().map(|o| target_key(&o.target)).collect();
+            let running: Vec<&String> = asked.iter().filter(|a| !finished.contains(a)).collect();
+            let still = match running.as_slice() {
+                [] => String::new(),
+                [a, b, c, rest @ ..] if !rest.is_empty() => {
+                    format!("; still running: {a}, {b}, {c} and {} more", rest.len())
+                }
+                some => format!(
+                    "; still running: {}",
+                    some.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            eprintln!(
+                "posture-agent: [{} of {}] scanned {} ({} connections, {seconds:.1}s{problems}){still}",
+                asked.len() - running.len(),
+                asked.len(),
+                o.target,
+                o.scan.connections
+            );
+        },
+    ))
+}
+
+/// The subdomain-takeover fingerprints: the shipped table, the configuration's and
+/// `--takeover-fingerprints`.
+fn takeover_table(
+    args: &ScanArgs,
+    config: &crate::config::Config,
+) -> Result<Vec<crate::probe::takeover::Fingerprint>> {
+    let mut takeover = crate::probe::takeover::shipped();
+    takeover.extend(config.takeover_fingerprints.iter().cloned());
+    if let Some(path) = &args.takeover_fingerprints {
+        takeover.extend(read_and_parse(path, |b| {
+            crate::probe::takeover::parse(&utf8(b)?)
+        })?);
+    }
+    Ok(takeover)
+}
+
+/// The trust store: the Mozilla roots plus `--ca-file` (or the configuration's).
+fn trust_store(
+    args: &ScanArgs,
+    config: &crate::config::Config,
+) -> Result<crate::probe::tls::cert::TrustStore> {
+    use crate::probe::tls::cert::TrustStore;
+    let mut trust = TrustStore::default();
+    if let Some(path) = args.ca_file.as_ref().or(config.ca_file.as_ref()) {
+        if let Err(source) = std::fs::metadata(path) {
+            return Err(Error::NoInput {
+                path: path.clone(),
+                source,
+            });
+        }
+        trust = trust.with_pem_bundle(path).map_err(|message| Error::Data {
+            path: path.clone(),
+            message,
+        })?;
+    }
+    Ok(trust)
+}
+
+/// Connection limits, and the run's overall connection limit.
+fn scan_limits(
+    args: &ScanArgs,
+    config: &crate::config::Config,
+) -> Result<(crate::probe::tls::conn::Limits, usize)> {
+    use crate::probe::tls::conn::Limits;
+    let defaults = Limits::default();
+    let per_host = args
+        .per_host
+        .or(config.per_host)
+        .unwrap_or(defaults.per_host);
+    let max_connections = args
+        .max_connections
+        .or(config.max_connections)
+        .unwrap_or(32);
+    if per_host == 0 || max_connections == 0 {
+        return Err(Error::Usage(
+            "--per-host and --max-connections must be at least 1".into(),
+        ));
+    }
+    if args.nameserver_port == Some(0) {
+        return Err(Error::Usage("--nameserver-port must be 1 to 65535".into()));
+    }
+    let duration = |name: &str,
+                    arg: Option<f64>,
+                    configured: Option<std::time::Duration>,
+                    default: std::time::Duration| match arg {
+        Some(v) => seconds(name, v),
+        None => Ok(configured.unwrap_or(default)),
+    };
+    let limits = Limits {
+        connect_timeout: duration(
+            "connect-timeout",
+            args.connect_timeout,
+            config.connect_timeout,
+            defaults.connect_timeout,
+        )?,
+        read_timeout: duration(
+            "read-timeout",
+            args.read_timeout,
+            config.read_timeout,
+            defaults.read_timeout,
+        )?,
+        target_budget: duration("budget", args.budget, config.budget, defaults.target_budget)?,
+        per_host,
+        ..defaults
+    };
+    Ok((limits, max_connections))
+}
+
+/// The resolver for DNS and mail: the configured nameservers and trust anchors, or the
+/// system's (`None`).
+fn scan_dns(
+    args: &ScanArgs,
+    config: &crate::config::Config,
+    timeout: std::time::Duration,
+) -> Result<Option<crate::probe::dns::Dns>> {
+    let resolvers = if args.resolver.is_empty() {
+        config.resolvers.clone()
+    } else {
+        args.resolver.clone()
+    };
+    let anchors = match &args.trust_anchor {
+        Some(path) => Some(read_and_parse(path, |b| {
+            crate::probe::dns::parse_trust_anchors(&utf8(b)?)
+        })?),
+        None => config.trust_anchors.clone(),
+    };
+    let dns = match (&anchors, resolvers.is_empty()) {
+        (Some(anchors), _) => Some(
+            crate::probe::dns::Dns::with_trust_anchors(&resolvers, timeout, anchors)
+                .map_err(Error::Usage)?,
+        ),
+        (None, true) => None,
+        (None, false) => Some(
+            crate::probe::dns::Dns::with_nameservers(&resolvers, timeout).map_err(Error::Usage)?,
+        ),
+    };
+    Ok(dns)
+}
+
+/// Where a scanned site may send the agent: the built-in internal ranges plus
+/// `--internal-network` (or the configuration's).
+fn address_guard(
+    args: &ScanArgs,
+    config: &crate::config::Config,
+) -> Result<crate::probe::web::guard::AddressGuard> {
+    let internal_networks = if args.internal_network.is_empty() {
+        config.internal_networks.clone()
+    } else {
+        args.internal_network
+            .iter()
+            .map(|n| {
+                n.parse::<ipnet::IpNet>().map_err(|_| {
+                    Error::Usage(format!(
+                        "--internal-network {n:?}: not a network such as 10.0.0.0/8"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    Ok(crate::probe::web::guard::AddressGuard {
+        internal_networks,
+        treat_as_public: Vec::new(),
+    })
+}
+
+/// Run the plan to the end, or until Ctrl-C: the observations, and whether it was
+/// interrupted (then the ones that had finished).
+fn execute(
+    plan: &Plan,
+    options: &crate::runner::RunOptions,
+    finished: &Finished,
+) -> Result<(Vec<posture_policies::model::Observation>, bool)> {
+    let Plan {
+        domains,
+        targets,
+        web_only,
+        origins,
+    } = plan;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(Error::Output)?;
-    // https://HOST on the default port also gets the web checks of HOST's site (www. removed).
-    let mut web_only: Vec<String> = Vec::new();
-    for t in targets
-        .iter()
-        .filter(|t| t.service == posture_policies::model::Service::Https && t.port == 443)
-    {
-        let site = t.host.strip_prefix("www.").unwrap_or(&t.host).to_owned();
-        if !domains.contains(&site)
-            && !web_only.contains(&site)
-            && t.host.parse::<std::net::IpAddr>().is_err()
-        {
-            web_only.push(site);
-        }
-    }
-    // https://HOST:PORT on another port gets the web checks of that origin.
-    let origins: Vec<crate::target::TargetSpec> = targets
-        .iter()
-        .filter(|t| t.service == posture_policies::model::Service::Https && t.port != 443)
-        .cloned()
-        .collect();
-    // Say now, not after the whole scan, that the output file cannot be written.
-    if let Some(path) = &args.output {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| Error::CantCreate {
-                path: path.clone(),
-                source,
-            })?;
-    }
     let scanned = runtime.block_on(async {
         let scan = async {
-            let mut all = crate::runner::scan_domains(&domains, &options).await;
-            all.extend(crate::runner::scan_sites(&web_only, &options).await);
-            let endpoints = crate::runner::scan_tls_targets(&targets, &options).await;
-            all.extend(crate::runner::scan_origins(&origins, &options, &endpoints).await);
+            let mut all = crate::runner::scan_domains(domains, options).await;
+            all.extend(crate::runner::scan_sites(web_only, options).await);
+            let endpoints = crate::runner::scan_tls_targets(targets, options).await;
+            all.extend(crate::runner::scan_origins(origins, options, &endpoints).await);
             all.extend(endpoints);
             all
         };
@@ -1033,48 +1177,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
             observations.len()
         );
     }
-    let observation_set = ObservationSet {
-        schema: posture_policies::model::Schema,
-        organisation: config.organisation.clone(),
-        observations,
-    };
-    // Judged and scored as `evaluate` would, so both print the same.
-    let evaluation = run_evaluation(
-        &set,
-        &observation_set,
-        None,
-        Duration::hours(24),
-        args.standard.as_deref(),
-    );
-    // Decided before the report takes the findings and observations.
-    let outcome = if interrupted {
-        Err(Error::Interrupted)
-    } else {
-        scan_outcome(
-            args.fail_on,
-            &evaluation.findings,
-            &observation_set.observations,
-        )
-    };
-    let report = ScanReport {
-        schema: posture_policies::model::SCHEMA,
-        summary: Summary::of(&evaluation.findings),
-        observations: observation_set.observations,
-        findings: evaluation.findings.clone(),
-    };
-    match &args.output {
-        None => render_scan(&report, &evaluation, args.format, args, &set, out)?,
-        Some(path) => {
-            let mut file = Vec::new();
-            render_scan(&report, &evaluation, args.format, args, &set, &mut file)?;
-            std::fs::write(path, file).map_err(|source| Error::CantCreate {
-                path: path.clone(),
-                source,
-            })?;
-            render_scan(&report, &evaluation, ScanFormat::Table, args, &set, out)?;
-        }
-    }
-    outcome
+    Ok((observations, interrupted))
 }
 
 /// Write a scan's report in `format`.
