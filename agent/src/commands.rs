@@ -885,10 +885,7 @@ fn run_options(
             .transpose()?,
         connect_to,
         max_connections,
-        gate: Some(crate::probe::tls::conn::Gate::new(
-            max_connections,
-            per_host,
-        )),
+        gate: Some(crate::probe::net::Gate::new(max_connections, per_host)),
         run: crate::runner::new_id(),
         organisation: config.organisation.clone(),
         agent: "local".into(),

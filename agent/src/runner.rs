@@ -12,11 +12,13 @@ use posture_policies::model::{
 use crate::probe::dns::{Answer, Dns};
 use crate::probe::domain::{self as domain_check, DomainOptions};
 use crate::probe::mail::check::{self as mail_check, MailOptions};
+use crate::probe::net::Gate;
+use crate::probe::net::{Resolve, Resolver};
 use crate::probe::rdap;
-use crate::probe::tls::conn::{Endpoint, Gate};
+use crate::probe::tls::conn::Endpoint;
 use crate::probe::tls::intercept;
 use crate::probe::tls::scan::{self as tls_scan, TlsOptions};
-use crate::probe::web::{self, Resolve};
+use crate::probe::web;
 use crate::target::{ConnectTo, TargetSpec};
 use posture_policies::model::{DomainRole, StartTls};
 
@@ -143,61 +145,6 @@ impl Default for RunOptions {
 
 /// A domain scan's budget unless `--budget` says otherwise.
 pub const DEFAULT_DOMAIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Resolves names after applying `--connect-to` rules: through the scan's own DNS resolver
-/// when there is one (so web, TLS, DNS and mail checks share one cache), else the system's.
-#[derive(Debug, Clone, Default)]
-pub struct Resolver {
-    /// The rules, first match wins.
-    pub rules: Vec<ConnectTo>,
-    /// The resolver the DNS and mail checks use.
-    pub dns: Option<Dns>,
-}
-
-impl Resolve for Resolver {
-    async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, String> {
-        let spec = TargetSpec {
-            service: posture_policies::model::Service::Tls,
-            host: host.to_owned(),
-            port,
-        };
-        let (host, port) = self
-            .rules
-            .iter()
-            .find_map(|rule| rule.apply(&spec))
-            .unwrap_or_else(|| (spec.host.clone(), spec.port));
-        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-            return Ok(SocketAddr::new(ip, port));
-        }
-        if let Some(dns) = &self.dns {
-            let addresses = dns
-                .addresses(&host)
-                .await
-                .map_err(|e| e.to_string())?
-                .records();
-            // IPv4 first: the agent's network may have no IPv6 route.
-            let ip = addresses
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or(addresses.first())
-                .copied();
-            return ip
-                .map(|ip| SocketAddr::new(ip, port))
-                .ok_or_else(|| format!("{host} has no address"));
-        }
-        // The test suite sets this so that a name no --connect-to rule covers fails loudly
-        // instead of reaching the machine's resolver.
-        if std::env::var_os("POSTURE_NO_SYSTEM_DNS").is_some() {
-            return Err(format!(
-                "{host}: system DNS is disabled (POSTURE_NO_SYSTEM_DNS) and no --connect-to rule covers it"
-            ));
-        }
-        let mut addrs = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        addrs.next().ok_or_else(|| format!("{host} has no address"))
-    }
-}
 
 async fn resolve(spec: &TargetSpec, options: &RunOptions) -> Result<SocketAddr, String> {
     Resolver {

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
+use posture_agent::probe::net::Gate;
 use posture_agent::probe::tls::cert::TrustStore;
-use posture_agent::probe::tls::conn::{Endpoint, Gate, Limits};
+use posture_agent::probe::tls::conn::{Endpoint, Limits};
 use posture_agent::probe::tls::scan::{TlsOptions, TlsScan, scan};
 use posture_policies::PolicySet;
 use posture_policies::model::{

@@ -13,9 +13,9 @@ use posture_policies::model::{
 };
 
 use super::dns::{Answer, Axfr, Dns, DnsFailure, ask, axfr};
+use super::net::Resolve;
 use super::takeover::{self, Fingerprint};
 use super::tls::cert::TrustStore;
-use super::web::Resolve;
 use super::web::guard::AddressGuard;
 use super::web::http::{Url, WebLimits, fetch};
 use hickory_resolver::proto::op::ResponseCode;

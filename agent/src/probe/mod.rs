@@ -3,6 +3,7 @@
 pub mod dns;
 pub mod domain;
 pub mod mail;
+pub mod net;
 pub mod rdap;
 pub mod takeover;
 pub mod tls;

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use posture_policies::model::RegistrationFacts;
 
+use super::net::Resolve;
 use super::tls::cert::TrustStore;
-use super::web::Resolve;
 use super::web::http::{Url, WebLimits, fetch};
 
 /// The private registries shipped as the default: suffixes whose names the public suffix list

@@ -2,18 +2,15 @@
 //! reading the first flight, all under timeouts, size limits, concurrency limits and a time
 //! budget, with every connection counted.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use posture_policies::model::Service;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::wire::{FlightReader, ServerFlight, WireError};
@@ -56,57 +53,7 @@ impl Default for Limits {
     }
 }
 
-/// Connection limits shared by every target of a run: at most `max` connections open at once
-/// overall, and at most `per_host` to any one address, however many targets resolve to it.
-#[derive(Debug, Clone)]
-pub struct Gate {
-    global: Arc<Semaphore>,
-    per_host: usize,
-    hosts: Arc<Mutex<HashMap<IpAddr, Arc<Semaphore>>>>,
-}
-
-impl Gate {
-    /// A gate for `max` connections overall and `per_host` per address.
-    pub fn new(max: usize, per_host: usize) -> Gate {
-        Gate {
-            global: Arc::new(Semaphore::new(max.max(1))),
-            per_host: per_host.max(1),
-            hosts: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    fn host(&self, ip: IpAddr) -> Arc<Semaphore> {
-        // A poisoned lock only means another task panicked while inserting; the map is intact.
-        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        hosts
-            .entry(ip)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-            .clone()
-    }
-
-    /// Wait (at most `wait`) for a permit for `ip` and one overall; `None` when the wait ran out.
-    pub async fn enter(&self, ip: IpAddr, wait: Duration) -> Option<Permits> {
-        let host = self.host(ip);
-        tokio::time::timeout(wait, async {
-            let host = host.acquire_owned().await.ok()?;
-            let global = self.global.clone().acquire_owned().await.ok()?;
-            Some(Permits {
-                _host: host,
-                _global: global,
-            })
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-}
-
-/// The permits a connection holds while it is open.
-#[derive(Debug)]
-pub struct Permits {
-    _host: OwnedSemaphorePermit,
-    _global: OwnedSemaphorePermit,
-}
+use crate::probe::net::{Gate, Permits};
 
 /// A stream that refuses to read more than a byte budget: a hostile server cannot make a
 /// connection read without end, however it spreads its bytes over records and messages.

@@ -11,10 +11,11 @@ use posture_policies::model::{
 use rand::RngCore;
 
 use super::cert::{self, TrustStore};
-use super::conn::{Dialer, Endpoint, Failure, Gate, Limits};
+use super::conn::{Dialer, Endpoint, Failure, Limits};
 use super::groups;
 use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
 use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
+use crate::probe::net::Gate;
 
 /// The failure message of an SMTP server that does not offer STARTTLS.
 pub const NO_STARTTLS: &str = "the SMTP server does not offer STARTTLS";

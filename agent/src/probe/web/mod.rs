@@ -6,8 +6,6 @@ pub mod guard;
 pub mod http;
 pub mod parse;
 
-use std::net::SocketAddr;
-
 use chrono::{DateTime, Utc};
 use posture_policies::model::{
     CookieFacts, HttpEndpoint, RedirectHop, RefusedRedirect, Status, WebFacts,
@@ -16,15 +14,7 @@ use posture_policies::model::{
 use self::http::{FetchError, Response, Url, WebLimits, fetch};
 use crate::probe::tls::cert::TrustStore;
 
-/// Turns a host and port into an address to dial (system DNS, or `--connect-to` rules).
-pub trait Resolve: Sync {
-    /// The address for `host:port`.
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> impl std::future::Future<Output = Result<SocketAddr, String>> + Send;
-}
+use super::net::Resolve;
 
 /// One start URL followed to its end.
 #[derive(Debug, Clone)]
