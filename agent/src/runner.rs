@@ -406,102 +406,33 @@ async fn scan_domain(
     }
     let started = Utc::now();
     let mut meta = meta(options, started);
-    let web = budget
-        .run(
-            &mut meta,
-            "web",
-            Box::pin(web::probe(
-                domain,
-                &resolver,
-                &options.tls.trust,
-                &options.web,
-                started,
-            )),
-        )
-        .await
-        .unwrap_or_default();
-    meta.connections = web.connections;
-    if let Some((status, message)) = &web.failure {
-        // Nothing answered on 80 or 443 for the apex or www.
-        meta.errors
-            .push(ProbeError::new("web", *status, message.clone()).with_code("unreachable"));
-    }
+    let ctx = DomainScan {
+        domain,
+        options,
+        resolver: &resolver,
+        budget: &budget,
+        started,
+    };
+    let web = ctx.web(&mut meta).await;
     let mail = match (&dns, full) {
         (_, false) => None,
-        (Ok(dns), true) => budget
-            .run(
-                &mut meta,
-                "mail",
-                Box::pin(mail_check::probe(
-                    domain,
-                    dns,
-                    &resolver,
-                    &options.tls.trust,
-                    &options.web,
-                    &options.mail,
-                    started,
-                )),
-            )
-            .await
-            .and_then(|m| m.into_facts(&mut meta)),
+        (Ok(dns), true) => ctx.mail(dns, &mut meta).await,
         (Err(e), true) => {
             untestable(&mut meta, "mail", "dns_unavailable", e.clone());
             None
         }
     };
-    let https_hosts: Vec<String> = web
-        .facts
-        .as_ref()
-        .map(|f| {
-            f.endpoints
-                .iter()
-                .filter(|e| {
-                    e.url.starts_with("https://") && (e.status.is_some() || !e.hops.is_empty())
-                })
-                .filter_map(|e| web::http::Url::parse(&e.url).map(|u| u.host))
-                .chain(web.https_unread.iter().map(|(host, _)| host.clone()))
-                .chain(web.https_broken.iter().cloned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let https_hosts = https_hosts(&web);
     let dns_facts = match (&dns, full) {
         (Ok(d), true) => {
             let web_live = web.facts.as_ref().is_some_and(|w| {
                 w.responds_https || w.endpoints.iter().any(|e| e.status.is_some())
             });
-            let facts = budget
-                .run(
-                    &mut meta,
-                    "dns",
-                    Box::pin(domain_check::probe(
-                        domain,
-                        d,
-                        mail.as_ref(),
-                        web_live,
-                        &options.domain_probe,
-                        &resolver,
-                    )),
-                )
-                .await
-                .and_then(|r| {
-                    r.map_err(|e| untestable(&mut meta, "dns", e.code, e.to_string()))
-                        .ok()
-                });
-            match facts {
-                Some(mut f) => {
-                    f.registration = budget
-                        .run(
-                            &mut meta,
-                            "rdap",
-                            Box::pin(registration(domain, options, &resolver, started)),
-                        )
-                        .await
-                        .and_then(|r| r.map_err(|e| untestable(&mut meta, "rdap", "rdap", e)).ok())
-                        .flatten();
-                    Some(f)
-                }
-                None => None,
-            }
+            let found = Found {
+                mail: mail.as_ref(),
+                web_live,
+            };
+            ctx.dns(d, found, &mut meta).await
         }
         _ => None,
     };
@@ -527,8 +458,171 @@ async fn scan_domain(
         out.push(observation);
         return out;
     }
+    let endpoints = scan_endpoints(
+        domain,
+        &mut observation,
+        https_hosts,
+        &web.https_unread,
+        options,
+        &budget,
+    )
+    .await;
+    Progress::report(options.progress.as_ref(), &observation);
+    out.push(observation);
+    out.extend(endpoints);
+    out
+}
+
+/// The HTTPS hosts of a domain's site whose TLS is scanned: those that answered, and those
+/// that accepted a connection but gave no page.
+fn https_hosts(web: &web::WebScan) -> Vec<String> {
+    web.facts
+        .as_ref()
+        .map(|f| {
+            f.endpoints
+                .iter()
+                .filter(|e| {
+                    e.url.starts_with("https://") && (e.status.is_some() || !e.hops.is_empty())
+                })
+                .filter_map(|e| web::http::Url::parse(&e.url).map(|u| u.host))
+                .chain(web.https_unread.iter().map(|(host, _)| host.clone()))
+                .chain(web.https_broken.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the domain probe needs from the probes before it.
+struct Found<'a> {
+    mail: Option<&'a posture_policies::model::MailFacts>,
+    web_live: bool,
+}
+
+/// One domain's scan in progress: what its probes share.
+struct DomainScan<'a> {
+    domain: &'a str,
+    options: &'a RunOptions,
+    resolver: &'a Resolver,
+    budget: &'a Budget,
+    started: chrono::DateTime<Utc>,
+}
+
+impl DomainScan<'_> {
+    /// The domain's website within its budget.
+    async fn web(&self, meta: &mut ScanMeta) -> web::WebScan {
+        let web = self
+            .budget
+            .run(
+                meta,
+                "web",
+                Box::pin(web::probe(
+                    self.domain,
+                    self.resolver,
+                    &self.options.tls.trust,
+                    &self.options.web,
+                    self.started,
+                )),
+            )
+            .await
+            .unwrap_or_default();
+        meta.connections = web.connections;
+        if let Some((status, message)) = &web.failure {
+            // Nothing answered on 80 or 443 for the apex or www.
+            meta.errors
+                .push(ProbeError::new("web", *status, message.clone()).with_code("unreachable"));
+        }
+        web
+    }
+
+    /// The domain's mail facts within its budget; parts that could not be gathered are
+    /// recorded in `meta`.
+    async fn mail(
+        &self,
+        dns: &Dns,
+        meta: &mut ScanMeta,
+    ) -> Option<posture_policies::model::MailFacts> {
+        self.budget
+            .run(
+                meta,
+                "mail",
+                Box::pin(mail_check::probe(
+                    self.domain,
+                    dns,
+                    self.resolver,
+                    &self.options.tls.trust,
+                    &self.options.web,
+                    &self.options.mail,
+                    self.started,
+                )),
+            )
+            .await
+            .and_then(|m| m.into_facts(meta))
+    }
+
+    /// The domain's DNS facts and registration within its budget; what could not be gathered
+    /// is recorded in `meta`.
+    async fn dns(
+        &self,
+        d: &Dns,
+        found: Found<'_>,
+        meta: &mut ScanMeta,
+    ) -> Option<posture_policies::model::DnsFacts> {
+        let facts = self
+            .budget
+            .run(
+                meta,
+                "dns",
+                Box::pin(domain_check::probe(
+                    self.domain,
+                    d,
+                    found.mail,
+                    found.web_live,
+                    &self.options.domain_probe,
+                    self.resolver,
+                )),
+            )
+            .await
+            .and_then(|r| {
+                r.map_err(|e| untestable(meta, "dns", e.code, e.to_string()))
+                    .ok()
+            });
+        match facts {
+            Some(mut f) => {
+                f.registration = self
+                    .budget
+                    .run(
+                        meta,
+                        "rdap",
+                        Box::pin(registration(
+                            self.domain,
+                            self.options,
+                            self.resolver,
+                            self.started,
+                        )),
+                    )
+                    .await
+                    .and_then(|r| r.map_err(|e| untestable(meta, "rdap", "rdap", e)).ok())
+                    .flatten();
+                Some(f)
+            }
+            None => None,
+        }
+    }
+}
+
+/// The TLS of a domain's HTTPS hosts and (at most three of) its MX hosts, within what is left
+/// of the domain's budget, with what they tell the domain's own observation: each MX host's
+/// STARTTLS, and whether HTTPS answers where no page could be read.
+async fn scan_endpoints(
+    domain: &str,
+    observation: &mut Observation,
+    https_hosts: Vec<String>,
+    https_unread: &[(String, String)],
+    options: &RunOptions,
+    budget: &Budget,
+) -> Vec<Observation> {
     let mut per_domain = RunOptions {
-        domain: Some(domain.clone()),
+        domain: Some(domain.to_owned()),
         ..options.clone()
     };
     // The endpoints get what is left of the domain's budget.
@@ -572,13 +666,10 @@ async fn scan_domain(
             };
         }
     }
-    https_from_handshakes(&mut observation, &web.https_unread, 443, &endpoints);
+    https_from_handshakes(observation, https_unread, 443, &endpoints);
     observation.scan.connections += endpoints.iter().map(|o| o.scan.connections).sum::<u32>();
     observation.scan.finished = Utc::now();
-    Progress::report(options.progress.as_ref(), &observation);
-    out.push(observation);
-    out.extend(endpoints);
-    out
+    endpoints
 }
 
 /// The web checks of HTTPS origins on ports other than 443 (`scan https://HOST:PORT`, where
