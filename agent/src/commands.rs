@@ -1205,7 +1205,8 @@ fn render_scan(
             let out: &mut dyn Write = &mut escaping;
             if !args.quiet {
                 for o in &report.observations {
-                    print_tls_summary(o, out)?;
+                    let marks = suite_marks(findings.iter().filter(|f| f.target == o.target));
+                    print_tls_summary(o, &marks, out)?;
                 }
             }
             let mut sorted: Vec<&Finding> = findings
@@ -1289,7 +1290,53 @@ fn scan_outcome(
     }
 }
 
-fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Write) -> Result<()> {
+/// How the standards judged each accepted suite (`"TLSv1.2 NAME"` -> `broken` or `weak`), read
+/// from the findings' evidence: the table marks what the policies found, it does not judge.
+fn suite_marks<'a>(findings: impl Iterator<Item = &'a Finding>) -> BTreeMap<String, &'static str> {
+    let mut marks = BTreeMap::new();
+    for f in findings.filter(|f| matches!(f.status, Status::Fail | Status::Warn)) {
+        let (key, mark, with_version) = match f.check.as_str() {
+            "TLS-CIPHER-BROKEN" => ("broken", "broken", true),
+            "TLS-CIPHER-3DES" => ("suites", "weak", true),
+            "TLS-CIPHER-FS" => ("static", "weak", true),
+            "TLS-CIPHER-CBC" => ("cbc", "weak", false),
+            _ => continue,
+        };
+        let mut names = Vec::new();
+        flatten_strings(f.evidence.get(key), &mut names);
+        for name in names {
+            let name = if with_version {
+                name
+            } else {
+                format!("TLSv1.2 {name}")
+            };
+            // Broken outranks weak.
+            let entry = marks.entry(name).or_insert(mark);
+            if mark == "broken" {
+                *entry = mark;
+            }
+        }
+    }
+    marks
+}
+
+fn flatten_strings(value: Option<&serde_json::Value>, out: &mut Vec<String>) {
+    match value {
+        Some(serde_json::Value::String(s)) => out.push(s.clone()),
+        Some(serde_json::Value::Array(items)) => {
+            for i in items {
+                flatten_strings(Some(i), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn print_tls_summary(
+    o: &posture_policies::model::Observation,
+    marks: &BTreeMap<String, &'static str>,
+    out: &mut dyn Write,
+) -> Result<()> {
     writeln!(
         out,
         "{}  ({} connections, {:.1}s)",
@@ -1326,7 +1373,11 @@ fn print_tls_summary(o: &posture_policies::model::Observation, out: &mut dyn Wri
             }
         )?;
         for s in &p.cipher_suites {
-            writeln!(out, "             {}", s.name)?;
+            let mark = marks
+                .get(&format!("{} {}", p.version.as_str(), s.name))
+                .copied()
+                .unwrap_or("ok");
+            writeln!(out, "             {mark:<7}{}", s.name)?;
         }
     }
     if !tls.groups.is_empty() {

@@ -637,3 +637,48 @@ async fn ndjson_csv_and_sarif_formats() {
     broken["version"] = "2.0.0".into();
     assert!(!validator.is_valid(&broken));
 }
+
+/// Issue 10, item 9: the suite lists mark each suite as the standards judged it (broken, weak
+/// or ok), from the findings' evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_lists_are_marked_broken_weak_or_ok() {
+    use posture_lab::servers::{LegacyTls, Script, scripted};
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["marks.cli.test"]));
+    // TLS_RSA_EXPORT_WITH_RC4_40_MD5 (0x0003, broken), TLS_RSA_WITH_AES_128_CBC_SHA (0x002f,
+    // no forward secrecy: weak).
+    let legacy = scripted(Script::LegacyTls(LegacyTls {
+        versions: vec![0x0303],
+        suites: vec![0x0003, 0x002f],
+        certificate: leaf.cert_der.clone(),
+        ..LegacyTls::default()
+    }))
+    .await;
+    let modern = RustlsServer::new(&leaf).start().await;
+    let args = vec![
+        "scan".to_owned(),
+        format!("tls://127.0.0.1:{}", legacy.addr.port()),
+        format!("tls://127.0.0.2:{}", modern.addr.port()),
+        "--connect-to".into(),
+        format!("127.0.0.2:{0}:127.0.0.1:{0}", modern.addr.port()),
+    ];
+    let (result, out) = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    assert_eq!(crate::scanned(result), 1);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.trim_end().ends_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {out}"))
+            .to_owned()
+    };
+    assert!(
+        line("TLS_RSA_EXPORT_WITH_RC4_40_MD5").contains("broken"),
+        "{out}"
+    );
+    assert!(
+        line("TLS_RSA_WITH_AES_128_CBC_SHA").contains("weak"),
+        "{out}"
+    );
+    assert!(line("TLS_AES_256_GCM_SHA384").contains(" ok "), "{out}");
+}
