@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::wire::{FlightReader, ServerFlight, WireError};
+use crate::probe::net::{Gate, Permits};
 
 /// Limits that keep a scan gentle and bounded.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +53,6 @@ impl Default for Limits {
         }
     }
 }
-
-use crate::probe::net::{Gate, Permits};
 
 /// A stream that refuses to read more than a byte budget: a hostile server cannot make a
 /// connection read without end, however it spreads its bytes over records and messages.
@@ -269,12 +268,17 @@ impl Dialer {
     fn read_wait(&self, conn: &Connection) -> Result<Duration, Failure> {
         let left = conn.left();
         if left.is_zero() {
-            return Err(Failure::Exhausted(format!(
-                "the connection's time limit of {:?} ran out before the server finished",
-                self.limits.connection_time()
-            )));
+            return Err(self.out_of_time());
         }
         self.bounded(self.limits.read_timeout.min(left))
+    }
+
+    /// The failure of a connection whose own time limit ran out.
+    fn out_of_time(&self) -> Failure {
+        Failure::Exhausted(format!(
+            "the connection's time limit of {:?} ran out before the server finished",
+            self.limits.connection_time()
+        ))
     }
 
     /// Open a TCP connection (and do the STARTTLS prelude for SMTP).
@@ -328,16 +332,11 @@ impl Dialer {
     async fn read(&self, conn: &mut Connection, buf: &mut [u8]) -> Result<usize, Failure> {
         let wait = self.read_wait(conn)?;
         match tokio::time::timeout(wait, conn.stream.read(buf)).await {
-            Err(_) if conn.left().is_zero() => Err(Failure::Exhausted(format!(
-                "the connection's time limit of {:?} ran out before the server finished",
-                self.limits.connection_time()
-            ))),
+            Err(_) if conn.left().is_zero() => Err(self.out_of_time()),
             Err(_) => Err(Failure::Silent(wait)),
-            Ok(Err(_)) if conn.stream.bytes_read() >= self.limits.max_response => {
-                Err(Failure::Exhausted(format!(
-                    "the server sent more than {} bytes on one connection",
-                    self.limits.max_response
-                )))
+            // The byte budget ran out: the error says so.
+            Ok(Err(e)) if conn.stream.bytes_read() >= self.limits.max_response => {
+                Err(Failure::Exhausted(e.to_string()))
             }
             Ok(Err(_)) => Ok(0),
             Ok(Ok(n)) => Ok(n),
