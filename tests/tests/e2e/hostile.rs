@@ -178,9 +178,14 @@ async fn endless_and_oversized_flights_are_cut_off_per_connection() {
         }
         if label.starts_with("25 certificates") {
             // It answers TLS 1.3 hellos with a TLS 1.2 ServerHello: a true refusal of 1.3.
-            for p in protocols.iter().filter(|p| {
-                ["TLSv1.0", "TLSv1.1", "TLSv1.2"].contains(&p["version"].as_str().unwrap())
-            }) {
+            let legacy: Vec<&serde_json::Value> = protocols
+                .iter()
+                .filter(|p| {
+                    ["TLSv1.0", "TLSv1.1", "TLSv1.2"].contains(&p["version"].as_str().unwrap())
+                })
+                .collect();
+            assert_eq!(legacy.len(), 3, "{label}: {obs}");
+            for p in legacy {
                 assert_eq!(p["result"], "error", "{label}: {p}");
                 let detail = p["detail"].as_str().unwrap();
                 assert!(
