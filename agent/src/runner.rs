@@ -96,15 +96,12 @@ impl RunOptions {
     /// target below shares it.
     fn gated(&self) -> RunOptions {
         RunOptions {
-            gate: Some(
-                self.gate
-                    .clone()
-                    .unwrap_or_else(|| Gate::new(self.max_connections, self.tls.limits.per_host)),
-            ),
+            gate: Some(self.the_gate()),
             ..self.clone()
         }
     }
 
+    /// The run's gate, or a new one from the limits.
     fn the_gate(&self) -> Gate {
         self.gate
             .clone()
@@ -288,12 +285,9 @@ fn not_scanned(
         scan: ScanMeta {
             errors: probes
                 .iter()
-                .map(|p| {
-                    let e = ProbeError::new(p, status, message);
-                    match code {
-                        Some(c) => e.with_code(c),
-                        None => e,
-                    }
+                .map(|p| ProbeError {
+                    code: code.map(str::to_owned),
+                    ..ProbeError::new(p, status, message)
                 })
                 .collect(),
             ..meta(options, now)
