@@ -253,17 +253,14 @@ pub async fn probe(
             connect_timeout: options.timeout,
             ..WebLimits::default()
         };
-        let Ok(addr) = resolver.resolve(&url.host, url.port).await else {
+        // A CNAME is the scanned domain's own answer: it must not steer the agent inside.
+        let Ok(addr) = options
+            .guard
+            .resolve_for(resolver, domain, &url.host, url.port)
+            .await
+        else {
             continue;
         };
-        // A CNAME is the scanned domain's own answer: it must not steer the agent inside.
-        let domain_internal = resolver
-            .resolve(domain, 80)
-            .await
-            .is_ok_and(|a| options.guard.is_internal(a.ip()));
-        if options.guard.address(domain_internal, addr.ip()).is_err() {
-            continue;
-        }
         // Plain HTTP: no certificate is judged here, so the time given is immaterial.
         let answer = fetch(
             &url,

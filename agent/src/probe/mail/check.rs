@@ -369,18 +369,15 @@ async fn mta_sts_facts(
     };
     // RFC 8461 §3.3: fetched over HTTPS with a valid certificate, no redirects, 200 only; and
     // never from an internal address the domain's DNS points at, unless the domain is internal.
-    let domain_internal = resolver
-        .resolve(domain, 443)
+    let response = match web
+        .guard
+        .resolve_for(resolver, domain, &url.host, url.port)
         .await
-        .is_ok_and(|a| web.guard.is_internal(a.ip()));
-    let response = match resolver.resolve(&url.host, url.port).await {
+    {
         Err(e) => Err(e),
-        Ok(addr) => match web.guard.address(domain_internal, addr.ip()) {
-            Err(reason) => Err(format!("{} resolves to {reason}", url.host)),
-            Ok(()) => fetch(&url, addr, trust, web, now)
-                .await
-                .map_err(|e| e.to_string()),
-        },
+        Ok(addr) => fetch(&url, addr, trust, web, now)
+            .await
+            .map_err(|e| e.to_string()),
     };
     match response {
         Err(e) => policy.error = Some(e),

@@ -5,9 +5,11 @@
 //! unique-local, shared, plus the configured `internal_networks`) unless the target itself
 //! resolved to an internal address (an intranet site redirecting within the intranet).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
+
+use crate::probe::net::Resolve;
 
 /// The ranges that are internal whatever the configuration says: RFC 1122 (this network,
 /// loopback), RFC 1918 (private), RFC 6598 (shared address space), RFC 3927 (link-local),
@@ -71,6 +73,25 @@ impl AddressGuard {
             ));
         }
         Ok(())
+    }
+
+    /// Resolve `host:port`, named by the answers of the scanned `target`, and refuse it when
+    /// it is internal and the target itself is not (it resolves elsewhere, or not at all).
+    pub async fn resolve_for(
+        &self,
+        resolver: &impl Resolve,
+        target: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<SocketAddr, Refusal> {
+        let addr = resolver.resolve(host, port).await?;
+        let target_internal = resolver
+            .resolve(target, port)
+            .await
+            .is_ok_and(|a| self.is_internal(a.ip()));
+        self.address(target_internal, addr.ip())
+            .map_err(|reason| format!("{host} resolves to {reason}"))?;
+        Ok(addr)
     }
 
     /// Whether the agent may connect to `ip` for a target that itself resolved to an internal
