@@ -518,3 +518,65 @@ async fn dmarc_p_is_required_and_an_inheriting_name_gets_sp() {
         Status::Fail
     );
 }
+
+/// Issue 9, item 12: a scanned domain's own DNS cannot steer the MTA-STS policy fetch into an
+/// internal service. guard.test plays a public host (127.0.0.1 declared public); its
+/// `mta-sts` name leads to 127.0.0.2, an internal address, and is not fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mta_sts_host_is_not_fetched_from_an_internal_address() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let zone = r#"
+$ORIGIN guard.test.
+$TTL 300
+@        IN SOA ns.guard.test. hostmaster.guard.test. 1 3600 600 86400 300
+@        IN NS  ns.guard.test.
+@        IN MX  10 mx.guard.test.
+@        IN TXT "v=spf1 mx -all"
+_mta-sts IN TXT "v=STSv1; id=1"
+"#;
+    let dns = posture_lab::dns::serve(&[zone]).await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["mta-sts.guard.test"]));
+    let policy = serve(
+        Some(&leaf),
+        Arc::new(move |_: &posture_lab::web::Seen| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Reply::ok("version: STSv1\nmode: enforce\nmx: mx.guard.test\nmax_age: 1209600\n")
+        }),
+    )
+    .await;
+    let closed = free_port();
+    let mut options = RunOptions {
+        connect_to: [
+            format!("mta-sts.guard.test:443:127.0.0.2:{}", policy.addr.port()),
+            format!("guard.test:443:127.0.0.1:{closed}"),
+            format!("::127.0.0.1:{closed}"),
+        ]
+        .iter()
+        .map(|r| ConnectTo::parse(r).unwrap())
+        .collect(),
+        dns: Some(Dns::with_nameservers(&[dns.addr], Duration::from_secs(2)).unwrap()),
+        ..RunOptions::default()
+    };
+    options.web.guard.treat_as_public = vec!["127.0.0.1/32".parse().unwrap()];
+    options.web.connect_timeout = Duration::from_secs(2);
+    options.web.request_timeout = Duration::from_secs(2);
+    let observations = scan_domains(&["guard.test".to_owned()], &options).await;
+    let mail = observations[0].mail.clone().expect("mail facts");
+    let error = mail
+        .mta_sts
+        .policy
+        .and_then(|p| p.error)
+        .unwrap_or_default();
+    assert!(
+        error.contains("mta-sts.guard.test resolves to 127.0.0.2 is an internal address"),
+        "{error}"
+    );
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "the internal host was asked"
+    );
+}
