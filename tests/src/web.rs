@@ -158,6 +158,22 @@ pub async fn serve(leaf: Option<&Leaf>, handler: Handler) -> Running {
     Running::from_task(addr, task)
 }
 
+/// A plain-HTTP "internal service" on 127.0.0.1:0 that answers every request with a secret
+/// and counts the requests: what a scanned site must not steer the agent into.
+pub async fn internal_service() -> (Running, Arc<AtomicUsize>) {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let running = serve(
+        None,
+        Arc::new(move |_: &Seen| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Reply::ok("the internal service's secret")
+        }),
+    )
+    .await;
+    (running, asked)
+}
+
 /// A plain-HTTP peer that answers every request by trickling one byte of a response head
 /// every `every`, forever; the counter tells how many clients have hung up on it.
 pub async fn trickle_http(every: Duration) -> (Running, Arc<AtomicUsize>) {

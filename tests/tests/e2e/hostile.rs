@@ -323,19 +323,10 @@ async fn a_domain_scan_ends_within_its_budget() {
 /// loopback address public.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_into_an_internal_service_is_refused() {
-    use posture_lab::web::{Reply, Seen, serve};
+    use posture_lab::web::{Reply, Seen, internal_service, serve};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counter = asked.clone();
-    let secret = serve(
-        None,
-        Arc::new(move |_: &Seen| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            Reply::ok("the internal service's secret")
-        }),
-    )
-    .await;
+    use std::sync::atomic::Ordering;
+    let (secret, asked) = internal_service().await;
     let location = format!("http://127.0.0.1:{}/secret", secret.addr.port());
     let to = location.clone();
     let site = serve(None, Arc::new(move |_: &Seen| Reply::redirect(301, &to))).await;

@@ -510,17 +510,8 @@ async fn hostile_sites_end_in_findings_within_budget() {
 /// redirect within the site is followed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_not_followed_into_internal_services() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counter = asked.clone();
-    let secret = serve(
-        None,
-        Arc::new(move |_: &Seen| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            Reply::ok("the internal service's secret")
-        }),
-    )
-    .await;
+    use std::sync::atomic::Ordering;
+    let (secret, asked) = posture_lab::web::internal_service().await;
     let literal = format!("http://127.0.0.1:{}/secret", secret.addr.port());
     let to_literal = literal.clone();
     let mut s = site(
