@@ -13,6 +13,13 @@ fn run(args: Vec<String>) -> (Result<(), posture_agent::Error>, String) {
     (r, String::from_utf8(out).unwrap())
 }
 
+/// [`run`] off the async runtime: the command builds its own.
+async fn run_async(args: Vec<String>) -> (Result<(), posture_agent::Error>, String) {
+    tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_command_with_connect_to_ca_file_and_output() {
     let pki = Pki::new();
@@ -35,9 +42,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         saved.display().to_string(),
     ];
     // The command runs its own runtime, so it is called from a blocking thread.
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, out) = run_async(args).await;
     crate::scanned(result);
     // With -o the chosen format goes to the file and the table to standard output (issue 10,
     // item 8, as testssl.sh's --jsonfile).
@@ -94,16 +99,13 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
 
     // The saved report evaluates offline to the same findings.
     let file = saved.display().to_string();
-    let (result, out) = tokio::task::spawn_blocking(move || {
-        run(vec![
-            "evaluate".into(),
-            file,
-            "--format".into(),
-            "json".into(),
-        ])
-    })
-    .await
-    .unwrap();
+    let (result, out) = run_async(vec![
+        "evaluate".into(),
+        file,
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
     crate::scanned(result);
     let evaluated: serde_json::Value = serde_json::from_str(&out).unwrap();
     let statuses = |v: &serde_json::Value| {
@@ -128,21 +130,39 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     let printed = dir.path().join("printed.json");
     std::fs::write(&printed, serde_json::to_string(&report).unwrap()).unwrap();
     let file = printed.display().to_string();
-    let (result, out) = tokio::task::spawn_blocking(move || {
-        run(vec![
-            "evaluate".into(),
-            file,
-            "--format".into(),
-            "json".into(),
-        ])
-    })
-    .await
-    .unwrap();
+    let (result, out) = run_async(vec![
+        "evaluate".into(),
+        file,
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
     crate::scanned(result);
     let again: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(statuses(&report), statuses(&again));
     assert!(!statuses(&again).is_empty());
+    // The JSON summary counts what the findings say.
+    let json_summary = &report["summary"];
+    let total = report["findings"].as_array().unwrap().len();
+    assert_eq!(json_summary["findings"], total);
+    let passed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "pass")
+        .count();
+    assert_eq!(json_summary["by_status"]["pass"], passed);
+}
 
+/// A name mismatch: the finding, the exit codes under --fail-on (issue 10, item 7), the
+/// scores and summary that end the table, and --all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_mismatch_sets_the_exit_code_and_the_table_ends_with_scores() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::valid(&["www.cli.test"]));
+    let server = RustlsServer::new(&leaf).start().await;
+    let port = server.addr.port();
+    let root = pki.root_file();
     // With --sni naming a host the certificate does not cover, the name check fails.
     let args = vec![
         "scan".to_owned(),
@@ -153,11 +173,9 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         root.display().to_string(),
     ];
     let sni_args = args.clone();
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
-    // Issue 10, item 7: a failing critical finding (the name) makes the scan exit 1 under
-    // the default --fail-on high, and under --fail-on critical; --fail-on never exits 0.
+    let (result, out) = run_async(args).await;
+    // A failing critical finding (the name) makes the scan exit 1 under the default
+    // --fail-on high, and under --fail-on critical; --fail-on never exits 0.
     assert_eq!(crate::scanned(result), 1);
     assert!(
         out.contains("TLS-CERT-NAME") && out.contains("intranet.cli.test"),
@@ -172,25 +190,15 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
             .any(|l| l.starts_with("127.0.0.1") && l.contains("NCSC-TLS") && l.contains('.')),
         "{out}"
     );
-    // The summary counts what the findings say, in the table and in JSON.
+    // The summary line counts failures by severity.
     assert!(
         out.contains(" findings: ") && out.contains(" fail (1 critical"),
         "{out}"
     );
-    let json_summary = &report["summary"];
-    let total = report["findings"].as_array().unwrap().len();
-    assert_eq!(json_summary["findings"], total);
-    let passed = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["status"] == "pass")
-        .count();
-    assert_eq!(json_summary["by_status"]["pass"], passed);
     // --all shows the passing findings in the table too.
     let mut all = sni_args.clone();
     all.push("--all".into());
-    let (_, with_passes) = tokio::task::spawn_blocking(move || run(all)).await.unwrap();
+    let (_, with_passes) = run_async(all).await;
     assert!(!out.contains("TLS-PROTO-13"), "{out}");
     assert!(
         with_passes
@@ -201,9 +209,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     for (fail_on, code) in [("critical", 1), ("never", 0)] {
         let mut args = sni_args.clone();
         args.extend(["--fail-on".into(), fail_on.into()]);
-        let (result, _) = tokio::task::spawn_blocking(move || run(args))
-            .await
-            .unwrap();
+        let (result, _) = run_async(args).await;
         assert_eq!(crate::scanned(result), code, "--fail-on {fail_on}");
     }
 }
@@ -264,9 +270,7 @@ async fn interception_is_seen_against_a_second_vantage_point() {
     };
     // The second vantage point sees the real server.
     let args = scan(real.addr.port(), vec!["-o".into(), elsewhere.clone()]);
-    let (r, _) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (r, _) = run_async(args).await;
     crate::scanned(r);
     let status = |out: &str| {
         let v: serde_json::Value = serde_json::from_str(out).unwrap();
@@ -281,34 +285,26 @@ async fn interception_is_seen_against_a_second_vantage_point() {
         real.addr.port(),
         vec!["--vantage".into(), elsewhere.clone()],
     );
-    let (r, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (r, out) = run_async(args).await;
     crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("pass"));
     let args = scan(
         forged.addr.port(),
         vec!["--vantage".into(), elsewhere.clone()],
     );
-    let (r, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (r, out) = run_async(args).await;
     crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("fail"));
     // Without a second view the check does not apply, unless the issuer is a known inspection CA.
     let args = scan(forged.addr.port(), vec![]);
-    let (r, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (r, out) = run_async(args).await;
     crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("not_applicable"));
     let args = scan(
         forged.addr.port(),
         vec!["--interception-ca".into(), "posture lab issuing".into()],
     );
-    let (r, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (r, out) = run_async(args).await;
     crate::scanned(r);
     assert_eq!(status(&out).as_deref(), Some("fail"));
 }
@@ -340,9 +336,7 @@ async fn targets_are_read_as_users_write_them() {
         "--format".into(),
         "json".into(),
     ];
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, out) = run_async(args).await;
     crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let hosts: Vec<&str> = report["observations"]
@@ -369,9 +363,7 @@ async fn targets_are_read_as_users_write_them() {
         "--connect-timeout".into(),
         "1".into(),
     ];
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, out) = run_async(args).await;
     crate::scanned(result);
     assert!(out.contains(&format!("tls://[::1]:{closed}")), "{out}");
     assert!(out.contains("untestable"), "{out}");
@@ -418,9 +410,7 @@ $TTL 300
         "2".into(),
     ];
     let args = base.clone();
-    let (result, table) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, table) = run_async(args).await;
     crate::scanned(result);
     assert!(
         table.contains("v=spf1 \\u{1b}[2J\\u{1b}[31mFAKE\\r -all"),
@@ -432,9 +422,7 @@ $TTL 300
     );
     let mut args = base;
     args.extend(["--format".into(), "json".into()]);
-    let (result, json) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, json) = run_async(args).await;
     crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
@@ -479,9 +467,7 @@ async fn an_https_origin_on_another_port_gets_the_web_checks() {
         "--format".into(),
         "json".into(),
     ];
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, out) = run_async(args).await;
     crate::scanned(result);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let status = |domain: &str, check: &str| {
@@ -510,9 +496,7 @@ async fn an_https_origin_on_another_port_gets_the_web_checks() {
         "--format".into(),
         "json".into(),
     ];
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, out) = run_async(args).await;
     crate::scanned(result);
     let by_ip: serde_json::Value = serde_json::from_str(&out).unwrap();
     let hsts = by_ip["findings"]
@@ -662,9 +646,7 @@ async fn suite_lists_are_marked_broken_weak_or_ok() {
         "--connect-to".into(),
         format!("127.0.0.2:{0}:127.0.0.1:{0}", modern.addr.port()),
     ];
-    let (result, out) = tokio::task::spawn_blocking(move || run(args))
-        .await
-        .unwrap();
+    let (result, out) = run_async(args).await;
     assert_eq!(crate::scanned(result), 1);
     let line = |name: &str| {
         out.lines()
