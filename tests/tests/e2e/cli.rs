@@ -56,36 +56,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     assert_eq!(report["observations"][0]["target"]["name"], "www.cli.test");
     let obs = &report["observations"][1];
     assert_eq!(obs["target"]["host"], "www.cli.test");
-    // Issue 10, item 1: each observation has its own UUID v7, the run's id, the agent's
-    // version, no organisation (an ad-hoc scan) and the address dialled; each finding names
-    // its observation and the digest of the policies that judged it.
-    let ids: Vec<&str> = report["observations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["scan"]["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 2);
-    assert_ne!(ids[0], ids[1]);
-    for id in &ids {
-        assert_eq!(id.len(), 36, "{id}");
-        assert_eq!(&id[14..15], "7", "a UUID v7: {id}");
-    }
-    assert_eq!(
-        report["observations"][0]["scan"]["run"],
-        report["observations"][1]["scan"]["run"]
-    );
-    assert_eq!(obs["scan"]["agent_version"], env!("CARGO_PKG_VERSION"));
-    assert!(obs["scan"]["organisation"].is_null());
-    assert_eq!(obs["scan"]["address"], format!("127.0.0.1:{port}"));
-    for f in report["findings"].as_array().unwrap() {
-        assert!(ids.contains(&f["observation"].as_str().unwrap()), "{f}");
-        let digest = f["policy_digest"].as_str().unwrap();
-        assert!(
-            digest.starts_with("sha256:") && digest.len() == 71,
-            "{digest}"
-        );
-    }
+    check_record_fields(&report, port);
     assert_eq!(obs["tls"]["certificate"]["trusted"], true);
     let connections = obs["scan"]["connections"].as_u64().unwrap();
     assert!((10..=50).contains(&connections), "{connections}");
@@ -152,6 +123,41 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
         .filter(|f| f["status"] == "pass")
         .count();
     assert_eq!(json_summary["by_status"]["pass"], passed);
+}
+
+/// Issue 10, item 1: each observation has its own UUID v7, the run's id, the agent's version,
+/// no organisation (an ad-hoc scan) and the address dialled; each finding names its
+/// observation and the digest of the policies that judged it. `report` holds the origin's web
+/// observation and then the endpoint's, dialled at 127.0.0.1:`port`.
+fn check_record_fields(report: &serde_json::Value, port: u16) {
+    let obs = &report["observations"][1];
+    let ids: Vec<&str> = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["scan"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "7", "a UUID v7: {id}");
+    }
+    assert_eq!(
+        report["observations"][0]["scan"]["run"],
+        report["observations"][1]["scan"]["run"]
+    );
+    assert_eq!(obs["scan"]["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert!(obs["scan"]["organisation"].is_null());
+    assert_eq!(obs["scan"]["address"], format!("127.0.0.1:{port}"));
+    for f in report["findings"].as_array().unwrap() {
+        assert!(ids.contains(&f["observation"].as_str().unwrap()), "{f}");
+        let digest = f["policy_digest"].as_str().unwrap();
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "{digest}"
+        );
+    }
 }
 
 /// A name mismatch: the finding, the exit codes under --fail-on (issue 10, item 7), the
