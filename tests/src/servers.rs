@@ -11,7 +11,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
@@ -329,7 +329,8 @@ impl GnutlsServer {
 pub enum Script {
     /// Accept the connection, then say nothing until dropped.
     Silent,
-    /// Answer any hello with this non-TLS text.
+    /// Answer any hello with these bytes (non-TLS text, or records without a hello), then
+    /// close.
     Garbage(&'static [u8]),
     /// Answer an SSLv2 CLIENT-HELLO with a SERVER-HELLO carrying `certificate` and these
     /// cipher kinds (three-byte codes); answer anything else by closing.
@@ -345,8 +346,6 @@ pub enum Script {
     /// and ServerHelloDone, for what no server on this machine will do: EXPORT suites, DEFLATE
     /// compression, and ignoring TLS_FALLBACK_SCSV.
     LegacyTls(LegacyTls),
-    /// Answer any hello with these bytes, then close.
-    Bytes(Vec<u8>),
     /// Answer any hello with ChangeCipherSpec records, as fast as the client reads, forever.
     EndlessChangeCipherSpec,
     /// Answer any hello with a TLS 1.2 ServerHello and then `count` Certificate messages of
@@ -384,138 +383,117 @@ pub async fn scripted(script: Script) -> Running {
     let (listener, addr) = listen().await;
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let script = script.clone();
-            match script {
+        while let Ok((tcp, _)) = listener.accept().await {
+            match &script {
                 Script::Silent => held.push(tcp),
-                Script::Garbage(text) => {
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        let _ = tcp.read(&mut buf).await;
-                        let _ = tcp.write_all(text).await;
-                        let _ = tcp.shutdown().await;
-                    });
-                }
-                Script::Trickle(every) => {
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        let _ = tcp.read(&mut buf).await;
-                        // A handshake record header announcing 16 KiB, then a byte at a time.
-                        for b in [22u8, 3, 3, 0x40, 0]
-                            .into_iter()
-                            .chain(std::iter::repeat(0))
-                        {
-                            if tcp.write_all(&[b]).await.is_err() {
-                                break;
-                            }
-                            tokio::time::sleep(every).await;
-                        }
-                    });
-                }
-                Script::LegacyTls(config) => {
-                    tokio::spawn(async move {
-                        let mut buf = Vec::new();
-                        let mut chunk = [0u8; 4096];
-                        // Read until one whole record has arrived (a hello fits in one).
-                        while buf.len() < 5
-                            || buf.len() < 5 + usize::from(u16::from_be_bytes([buf[3], buf[4]]))
-                        {
-                            match tcp.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                            if buf.len() > 65_536 {
-                                return;
-                            }
-                        }
-                        let _ = tcp.write_all(&legacy_answer(&config, &buf)).await;
-                        if config.heartbleed {
-                            // A heartbeat request arrives next: answer with far more than it sent.
-                            let mut req = [0u8; 64];
-                            let read =
-                                tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut req))
-                                    .await;
-                            if matches!(read, Ok(Ok(n)) if n >= 6) && req[0] == 24 {
-                                let mut leak = vec![2u8, 0x40, 0x00];
-                                leak.extend(std::iter::repeat_n(0x5a, 16_000));
-                                let version = u16::from_be_bytes([req[1], req[2]]);
-                                let _ = tcp.write_all(&record(24, version, &leak)).await;
-                            }
-                        }
-                        let _ = tcp.shutdown().await;
-                    });
-                }
-                Script::Bytes(bytes) => {
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        let _ = tcp.read(&mut buf).await;
-                        let _ = tcp.write_all(&bytes).await;
-                        let _ = tcp.shutdown().await;
-                    });
-                }
-                Script::EndlessChangeCipherSpec => {
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        let _ = tcp.read(&mut buf).await;
-                        let block: Vec<u8> = std::iter::repeat_n([20u8, 3, 3, 0, 1, 1], 1000)
-                            .flatten()
-                            .collect();
-                        while tcp.write_all(&block).await.is_ok() {}
-                    });
-                }
-                Script::HugeCertificates { count, size } => {
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        let _ = tcp.read(&mut buf).await;
-                        let mut hello = 0x0303u16.to_be_bytes().to_vec();
-                        hello.extend_from_slice(&[0x11; 32]);
-                        hello.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
-                        let mut stream = handshake(2, &hello);
-                        // A well-formed certificate_list holding one "certificate".
-                        let cert = size.saturating_sub(6);
-                        let mut body =
-                            u32::try_from(cert + 3).unwrap_or(0).to_be_bytes()[1..].to_vec();
-                        body.extend_from_slice(
-                            &u32::try_from(cert).unwrap_or(0).to_be_bytes()[1..],
-                        );
-                        body.resize(size, 0x30);
-                        for _ in 0..count {
-                            stream.extend_from_slice(&handshake(11, &body));
-                        }
-                        for chunk in stream.chunks(16_384) {
-                            if tcp.write_all(&record(22, 0x0303, chunk)).await.is_err() {
-                                return;
-                            }
-                        }
-                        let _ = tcp.read(&mut buf).await;
-                    });
-                }
-                Script::SmtpTrickle(every) => {
-                    tokio::spawn(async move {
-                        for b in b"220-".iter().copied().chain(std::iter::repeat(b'x')) {
-                            if tcp.write_all(&[b]).await.is_err() {
-                                break;
-                            }
-                            tokio::time::sleep(every).await;
-                        }
-                    });
-                }
-                Script::Sslv2 { certificate, kinds } => {
-                    tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        let n = tcp.read(&mut buf).await.unwrap_or(0);
-                        if n >= 3 && buf[0] & 0x80 != 0 && buf[2] == 1 {
-                            let _ = tcp
-                                .write_all(&sslv2_server_hello(&certificate, &kinds))
-                                .await;
-                        }
-                        let _ = tcp.shutdown().await;
-                    });
+                other => {
+                    tokio::spawn(answer(other.clone(), tcp));
                 }
             }
         }
     });
     Running::from_task(addr, task)
+}
+
+/// How a scripted peer answers one connection (a `Silent` one is held by the caller).
+async fn answer(script: Script, mut tcp: TcpStream) {
+    let mut buf = [0u8; 4096];
+    match script {
+        Script::Silent => {}
+        Script::Garbage(bytes) => {
+            let _ = tcp.read(&mut buf).await;
+            let _ = tcp.write_all(bytes).await;
+            let _ = tcp.shutdown().await;
+        }
+        Script::Trickle(every) => {
+            let _ = tcp.read(&mut buf).await;
+            // A handshake record header announcing 16 KiB, then a byte at a time.
+            trickle(&mut tcp, &[22, 3, 3, 0x40, 0], 0, every).await;
+        }
+        Script::SmtpTrickle(every) => trickle(&mut tcp, b"220-", b'x', every).await,
+        Script::LegacyTls(config) => legacy_tls(tcp, &config).await,
+        Script::EndlessChangeCipherSpec => {
+            let _ = tcp.read(&mut buf).await;
+            let block: Vec<u8> = std::iter::repeat_n([20u8, 3, 3, 0, 1, 1], 1000)
+                .flatten()
+                .collect();
+            while tcp.write_all(&block).await.is_ok() {}
+        }
+        Script::HugeCertificates { count, size } => {
+            let _ = tcp.read(&mut buf).await;
+            for chunk in huge_certificates(count, size).chunks(16_384) {
+                if tcp.write_all(&record(22, 0x0303, chunk)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tcp.read(&mut buf).await;
+        }
+        Script::Sslv2 { certificate, kinds } => {
+            let n = tcp.read(&mut buf).await.unwrap_or(0);
+            if n >= 3 && buf[0] & 0x80 != 0 && buf[2] == 1 {
+                let _ = tcp
+                    .write_all(&sslv2_server_hello(&certificate, &kinds))
+                    .await;
+            }
+            let _ = tcp.shutdown().await;
+        }
+    }
+}
+
+/// Write `prefix`, then `fill` forever, one byte every `every`, until the client hangs up.
+async fn trickle(tcp: &mut TcpStream, prefix: &[u8], fill: u8, every: Duration) {
+    for b in prefix.iter().copied().chain(std::iter::repeat(fill)) {
+        if tcp.write_all(&[b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The scripted legacy server: read one hello record, answer it, and for Heartbleed answer
+/// the heartbeat request with far more than it sent.
+async fn legacy_tls(mut tcp: TcpStream, config: &LegacyTls) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read until one whole record has arrived (a hello fits in one).
+    while buf.len() < 5 || buf.len() < 5 + usize::from(u16::from_be_bytes([buf[3], buf[4]])) {
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if buf.len() > 65_536 {
+            return;
+        }
+    }
+    let _ = tcp.write_all(&legacy_answer(config, &buf)).await;
+    if config.heartbleed {
+        let mut req = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut req)).await;
+        if matches!(read, Ok(Ok(n)) if n >= 6) && req[0] == 24 {
+            let mut leak = vec![2u8, 0x40, 0x00];
+            leak.extend(std::iter::repeat_n(0x5a, 16_000));
+            let version = u16::from_be_bytes([req[1], req[2]]);
+            let _ = tcp.write_all(&record(24, version, &leak)).await;
+        }
+    }
+    let _ = tcp.shutdown().await;
+}
+
+/// A TLS 1.2 ServerHello followed by `count` Certificate messages of `size` bytes, each a
+/// well-formed certificate_list holding one "certificate", as one handshake stream.
+fn huge_certificates(count: usize, size: usize) -> Vec<u8> {
+    let mut hello = 0x0303u16.to_be_bytes().to_vec();
+    hello.extend_from_slice(&[0x11; 32]);
+    hello.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
+    let mut stream = handshake(2, &hello);
+    let cert = size.saturating_sub(6);
+    let mut body = u32::try_from(cert + 3).unwrap_or(0).to_be_bytes()[1..].to_vec();
+    body.extend_from_slice(&u32::try_from(cert).unwrap_or(0).to_be_bytes()[1..]);
+    body.resize(size, 0x30);
+    for _ in 0..count {
+        stream.extend_from_slice(&handshake(11, &body));
+    }
+    stream
 }
 
 /// An SSLv2 SERVER-HELLO (draft-hickman-netscape-ssl-00 §2.6).

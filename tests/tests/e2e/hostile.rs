@@ -212,7 +212,7 @@ async fn endless_and_oversized_flights_are_cut_off_per_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_then_close_is_an_error_not_a_refusal() {
     // One ChangeCipherSpec record, then the connection closes.
-    let peer = scripted(Script::Bytes(vec![20, 3, 3, 0, 1, 1])).await;
+    let peer = scripted(Script::Garbage(&[20, 3, 3, 0, 1, 1])).await;
     let run = agent(tls_args(&peer, "tls")).await;
     check_run("ChangeCipherSpec then close", &run, Duration::from_secs(15));
     let obs = &run.report()["observations"][0];
