@@ -227,7 +227,7 @@ async fn a_neglected_site_fails_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_absent_redirect_to_other_host_and_hsts_variants() {
+async fn https_absent_redirect_to_other_host_and_security_txt_expiry() {
     // Nothing on 443: WEB-HTTPS fails; the HSTS checks do not apply.
     let s = site(h(|_| Reply::ok("plain")), None, None, None).await;
     let j = judge(&s).await;
@@ -267,6 +267,38 @@ async fn https_absent_redirect_to_other_host_and_hsts_variants() {
         j.message("WEB-REDIRECT")
     );
 
+    // An expired security.txt.
+    let s = site(
+        None,
+        h(|s| {
+            if s.path == "/.well-known/security.txt" {
+                Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/plain".into())],
+                    body: Bytes::from_static(
+                        b"Contact: mailto:a@weblab.test\nExpires: 2020-01-01T00:00:00Z\n",
+                    ),
+                }
+            } else {
+                Reply::ok("x")
+            }
+        }),
+        None,
+        None,
+    )
+    .await;
+    let j = judge(&s).await;
+    assert_eq!(
+        j.status("WEB-SECURITYTXT"),
+        Status::Fail,
+        "{}",
+        j.message("WEB-SECURITYTXT")
+    );
+    assert!(j.message("WEB-SECURITYTXT").contains("expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_variants_untrusted_certificates_and_the_first_header() {
     // HSTS variants on the HTTPS answer.
     for (header, expected_valid, label) in [
         ("max-age=300", true, "short"),
@@ -366,35 +398,6 @@ async fn https_absent_redirect_to_other_host_and_hsts_variants() {
         "{}",
         j.message("WEB-HSTS")
     );
-
-    // An expired security.txt.
-    let s = site(
-        None,
-        h(|s| {
-            if s.path == "/.well-known/security.txt" {
-                Reply {
-                    status: 200,
-                    headers: vec![("content-type".into(), "text/plain".into())],
-                    body: Bytes::from_static(
-                        b"Contact: mailto:a@weblab.test\nExpires: 2020-01-01T00:00:00Z\n",
-                    ),
-                }
-            } else {
-                Reply::ok("x")
-            }
-        }),
-        None,
-        None,
-    )
-    .await;
-    let j = judge(&s).await;
-    assert_eq!(
-        j.status("WEB-SECURITYTXT"),
-        Status::Fail,
-        "{}",
-        j.message("WEB-SECURITYTXT")
-    );
-    assert!(j.message("WEB-SECURITYTXT").contains("expired"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
