@@ -102,6 +102,65 @@ fn has_macro(d: &str) -> bool {
     d.contains('%')
 }
 
+/// The label a DNS-querying term is listed under, and the domain whose record it follows
+/// (include and redirect), or None for terms that cost no lookup (RFC 7208 §4.6.4).
+fn lookup_term(record: &spf::SpfRecord, term: &Term) -> Option<(String, Option<String>)> {
+    let optional = |name: &str, d: &Option<String>| match d {
+        Some(d) => format!("{name}:{d}"),
+        None => name.to_owned(),
+    };
+    match term {
+        Term::Directive(_, m) if m.queries_dns() => match m {
+            Mechanism::Include(d) => Some((format!("include:{d}"), Some(d.clone()))),
+            Mechanism::A { domain: d, .. } => Some((optional("a", d), None)),
+            Mechanism::Mx { domain: d, .. } => Some((optional("mx", d), None)),
+            Mechanism::Ptr(d) => Some((optional("ptr", d), None)),
+            Mechanism::Exists(d) => Some((format!("exists:{d}"), None)),
+            _ => None,
+        },
+        // §6.1: a redirect in a record with an all is ignored: not followed, not counted.
+        Term::Redirect(d) if record.all().is_none() => {
+            Some((format!("redirect={d}"), Some(d.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// Resolves what an a, mx or exists term names, counting void answers (§4.6.4) and MX sets
+/// over ten names; names with macros are not resolved.
+async fn resolve_term(
+    term: &Term,
+    domain: &str,
+    dns: &Dns,
+    walk: &mut Walk,
+) -> Result<(), DnsFailure> {
+    match term {
+        Term::Directive(_, Mechanism::A { domain: d, .. }) => {
+            let name = d.clone().unwrap_or_else(|| domain.to_owned());
+            if !has_macro(&name) && dns.addresses(&name).await?.is_void() {
+                walk.void += 1;
+            }
+        }
+        Term::Directive(_, Mechanism::Mx { domain: d, .. }) => {
+            let name = d.clone().unwrap_or_else(|| domain.to_owned());
+            if !has_macro(&name) {
+                let mx = dns.mx(&name).await?;
+                if mx.is_void() {
+                    walk.void += 1;
+                }
+                if mx.records().len() > 10 {
+                    walk.mx_over_limit = true;
+                }
+            }
+        }
+        Term::Directive(_, Mechanism::Exists(d)) if !has_macro(d) => {
+            walk.void += u32::from(dns.addresses(d).await?.is_void());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn walk_record<'a>(
     record: &'a spf::SpfRecord,
     domain: &'a str,
@@ -113,38 +172,8 @@ fn walk_record<'a>(
             if walk.lookups >= HARD_STOP || walk.loop_detected {
                 return Ok(());
             }
-            let (label, target): (String, Option<String>) = match term {
-                Term::Directive(_, m) if m.queries_dns() => match m {
-                    Mechanism::Include(d) => (format!("include:{d}"), Some(d.clone())),
-                    Mechanism::A { domain: d, .. } => (
-                        format!(
-                            "a{}",
-                            d.as_ref().map(|d| format!(":{d}")).unwrap_or_default()
-                        ),
-                        None,
-                    ),
-                    Mechanism::Mx { domain: d, .. } => (
-                        format!(
-                            "mx{}",
-                            d.as_ref().map(|d| format!(":{d}")).unwrap_or_default()
-                        ),
-                        None,
-                    ),
-                    Mechanism::Ptr(d) => (
-                        format!(
-                            "ptr{}",
-                            d.as_ref().map(|d| format!(":{d}")).unwrap_or_default()
-                        ),
-                        None,
-                    ),
-                    Mechanism::Exists(d) => (format!("exists:{d}"), None),
-                    _ => continue,
-                },
-                // §6.1: a redirect in a record with an all is ignored: not followed, not counted.
-                Term::Redirect(d) if record.all().is_none() => {
-                    (format!("redirect={d}"), Some(d.clone()))
-                }
-                _ => continue,
+            let Some((label, target)) = lookup_term(record, term) else {
+                continue;
             };
             walk.lookups += 1;
             walk.terms.push(if domain == walk.stack[0] {
@@ -152,30 +181,7 @@ fn walk_record<'a>(
             } else {
                 format!("{domain}: {label}")
             });
-            match term {
-                Term::Directive(_, Mechanism::A { domain: d, .. }) => {
-                    let name = d.clone().unwrap_or_else(|| domain.to_owned());
-                    if !has_macro(&name) && dns.addresses(&name).await?.is_void() {
-                        walk.void += 1;
-                    }
-                }
-                Term::Directive(_, Mechanism::Mx { domain: d, .. }) => {
-                    let name = d.clone().unwrap_or_else(|| domain.to_owned());
-                    if !has_macro(&name) {
-                        let mx = dns.mx(&name).await?;
-                        if mx.is_void() {
-                            walk.void += 1;
-                        }
-                        if mx.records().len() > 10 {
-                            walk.mx_over_limit = true;
-                        }
-                    }
-                }
-                Term::Directive(_, Mechanism::Exists(d)) if !has_macro(d) => {
-                    walk.void += u32::from(dns.addresses(d).await?.is_void());
-                }
-                _ => {}
-            }
+            resolve_term(term, domain, dns, walk).await?;
             let Some(target) = target.filter(|t| !has_macro(t)) else {
                 continue;
             };
@@ -224,4 +230,39 @@ fn walk_record<'a>(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(record: &str) -> Vec<(String, Option<String>)> {
+        let r = spf::parse(record).unwrap();
+        r.terms.iter().filter_map(|t| lookup_term(&r, t)).collect()
+    }
+
+    #[test]
+    fn lookup_terms_are_labelled_as_written_and_only_include_and_redirect_are_followed() {
+        assert_eq!(
+            labels(
+                "v=spf1 ip4:192.0.2.1 a mx:m.example ptr exists:e.example include:i.example redirect=r.example"
+            ),
+            vec![
+                ("a".to_owned(), None),
+                ("mx:m.example".to_owned(), None),
+                ("ptr".to_owned(), None),
+                ("exists:e.example".to_owned(), None),
+                ("include:i.example".to_owned(), Some("i.example".to_owned())),
+                (
+                    "redirect=r.example".to_owned(),
+                    Some("r.example".to_owned())
+                ),
+            ]
+        );
+        // §6.1: with an all, the redirect is neither counted nor followed.
+        assert_eq!(
+            labels("v=spf1 a:h.example redirect=r.example -all"),
+            vec![("a:h.example".to_owned(), None)]
+        );
+    }
 }
