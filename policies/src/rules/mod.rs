@@ -554,14 +554,10 @@ impl PolicySet {
     }
 }
 
-fn compile_check(
-    raw: RawCheck,
-    standard: &Standard,
-    file: &Path,
-) -> std::result::Result<Check, Vec<Error>> {
+/// The errors in a check's descriptive keys: id, texts, references and the parts it needs.
+fn metadata_errors(raw: &RawCheck, err: &dyn Fn(&str, String) -> Error) -> Vec<Error> {
     let mut errors = Vec::new();
-    let id = raw.id.clone();
-    let err = |key: &str, message: String| Error::policy(file, Some(&id), Some(key), message);
+    let id = &raw.id;
     if id.is_empty()
         || !id
             .chars()
@@ -599,6 +595,30 @@ fn compile_check(
             ));
         }
     }
+    errors
+}
+
+/// An error for each `{name}` placeholder of a message that is not an evidence name.
+fn placeholder_errors(
+    key: &str,
+    message: &str,
+    evidence_names: &BTreeSet<&str>,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Vec<Error> {
+    placeholders(message)
+        .filter(|p| !evidence_names.contains(p))
+        .map(|p| err(key, format!("{{{p}}} is not an evidence name")))
+        .collect()
+}
+
+fn compile_check(
+    raw: RawCheck,
+    standard: &Standard,
+    file: &Path,
+) -> std::result::Result<Check, Vec<Error>> {
+    let id = raw.id.clone();
+    let err = |key: &str, message: String| Error::policy(file, Some(&id), Some(key), message);
+    let mut errors = metadata_errors(&raw, &err);
     let mut evidence = Vec::new();
     for (name, source) in &raw.evidence {
         match Expr::compile(source) {
@@ -615,14 +635,12 @@ fn compile_check(
                 "`pass` is what remains when no outcome matches; list only the others".into(),
             ));
         }
-        for placeholder in placeholders(&outcome.message) {
-            if !evidence_names.contains(placeholder) {
-                errors.push(err(
-                    &format!("when[{i}].message"),
-                    format!("{{{placeholder}}} is not an evidence name"),
-                ));
-            }
-        }
+        errors.extend(placeholder_errors(
+            &format!("when[{i}].message"),
+            &outcome.message,
+            &evidence_names,
+            &err,
+        ));
         match Expr::compile(&outcome.condition) {
             Ok(condition) => when.push(Outcome {
                 status: outcome.status,
@@ -633,14 +651,7 @@ fn compile_check(
             Err(m) => errors.push(err(&format!("when[{i}].if"), m)),
         }
     }
-    for placeholder in placeholders(&raw.pass) {
-        if !evidence_names.contains(placeholder) {
-            errors.push(err(
-                "pass",
-                format!("{{{placeholder}}} is not an evidence name"),
-            ));
-        }
-    }
+    errors.extend(placeholder_errors("pass", &raw.pass, &evidence_names, &err));
     let params_used: BTreeSet<String> = evidence
         .iter()
         .map(|(_, e)| e)
@@ -834,6 +845,65 @@ mod tests {
     fn placeholders_are_found() {
         let p: Vec<_> = placeholders("accepts {accepted} on {port}; {not a name}").collect();
         assert_eq!(p, vec!["accepted", "port"]);
+    }
+
+    #[test]
+    fn a_check_with_every_kind_of_mistake_reports_each_by_key() {
+        let standard = r#"
+standard: TEST-STD
+title: A test standard
+url: https://example.org/
+description: Checks for the loader's own test.
+params:
+  declared: 1
+checks:
+  - id: mail-spf
+    title: Lower-case id
+    description: Every mistake the loader names.
+    why: " "
+    severity: high
+    applies_to: mail
+    needs: [spf, spff]
+    evidence:
+      records: "mail.spf.records"
+    when:
+      - status: pass
+        if: "size(mail.spf.records) > params.undeclared"
+        message: "{records} and {nope}"
+    pass: "fine: {alsonope}"
+    remediation: Fix it.
+    references: []
+"#;
+        let error = PolicySet::from_sources(
+            vec![(PathBuf::from("TEST-STD.yaml"), standard.to_owned())],
+            Fixtures::builtin().unwrap(),
+        )
+        .expect_err("a broken check must not load");
+        let mut keys: Vec<String> = error
+            .flatten()
+            .into_iter()
+            .filter_map(|e| match e {
+                Error::Policy { location, message } => {
+                    Some(format!("{}: {message}", location.key.clone()?))
+                }
+                _ => None,
+            })
+            .collect();
+        keys.sort();
+        let expected = [
+            "id: must be upper-case letters, digits and dashes, as in standards.md",
+            "needs[1]: \"spff\" is not a part of the mail probe",
+            "params: uses params.undeclared, which standard TEST-STD does not declare",
+            "pass: {alsonope} is not an evidence name",
+            "references: name at least one source",
+            "when[0].message: {nope} is not an evidence name",
+            "when[0].status: `pass` is what remains when no outcome matches",
+            "why: must not be empty",
+        ];
+        assert_eq!(keys.len(), expected.len(), "{keys:#?}");
+        for (got, want) in keys.iter().zip(expected) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
     }
 
     #[test]
