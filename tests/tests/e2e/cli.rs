@@ -20,6 +20,19 @@ async fn run_async(args: Vec<String>) -> (Result<(), posture_agent::Error>, Stri
         .unwrap()
 }
 
+/// `evaluate FILE --format json`, run as the CLI runs it; the printed findings, parsed.
+async fn evaluate_json(file: &std::path::Path) -> serde_json::Value {
+    let (result, out) = run_async(vec![
+        "evaluate".into(),
+        file.display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    crate::scanned(result);
+    serde_json::from_str(&out).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_command_with_connect_to_ca_file_and_output() {
     let pki = Pki::new();
@@ -69,16 +82,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     );
 
     // The saved report evaluates offline to the same findings.
-    let file = saved.display().to_string();
-    let (result, out) = run_async(vec![
-        "evaluate".into(),
-        file,
-        "--format".into(),
-        "json".into(),
-    ])
-    .await;
-    crate::scanned(result);
-    let evaluated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let evaluated = evaluate_json(&saved).await;
     let statuses = |v: &serde_json::Value| {
         let mut s: Vec<(String, String)> = v["findings"]
             .as_array()
@@ -100,16 +104,7 @@ async fn scan_command_with_connect_to_ca_file_and_output() {
     // item 4), and gives the same findings.
     let printed = dir.path().join("printed.json");
     std::fs::write(&printed, serde_json::to_string(&report).unwrap()).unwrap();
-    let file = printed.display().to_string();
-    let (result, out) = run_async(vec![
-        "evaluate".into(),
-        file,
-        "--format".into(),
-        "json".into(),
-    ])
-    .await;
-    crate::scanned(result);
-    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let again = evaluate_json(&printed).await;
     assert_eq!(statuses(&report), statuses(&again));
     assert!(!statuses(&again).is_empty());
     // The JSON summary counts what the findings say.
