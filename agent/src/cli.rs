@@ -143,6 +143,9 @@ pub struct EvaluateArgs {
     /// Show passing and not-applicable findings in the table too.
     #[arg(long)]
     pub all: bool,
+    /// Colour in the table, as in `scan`.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
+    pub color: When,
     /// Where the standards come from.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -184,8 +187,12 @@ pub struct ScanArgs {
     pub format: ScanFormat,
     /// Report each target on standard error as it is finished: auto does so when standard
     /// error is a terminal.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressWhen::Auto)]
-    pub progress: ProgressWhen,
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
+    pub progress: When,
+    /// Colour in the table: fail and broken suites red, warn and weak yellow, pass and ok
+    /// green. `auto`: when standard output is a terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
+    pub color: When,
     /// Quiet: no progress, and in the table only the findings and the summary (not each
     /// target's protocols, suites and facts).
     #[arg(long, short = 'q')]
@@ -275,15 +282,26 @@ pub struct ScanArgs {
     pub policy: PolicyArgs,
 }
 
-/// When to report progress.
+/// When to report progress (on standard error) or colour the table (on standard output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProgressWhen {
-    /// When standard error is a terminal.
+pub enum When {
+    /// When the stream it is written to is a terminal (for colour: unless `NO_COLOR` is set).
     Auto,
     /// Always.
     Always,
     /// Never.
     Never,
+}
+
+impl When {
+    /// Whether it holds for `stream`.
+    pub fn holds(self, stream: impl std::io::IsTerminal) -> bool {
+        match self {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => stream.is_terminal(),
+        }
+    }
 }
 
 /// How to print.

@@ -12,9 +12,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
-mod output;
+pub mod output;
 pub mod probe;
-pub mod report;
 pub mod runner;
 pub mod target;
 

@@ -32,6 +32,40 @@ fn the_shipped_example_says_what_it_sets() {
         "{text}"
     );
     assert!(text.contains("private registries: nhs.uk"), "{text}");
+    assert!(
+        text.contains("budget 120s per endpoint and 120s per domain, 3 per host, 32 in all"),
+        "{text}"
+    );
+    assert!(text.contains("internal networks:  198.18.0.0/15"), "{text}");
+    assert!(
+        text.contains("interception CAs:   Forcepoint, Zscaler"),
+        "{text}"
+    );
+}
+
+/// Issue 10, item 6: `config check` prints the settings `scan --config FILE` resolves, the
+/// defaults included, each written once in the code.
+#[test]
+fn config_check_prints_the_defaults_a_file_leaves_in_place() {
+    let dir = std::env::temp_dir().join(format!("posture-cli-defaults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("minimal.toml");
+    std::fs::write(&file, "organisation = \"RX1\"\n").unwrap();
+    let o = agent(&["config", "check", file.to_str().unwrap()]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for line in [
+        "organisation:       RX1",
+        "standards from:     the built-in standards",
+        "resolvers:          the system resolver",
+        "nameservers asked:  on port 53",
+        "private registries: nhs.uk",
+        "limits:             connect 5s, read 8s, budget 120s per endpoint and 300s per domain, 3 per host, 32 in all",
+        "extra CAs:          (none: the Mozilla roots)",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Convention 7: the same file with an unknown key injected, at the top and in each of its

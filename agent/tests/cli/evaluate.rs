@@ -1,6 +1,8 @@
+use std::process::Command;
+
 use serde_json::Value;
 
-use crate::{agent, stderr, stdout};
+use crate::{agent, root, stderr, stdout};
 
 fn evaluate_json(file: &str, extra: &[&str]) -> Value {
     let mut args = vec!["evaluate", file, "--format", "json"];
@@ -178,4 +180,56 @@ fn bad_input_is_reported_with_the_file_and_an_exit_code() {
     ]);
     assert_eq!(o.status.code(), Some(64));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 10, item 9: colour in the table. `--color always` paints the STATUS column (fail red,
+/// warn yellow, pass green); `auto` paints only on a terminal (a pseudo-terminal from
+/// `script`), and NO_COLOR (not empty) turns `auto` off while an explicit `always` wins over it
+/// (no-color.org). Nothing is painted in a pipe.
+#[test]
+fn the_table_is_coloured_on_a_terminal_unless_no_color() {
+    const RED_FAIL: &str = "\x1b[1;31mfail\x1b[0m";
+    let file = "examples/weak-domain.json";
+    let o = agent(&["evaluate", file, "--all", "--color", "always"]);
+    let text = stdout(&o);
+    assert!(text.contains(RED_FAIL), "{text}");
+    assert!(text.contains("\x1b[32mpass\x1b[0m"), "{text}");
+    // The columns stay aligned: the header's CHECK column starts where each row's does.
+    let plain = agent(&["evaluate", file, "--all"]);
+    let plain_text = stdout(&plain);
+    assert!(
+        !plain_text.contains('\x1b'),
+        "a pipe gets no colour: {plain_text}"
+    );
+    let unpainted = text
+        .replace(RED_FAIL, "fail")
+        .replace("\x1b[32mpass\x1b[0m", "pass");
+    let unpainted = unpainted.replace("\x1b[33mwarn\x1b[0m", "warn");
+    assert_eq!(unpainted, plain_text);
+
+    // On a terminal: colour by default, none with NO_COLOR, colour again with --color always.
+    let on_terminal = |no_color: Option<&str>, extra: &str| {
+        let bin = env!("CARGO_BIN_EXE_posture-agent");
+        let mut c = Command::new("script");
+        c.args([
+            "-qec",
+            &format!("{bin} evaluate {file} {extra}"),
+            "/dev/null",
+        ])
+        .current_dir(root())
+        .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert!(on_terminal(None, "").contains(RED_FAIL));
+    let off = on_terminal(Some("1"), "");
+    assert!(off.contains("fail") && !off.contains('\x1b'), "{off:?}");
+    // An empty NO_COLOR does not count.
+    assert!(on_terminal(Some(""), "").contains(RED_FAIL));
+    assert!(on_terminal(Some("1"), "--color always").contains(RED_FAIL));
+    assert!(!on_terminal(None, "--color never").contains('\x1b'));
 }

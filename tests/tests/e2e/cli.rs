@@ -6,7 +6,12 @@ use posture_agent::cli::Cli;
 use posture_lab::pki::{LeafSpec, Pki, TempDir};
 use posture_lab::servers::RustlsServer;
 
-fn run(args: Vec<String>) -> (Result<(), posture_agent::Error>, String) {
+/// Run the command in this process. Its standard output may be a terminal (a developer's), so
+/// the table's colour is off unless the test asks for it.
+fn run(mut args: Vec<String>) -> (Result<(), posture_agent::Error>, String) {
+    if !args.iter().any(|a| a == "--color") && matches!(args[0].as_str(), "scan" | "evaluate") {
+        args.extend(["--color".to_owned(), "never".to_owned()]);
+    }
     let cli = Cli::try_parse_from(std::iter::once("posture-agent".to_owned()).chain(args)).unwrap();
     let mut out = Vec::new();
     let r = posture_agent::run(cli, &mut out);
@@ -647,7 +652,7 @@ async fn suite_lists_are_marked_broken_weak_or_ok() {
         "--connect-to".into(),
         format!("127.0.0.2:{0}:127.0.0.1:{0}", modern.addr.port()),
     ];
-    let (result, out) = run_async(args).await;
+    let (result, out) = run_async(args.clone()).await;
     assert_eq!(crate::scanned(result), 1);
     let line = |name: &str| {
         out.lines()
@@ -664,4 +669,65 @@ async fn suite_lists_are_marked_broken_weak_or_ok() {
         "{out}"
     );
     assert!(line("TLS_AES_256_GCM_SHA384").contains(" ok "), "{out}");
+
+    // In colour: broken bold red, weak yellow, ok green; the failing status red.
+    let mut coloured = args.clone();
+    coloured.extend(["--color".to_owned(), "always".to_owned()]);
+    let (_, out) = run_async(coloured).await;
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.trim_end().ends_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {out}"))
+            .to_owned()
+    };
+    assert!(
+        line("TLS_RSA_EXPORT_WITH_RC4_40_MD5").contains("\x1b[1;31mbroken\x1b[0m"),
+        "{out}"
+    );
+    assert!(
+        line("TLS_RSA_WITH_AES_128_CBC_SHA").contains("\x1b[33mweak\x1b[0m"),
+        "{out}"
+    );
+    assert!(
+        line("TLS_AES_256_GCM_SHA384").contains("\x1b[32mok\x1b[0m"),
+        "{out}"
+    );
+    assert!(out.contains("\x1b[1;31mfail\x1b[0m"), "{out}");
+}
+
+/// Issue 10, item 9: on a terminal a multi-target scan shows a progress bar (N of M, the
+/// time, what is still running) under the lines each finished target prints. The agent runs
+/// under `script`, which gives it a pseudo-terminal; a silent peer keeps the scan going long
+/// enough for the bar to be drawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_a_progress_bar() {
+    use posture_lab::servers::{Script, scripted};
+    let silent = scripted(Script::Silent).await;
+    let closed = posture_lab::servers::free_port();
+    let command = format!(
+        "{} scan tls://127.0.0.2:{closed} tls://127.0.0.1:{} --read-timeout 2 --connect-timeout 1",
+        env!("CARGO_BIN_EXE_posture-agent-lab"),
+        silent.addr.port()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The line of the first target to finish, and the bar while the silent peer runs.
+    assert!(
+        text.contains(&format!("[1 of 2] scanned tls://127.0.0.2:{closed}")),
+        "{text}"
+    );
+    let bar = "1 of 2 ";
+    let drawn = text.split(['\r', '\n']).any(|l| {
+        l.contains(bar)
+            && l.contains(&format!("running: tls://127.0.0.1:{}", silent.addr.port()))
+            && !l.contains("scanned")
+    });
+    assert!(drawn, "{text:?}");
 }

@@ -487,3 +487,80 @@ async fn an_interrupted_scan_reports_what_finished() {
         .collect();
     assert_eq!(hosts, [format!("\"127.0.0.2\":{closed}")], "{report}");
 }
+
+/// Issue 10, item 6: the runner hands out each observation as its target finishes, and a
+/// cancellation token stops the rest. A closed port finishes at once; a silent peer would
+/// hold its target for the 30 s read time-out. The closed port's observation arrives first,
+/// the cancellation ends the stream at once, and `finish` says the run did not complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_streams_observations_and_stops_when_cancelled() {
+    use posture_agent::runner::{CancellationToken, Plan, RunOptions, start};
+    use posture_agent::target::parse_target;
+    let silent = scripted(Script::Silent).await;
+    let closed = posture_lab::servers::free_port();
+    let mut options = RunOptions::default();
+    options.tls.limits.read_timeout = Duration::from_secs(30);
+    options.tls.limits.target_budget = Duration::from_secs(60);
+    let plan = Plan {
+        targets: vec![
+            parse_target(&format!("tls://127.0.0.1:{}", silent.addr.port())).unwrap(),
+            parse_target(&format!("tls://127.0.0.1:{closed}")).unwrap(),
+        ],
+        ..Plan::default()
+    };
+    let cancel = CancellationToken::new();
+    let began = Instant::now();
+    let mut run = start(plan.clone(), options.clone(), cancel.clone());
+    let first = tokio::time::timeout(Duration::from_secs(10), run.next())
+        .await
+        .expect("the closed port finishes at once")
+        .expect("an observation");
+    assert!(
+        first.target.to_string().ends_with(&format!(":{closed}")),
+        "{}",
+        first.target
+    );
+    assert_eq!(first.scan.errors[0].code.as_deref(), Some("refused"));
+    cancel.cancel();
+    let rest = tokio::time::timeout(Duration::from_secs(2), run.next())
+        .await
+        .expect("the stream ends when cancelled");
+    assert!(rest.is_none(), "{rest:?}");
+    assert!(run.finish().await.is_none());
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+
+    // Run to the end, the same plan gives every observation on the stream and, from
+    // `finish`, in the plan's order.
+    let quick = Plan {
+        targets: vec![
+            parse_target(&format!("tls://127.0.0.1:{closed}")).unwrap(),
+            parse_target(&format!("tls://127.0.0.2:{closed}")).unwrap(),
+        ],
+        ..Plan::default()
+    };
+    let mut run = start(quick, options, CancellationToken::new());
+    let mut streamed = Vec::new();
+    while let Some(o) = run.next().await {
+        streamed.push(o.target.to_string());
+    }
+    let all: Vec<String> = run
+        .finish()
+        .await
+        .expect("not cancelled")
+        .iter()
+        .map(|o| o.target.to_string())
+        .collect();
+    assert_eq!(
+        all,
+        [
+            format!("tls://127.0.0.1:{closed}"),
+            format!("tls://127.0.0.2:{closed}")
+        ]
+    );
+    streamed.sort();
+    assert_eq!(streamed, all);
+}
