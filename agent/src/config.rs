@@ -160,14 +160,76 @@ impl Config {
     /// Check configuration `text` as if read from `path` (relative paths in it are taken from
     /// `path`'s directory).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            path: path.to_owned(),
+        let c = Checker {
+            path,
+            base: path.parent().unwrap_or(Path::new(".")),
+        };
+        let raw = c.deserialize(text)?;
+        c.targets(&raw.targets)?;
+        c.dkim_selectors(&raw.mail.dkim_selectors)?;
+        let (rdap_bootstrap, private_registries) = c.registration(&raw.registration)?;
+        Ok(Config {
+            source: Some(path.to_owned()),
+            organisation: c.organisation(raw.organisation)?,
+            targets: raw.targets,
+            connect_timeout: c.seconds("scan.connect_timeout", raw.scan.connect_timeout)?,
+            read_timeout: c.seconds("scan.read_timeout", raw.scan.read_timeout)?,
+            budget: c.seconds("scan.budget", raw.scan.budget)?,
+            per_host: c.at_least_one("scan.per_host", raw.scan.per_host)?,
+            max_connections: c.at_least_one("scan.max_connections", raw.scan.max_connections)?,
+            policies: c.policies(raw.scan.policies.as_deref())?,
+            internal_networks: c.internal_networks(&raw.scan.internal_networks)?,
+            resolvers: c.resolvers(&raw.dns.resolvers)?,
+            nameserver_port: match raw.dns.nameserver_port {
+                Some(0) => return Err(c.err("dns.nameserver_port", "must be 1 to 65535".into())),
+                p => p,
+            },
+            trust_anchors: raw
+                .dns
+                .trust_anchors
+                .as_deref()
+                .map(|p| c.parsed_text("dns.trust_anchors", p, parse_trust_anchors))
+                .transpose()?,
+            takeover_fingerprints: raw
+                .dns
+                .takeover_fingerprints
+                .as_deref()
+                .map(|p| c.parsed_text("dns.takeover_fingerprints", p, takeover::parse))
+                .transpose()?
+                .unwrap_or_default(),
+            dkim_selectors: raw.mail.dkim_selectors,
+            roles: raw.mail.roles,
+            rdap_base: raw.registration.rdap_base,
+            rdap_bootstrap,
+            private_registries,
+            ca_file: c.ca_file(raw.tls.ca_file.as_deref())?,
+            interception_ca: raw.tls.interception_ca,
+        })
+    }
+}
+
+/// Checks the values of one configuration file, each error naming the file and the key.
+struct Checker<'a> {
+    /// The file.
+    path: &'a Path,
+    /// Its directory, which relative paths in it start from.
+    base: &'a Path,
+}
+
+impl Checker<'_> {
+    fn err(&self, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.to_owned(),
             key: key.to_owned(),
             message,
-        };
+        }
+    }
+
+    /// The raw configuration: TOML syntax and the keys each section may hold.
+    fn deserialize(&self, text: &str) -> Result<RawConfig, ConfigError> {
         let deserializer = toml::Deserializer::parse(text)
-            .map_err(|e| err(&location(text, e.span()), e.message().trim_end().to_owned()))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            .map_err(|e| self.err(&location(text, e.span()), e.message().trim_end().to_owned()))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let key = if key == "." {
@@ -175,86 +237,131 @@ impl Config {
             } else {
                 key
             };
-            err(&key, inner.message().trim_end().to_owned())
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_owned()
-            } else {
-                base.join(p)
-            }
-        };
-        let read = |key: &str, p: &Path| {
-            let full = resolve(p);
-            std::fs::read(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
-        };
-        let text_of = |key: &str, p: &Path| {
-            let bytes = read(key, p)?;
-            String::from_utf8(bytes)
-                .map_err(|_| err(key, format!("{}: not UTF-8 text", resolve(p).display())))
-        };
-        let seconds = |key: &str, v: Option<f64>| match v {
+            self.err(&key, inner.message().trim_end().to_owned())
+        })
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn read(&self, key: &str, p: &Path) -> Result<Vec<u8>, ConfigError> {
+        let full = self.resolve(p);
+        std::fs::read(&full).map_err(|e| self.err(key, format!("{}: {e}", full.display())))
+    }
+
+    /// The file at `p` (for `key`), parsed by `parse`; errors name the file.
+    fn parsed<T>(
+        &self,
+        key: &str,
+        p: &Path,
+        parse: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let bytes = self.read(key, p)?;
+        parse(&bytes).map_err(|m| self.err(key, format!("{}: {m}", self.resolve(p).display())))
+    }
+
+    /// The text file at `p` (for `key`), parsed by `parse`.
+    fn parsed_text<T>(
+        &self,
+        key: &str,
+        p: &Path,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        self.parsed(key, p, |bytes| {
+            parse(std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?)
+        })
+    }
+
+    fn seconds(&self, key: &str, v: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+        match v {
             None => Ok(None),
             Some(v) => Duration::try_from_secs_f64(v)
                 .ok()
                 .filter(|d| !d.is_zero())
                 .map(Some)
-                .ok_or_else(|| err(key, format!("{v}: give a positive number of seconds"))),
-        };
-        let at_least_one = |key: &str, v: Option<usize>| match v {
-            Some(0) => Err(err(key, "must be at least 1".into())),
-            v => Ok(v),
-        };
+                .ok_or_else(|| self.err(key, format!("{v}: give a positive number of seconds"))),
+        }
+    }
 
-        for (i, t) in raw.targets.iter().enumerate() {
+    fn at_least_one(&self, key: &str, v: Option<usize>) -> Result<Option<usize>, ConfigError> {
+        match v {
+            Some(0) => Err(self.err(key, "must be at least 1".into())),
+            v => Ok(v),
+        }
+    }
+
+    fn organisation(&self, o: Option<String>) -> Result<Option<String>, ConfigError> {
+        match o {
+            Some(o) if o.trim().is_empty() || o.chars().any(char::is_control) => Err(self.err(
+                "organisation",
+                format!("{o:?}: name the organisation (an ODS code such as RXX)"),
+            )),
+            o => Ok(o.map(|o| o.trim().to_owned())),
+        }
+    }
+
+    fn targets(&self, targets: &[String]) -> Result<(), ConfigError> {
+        for (i, t) in targets.iter().enumerate() {
             let checked = if t.contains("://") {
                 crate::target::parse_target(t).map(|_| ())
             } else {
                 crate::target::parse_domain(t).map(|_| ())
             };
-            checked.map_err(|m| err(&format!("targets[{i}]"), m))?;
+            checked.map_err(|m| self.err(&format!("targets[{i}]"), m))?;
         }
-        let resolvers = raw
-            .dns
-            .resolvers
+        Ok(())
+    }
+
+    fn internal_networks(&self, networks: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        networks
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.parse::<ipnet::IpNet>().map_err(|_| {
+                    self.err(
+                        &format!("scan.internal_networks[{i}]"),
+                        format!("{n:?} is not a network such as \"10.0.0.0/8\""),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn policies(&self, p: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(p) = p else { return Ok(None) };
+        let full = self.resolve(p);
+        if !full.is_dir() {
+            return Err(self.err(
+                "scan.policies",
+                format!("{}: not a directory", full.display()),
+            ));
+        }
+        Ok(Some(full))
+    }
+
+    /// `dns.resolvers`: each an ADDR:PORT.
+    fn resolvers(&self, resolvers: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+        resolvers
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 r.parse::<SocketAddr>().map_err(|_| {
-                    err(
+                    self.err(
                         &format!("dns.resolvers[{i}]"),
                         format!("{r:?} is not ADDR:PORT (e.g. \"192.0.2.53:53\" or \"[2001:db8::53]:53\")"),
                     )
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let trust_anchors = match &raw.dns.trust_anchors {
-            None => None,
-            Some(p) => {
-                let text = text_of("dns.trust_anchors", p)?;
-                let anchors = parse_trust_anchors(&text).map_err(|m| {
-                    err(
-                        "dns.trust_anchors",
-                        format!("{}: {m}", resolve(p).display()),
-                    )
-                })?;
-                Some(anchors)
-            }
-        };
-        let takeover_fingerprints = match &raw.dns.takeover_fingerprints {
-            None => Vec::new(),
-            Some(p) => {
-                let text = text_of("dns.takeover_fingerprints", p)?;
-                takeover::parse(&text).map_err(|m| {
-                    err(
-                        "dns.takeover_fingerprints",
-                        format!("{}: {m}", resolve(p).display()),
-                    )
-                })?
-            }
-        };
-        for (i, s) in raw.mail.dkim_selectors.iter().enumerate() {
+            .collect()
+    }
+
+    fn dkim_selectors(&self, selectors: &[String]) -> Result<(), ConfigError> {
+        for (i, s) in selectors.iter().enumerate() {
             let ok = !s.is_empty()
                 && s.split('.').all(|l| {
                     !l.is_empty()
@@ -263,117 +370,58 @@ impl Config {
                             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 });
             if !ok {
-                return Err(err(
+                return Err(self.err(
                     &format!("mail.dkim_selectors[{i}]"),
                     format!("{s:?} is not a DNS label sequence"),
                 ));
             }
         }
-        if let Some(base_url) = &raw.registration.rdap_base
+        Ok(())
+    }
+
+    /// `[registration]`: the RDAP base URL is checked, the bootstrap file read, the private
+    /// registries normalised.
+    fn registration(
+        &self,
+        r: &RawRegistration,
+    ) -> Result<(Option<Bootstrap>, Option<Vec<String>>), ConfigError> {
+        if let Some(base_url) = &r.rdap_base
             && (!(base_url.starts_with("https://") || base_url.starts_with("http://"))
                 || crate::probe::web::http::Url::parse(base_url).is_none())
         {
-            return Err(err(
+            return Err(self.err(
                 "registration.rdap_base",
                 format!("{base_url:?} is not an http(s) URL"),
             ));
         }
-        let rdap_bootstrap = match &raw.registration.rdap_bootstrap {
-            None => None,
-            Some(p) => {
-                let bytes = read("registration.rdap_bootstrap", p)?;
-                Some(Bootstrap::parse(&bytes).map_err(|m| {
-                    err(
-                        "registration.rdap_bootstrap",
-                        format!("{}: {m}", resolve(p).display()),
-                    )
-                })?)
-            }
-        };
-        if let Some(list) = &raw.registration.private_registries {
-            for (i, s) in list.iter().enumerate() {
-                if crate::target::parse_domain(s).is_err() {
-                    return Err(err(
-                        &format!("registration.private_registries[{i}]"),
-                        format!("{s:?} is not a domain suffix such as \"nhs.uk\""),
-                    ));
-                }
+        let bootstrap = r
+            .rdap_bootstrap
+            .as_deref()
+            .map(|p| self.parsed("registration.rdap_bootstrap", p, Bootstrap::parse))
+            .transpose()?;
+        for (i, s) in r.private_registries.iter().flatten().enumerate() {
+            if crate::target::parse_domain(s).is_err() {
+                return Err(self.err(
+                    &format!("registration.private_registries[{i}]"),
+                    format!("{s:?} is not a domain suffix such as \"nhs.uk\""),
+                ));
             }
         }
-        let ca_file = match &raw.tls.ca_file {
-            None => None,
-            Some(p) => {
-                let full = resolve(p);
-                TrustStore::default()
-                    .with_pem_bundle(&full)
-                    .map_err(|m| err("tls.ca_file", m))?;
-                Some(full)
-            }
-        };
-        let policies = match &raw.scan.policies {
-            None => None,
-            Some(p) => {
-                let full = resolve(p);
-                if !full.is_dir() {
-                    return Err(err(
-                        "scan.policies",
-                        format!("{}: not a directory", full.display()),
-                    ));
-                }
-                Some(full)
-            }
-        };
-        Ok(Config {
-            source: Some(path.to_owned()),
-            organisation: match raw.organisation {
-                Some(o) if o.trim().is_empty() || o.chars().any(char::is_control) => {
-                    return Err(err(
-                        "organisation",
-                        format!("{o:?}: name the organisation (an ODS code such as RXX)"),
-                    ));
-                }
-                o => o.map(|o| o.trim().to_owned()),
-            },
-            targets: raw.targets,
-            connect_timeout: seconds("scan.connect_timeout", raw.scan.connect_timeout)?,
-            read_timeout: seconds("scan.read_timeout", raw.scan.read_timeout)?,
-            budget: seconds("scan.budget", raw.scan.budget)?,
-            per_host: at_least_one("scan.per_host", raw.scan.per_host)?,
-            max_connections: at_least_one("scan.max_connections", raw.scan.max_connections)?,
-            policies,
-            internal_networks: raw
-                .scan
-                .internal_networks
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    n.parse::<ipnet::IpNet>().map_err(|_| {
-                        err(
-                            &format!("scan.internal_networks[{i}]"),
-                            format!("{n:?} is not a network such as \"10.0.0.0/8\""),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            resolvers,
-            nameserver_port: match raw.dns.nameserver_port {
-                Some(0) => return Err(err("dns.nameserver_port", "must be 1 to 65535".into())),
-                p => p,
-            },
-            trust_anchors,
-            takeover_fingerprints,
-            dkim_selectors: raw.mail.dkim_selectors,
-            roles: raw.mail.roles,
-            rdap_base: raw.registration.rdap_base,
-            rdap_bootstrap,
-            private_registries: raw.registration.private_registries.map(|l| {
-                l.iter()
-                    .map(|s| s.trim_matches('.').to_ascii_lowercase())
-                    .collect()
-            }),
-            ca_file,
-            interception_ca: raw.tls.interception_ca,
-        })
+        let private = r.private_registries.as_ref().map(|l| {
+            l.iter()
+                .map(|s| s.trim_matches('.').to_ascii_lowercase())
+                .collect()
+        });
+        Ok((bootstrap, private))
+    }
+
+    fn ca_file(&self, p: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(p) = p else { return Ok(None) };
+        let full = self.resolve(p);
+        TrustStore::default()
+            .with_pem_bundle(&full)
+            .map_err(|m| self.err("tls.ca_file", m))?;
+        Ok(Some(full))
     }
 }
 

@@ -142,6 +142,34 @@ pub async fn probe(
         dnssec: Some(Box::pin(dns.dnssec_with_selectors(domain, &found_selectors(mail))).await),
         ..DnsFacts::default()
     };
+    nameservers(dns, domain, options, &mut facts).await?;
+    rrsig_expiry(domain, options, &mut facts).await;
+    // A failed CAA lookup (a parent's servers refusing, say) leaves CAA unknown, not the
+    // whole probe failed.
+    facts.caa = caa_in_effect(dns, domain).await.ok();
+    let cnames = dangling_cnames(dns, domain, options, resolver).await?;
+    facts.dangling.extend(cnames);
+    facts.dangling.extend(dangling_srv(dns, domain).await);
+    let delegations = dangling_delegations(dns, domain, &facts, options).await;
+    facts.dangling.extend(delegations);
+    if let Some(mail) = mail {
+        mail_hosts(dns, domain, mail, &mut facts).await?;
+    }
+    if web_role {
+        facts.web_ipv6 = Some(web_ipv6(dns, domain).await?);
+    }
+    Ok(facts)
+}
+
+/// Each nameserver of `domain`: its addresses (and their /24 and /48 prefixes), whether it
+/// answers authoritatively, whether it hands out the zone; a name that does not exist is
+/// dangling.
+async fn nameservers(
+    dns: &Dns,
+    domain: &str,
+    options: &DomainOptions,
+    facts: &mut DnsFacts,
+) -> Result<(), DnsFailure> {
     let names = dns.ns(domain).await?.records();
     let mut v4 = BTreeSet::new();
     let mut v6 = BTreeSet::new();
@@ -191,7 +219,14 @@ pub async fn probe(
             axfr: transfer,
         });
     }
-    // RRSIG expiry as the first authoritative server that answers serves it.
+    facts.ns_ipv4_prefixes = v4.into_iter().collect();
+    facts.ns_ipv6_prefixes = v6.into_iter().collect();
+    Ok(())
+}
+
+/// The earliest RRSIG expiry of a secure zone, as the first authoritative server that
+/// answers serves it.
+async fn rrsig_expiry(domain: &str, options: &DomainOptions, facts: &mut DnsFacts) {
     if facts
         .dnssec
         .as_ref()
@@ -215,21 +250,24 @@ pub async fn probe(
             }
         }
     }
-    facts.ns_ipv4_prefixes = v4.into_iter().collect();
-    facts.ns_ipv6_prefixes = v6.into_iter().collect();
+}
 
-    // A failed CAA lookup (a parent's servers refusing, say) leaves CAA unknown, not the
-    // whole probe failed.
-    facts.caa = caa_in_effect(dns, domain).await.ok();
-
-    // Dangling targets: CNAMEs of the domain and www, MX hosts that do not exist.
+/// Dangling targets: CNAMEs of the domain and www to names that do not exist, or to a
+/// third-party service that says the resource is unclaimed.
+async fn dangling_cnames(
+    dns: &Dns,
+    domain: &str,
+    options: &DomainOptions,
+    resolver: &impl Resolve,
+) -> Result<Vec<DanglingRecord>, DnsFailure> {
+    let mut dangling = Vec::new();
     for host in [domain.to_owned(), format!("www.{domain}")] {
         let Some(target) = dns.cname(&host).await? else {
             continue;
         };
         let service = takeover::matching(&options.takeover, &target);
         if matches!(dns.addresses(&target).await?, Answer::NxDomain) {
-            facts.dangling.push(DanglingRecord {
+            dangling.push(DanglingRecord {
                 name: host,
                 record_type: "CNAME".into(),
                 target,
@@ -271,7 +309,7 @@ pub async fn probe(
         )
         .await;
         if answer.is_ok_and(|r| String::from_utf8_lossy(&r.body).contains(&fp.body)) {
-            facts.dangling.push(DanglingRecord {
+            dangling.push(DanglingRecord {
                 name: host,
                 record_type: "CNAME".into(),
                 target,
@@ -280,7 +318,12 @@ pub async fn probe(
             });
         }
     }
-    // Dangling SRV targets of the common services (a target of "." says "no service").
+    Ok(dangling)
+}
+
+/// Dangling SRV targets of the common services (a target of "." says "no service").
+async fn dangling_srv(dns: &Dns, domain: &str) -> Vec<DanglingRecord> {
+    let mut dangling = Vec::new();
     for label in SRV_NAMES {
         let name = format!("{label}.{domain}");
         let Ok(Answer::Records(targets)) = dns.srv(&name).await else {
@@ -288,7 +331,7 @@ pub async fn probe(
         };
         for target in targets.into_iter().filter(|t| !t.is_empty()) {
             if matches!(dns.addresses(&target).await, Ok(Answer::NxDomain)) {
-                facts.dangling.push(DanglingRecord {
+                dangling.push(DanglingRecord {
                     name: name.clone(),
                     record_type: "SRV".into(),
                     target,
@@ -298,9 +341,19 @@ pub async fn probe(
             }
         }
     }
-    // Subdomains delegated away: the parent's own servers say who serves them; a delegation
-    // to names that do not exist, or to servers that answer but do not serve the subdomain,
-    // can be claimed at the DNS provider (NS takeover).
+    dangling
+}
+
+/// Subdomains delegated away: the parent's own servers say who serves them; a delegation to
+/// names that do not exist, or to servers that answer but do not serve the subdomain, can be
+/// claimed at the DNS provider (NS takeover).
+async fn dangling_delegations(
+    dns: &Dns,
+    domain: &str,
+    facts: &DnsFacts,
+    options: &DomainOptions,
+) -> Vec<DanglingRecord> {
+    let mut dangling = Vec::new();
     let parents: Vec<IpAddr> = facts
         .nameservers
         .iter()
@@ -314,7 +367,7 @@ pub async fn probe(
                 delegation(SocketAddr::new(*parent, options.ns_port), &child, options).await;
             for ns in delegated {
                 if let Some(reason) = lame_delegation(dns, &child, &ns, options).await {
-                    facts.dangling.push(DanglingRecord {
+                    dangling.push(DanglingRecord {
                         name: child.clone(),
                         record_type: "NS".into(),
                         target: ns,
@@ -325,40 +378,49 @@ pub async fn probe(
             }
         }
     }
-    if let Some(mail) = mail {
-        for mx in &mail.mx {
-            if mx.addresses.is_empty() && matches!(dns.addresses(&mx.host).await?, Answer::NxDomain)
-            {
-                facts.dangling.push(DanglingRecord {
-                    name: domain.to_owned(),
-                    record_type: "MX".into(),
-                    target: mx.host.clone(),
-                    reason: "nxdomain".into(),
-                    service: None,
-                });
-            }
-        }
-        if !mail.mx.is_empty() {
-            facts.mx_ipv6 = Some(
-                mail.mx
-                    .iter()
-                    .all(|m| m.addresses.iter().any(|a| a.contains(':'))),
-            );
+    dangling
+}
+
+/// MX hosts that do not exist are dangling; whether every MX host has an IPv6 address.
+async fn mail_hosts(
+    dns: &Dns,
+    domain: &str,
+    mail: &MailFacts,
+    facts: &mut DnsFacts,
+) -> Result<(), DnsFailure> {
+    for mx in &mail.mx {
+        if mx.addresses.is_empty() && matches!(dns.addresses(&mx.host).await?, Answer::NxDomain) {
+            facts.dangling.push(DanglingRecord {
+                name: domain.to_owned(),
+                record_type: "MX".into(),
+                target: mx.host.clone(),
+                reason: "nxdomain".into(),
+                service: None,
+            });
         }
     }
-    if web_role {
-        let mut any = false;
-        for host in [domain.to_owned(), format!("www.{domain}")] {
-            any |= dns
-                .addresses(&host)
-                .await?
-                .records()
+    if !mail.mx.is_empty() {
+        facts.mx_ipv6 = Some(
+            mail.mx
                 .iter()
-                .any(IpAddr::is_ipv6);
-        }
-        facts.web_ipv6 = Some(any);
+                .all(|m| m.addresses.iter().any(|a| a.contains(':'))),
+        );
     }
-    Ok(facts)
+    Ok(())
+}
+
+/// Whether the apex or www has an IPv6 address.
+async fn web_ipv6(dns: &Dns, domain: &str) -> Result<bool, DnsFailure> {
+    let mut any = false;
+    for host in [domain.to_owned(), format!("www.{domain}")] {
+        any |= dns
+            .addresses(&host)
+            .await?
+            .records()
+            .iter()
+            .any(IpAddr::is_ipv6);
+    }
+    Ok(any)
 }
 
 /// The CAA records in effect for `domain`: the closest CAA RRset walking up from the domain to

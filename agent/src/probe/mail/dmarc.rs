@@ -132,104 +132,129 @@ pub fn parse(text: &str) -> Result<DmarcRecord, DmarcError> {
             continue;
         }
         seen.push(lname.clone());
-        let policy = |v: &str| {
-            let v = v.to_ascii_lowercase();
-            ["none", "quarantine", "reject"]
-                .contains(&v.as_str())
-                .then_some(v)
-        };
-        let mut discard = |what: &str| {
-            record.warnings.push(problem(
-                value_at,
-                format!("{name}={value:?}: {what} (ignored; the default applies)"),
-            ));
-        };
-        match lname.as_str() {
-            "v" => discard("v must be the first tag only"),
-            "p" => match policy(value) {
-                Some(p) => record.policy = p,
-                None => {
-                    bad_policy = Some(problem(
-                        value_at,
-                        format!("p={value:?}: use none, quarantine or reject"),
-                    ));
-                }
-            },
-            "sp" | "np" => match policy(value) {
-                Some(p) if lname == "sp" => record.subdomain_policy = Some(p),
-                Some(p) => record.np = Some(p),
-                None => discard("use none, quarantine or reject"),
-            },
-            "pct" => match value.parse::<u8>() {
-                Ok(n) if n <= 100 && value.bytes().all(|b| b.is_ascii_digit()) => record.pct = n,
-                _ => discard("use a whole number from 0 to 100"),
-            },
-            "adkim" | "aspf" => {
-                let v = value.to_ascii_lowercase();
-                if v != "r" && v != "s" {
-                    discard("use r or s");
-                } else if lname == "adkim" {
-                    record.adkim = Some(v);
-                } else {
-                    record.aspf = Some(v);
-                }
-            }
-            "rua" | "ruf" => {
-                let (uris, problems) = uri_list(value, value_at);
-                record.warnings.extend(problems);
-                if lname == "rua" {
-                    record.rua = uris;
-                } else {
-                    record.ruf = uris;
-                }
-            }
-            "ri" if value.is_empty()
-                || !value.bytes().all(|b| b.is_ascii_digit())
-                || value.len() > 10 =>
-            {
-                discard("use a number of seconds");
-            }
-            "fo" if value.is_empty()
-                || !value
-                    .split(':')
-                    .all(|o| ["0", "1", "d", "s"].contains(&o.trim())) =>
-            {
-                discard("use 0, 1, d or s, separated by ':'");
-            }
-            "rf" if !value
-                .split(':')
-                .all(|f| f.trim().eq_ignore_ascii_case("afrf")) =>
-            {
-                discard("only afrf is defined");
-            }
-            // Unknown tags are ignored (§6.3).
-            _ => {}
-        }
+        apply_tag(&mut record, &mut bad_policy, name, value, value_at);
     }
     if record.policy.is_empty() {
-        let missing = bad_policy.unwrap_or_else(|| problem(text.len(), "no p= tag"));
-        if record.rua.is_empty() {
-            return Err(DmarcError {
-                message: format!(
-                    "{}; with no valid rua= either, receivers apply no DMARC policy",
-                    missing.message
-                ),
-                position: missing.position,
-            });
+        no_policy(&mut record, bad_policy, text.len())?;
+    }
+    record.warnings.sort_by_key(|w| w.position);
+    Ok(record)
+}
+
+/// One tag after `v=DMARC1`, `value` found at `value_at`: recorded in `record`; a value
+/// receivers discard is a warning and the default applies; an unusable p= is kept in
+/// `bad_policy`, to name if no rua= rescues the record.
+fn apply_tag(
+    record: &mut DmarcRecord,
+    bad_policy: &mut Option<DmarcError>,
+    name: &str,
+    value: &str,
+    value_at: usize,
+) {
+    let lname = name.to_ascii_lowercase();
+    let policy = |v: &str| {
+        let v = v.to_ascii_lowercase();
+        ["none", "quarantine", "reject"]
+            .contains(&v.as_str())
+            .then_some(v)
+    };
+    let mut discard = |what: &str| {
+        record.warnings.push(problem(
+            value_at,
+            format!("{name}={value:?}: {what} (ignored; the default applies)"),
+        ));
+    };
+    match lname.as_str() {
+        "v" => discard("v must be the first tag only"),
+        "p" => match policy(value) {
+            Some(p) => record.policy = p,
+            None => {
+                *bad_policy = Some(problem(
+                    value_at,
+                    format!("p={value:?}: use none, quarantine or reject"),
+                ));
+            }
+        },
+        "sp" | "np" => match policy(value) {
+            Some(p) if lname == "sp" => record.subdomain_policy = Some(p),
+            Some(p) => record.np = Some(p),
+            None => discard("use none, quarantine or reject"),
+        },
+        "pct" => match value.parse::<u8>() {
+            Ok(n) if n <= 100 && value.bytes().all(|b| b.is_ascii_digit()) => record.pct = n,
+            _ => discard("use a whole number from 0 to 100"),
+        },
+        "adkim" | "aspf" => {
+            let v = value.to_ascii_lowercase();
+            if v != "r" && v != "s" {
+                discard("use r or s");
+            } else if lname == "adkim" {
+                record.adkim = Some(v);
+            } else {
+                record.aspf = Some(v);
+            }
         }
-        // RFC 7489 §6.6.3: a valid rua= makes receivers act as if p=none had been given, but
-        // §6.3 makes p= REQUIRED: the record is invalid all the same.
-        record.policy = "none".into();
-        record.invalid = Some(DmarcError {
+        "rua" | "ruf" => {
+            let (uris, problems) = uri_list(value, value_at);
+            record.warnings.extend(problems);
+            if lname == "rua" {
+                record.rua = uris;
+            } else {
+                record.ruf = uris;
+            }
+        }
+        "ri" if value.is_empty()
+            || !value.bytes().all(|b| b.is_ascii_digit())
+            || value.len() > 10 =>
+        {
+            discard("use a number of seconds");
+        }
+        "fo" if value.is_empty()
+            || !value
+                .split(':')
+                .all(|o| ["0", "1", "d", "s"].contains(&o.trim())) =>
+        {
+            discard("use 0, 1, d or s, separated by ':'");
+        }
+        "rf" if !value
+            .split(':')
+            .all(|f| f.trim().eq_ignore_ascii_case("afrf")) =>
+        {
+            discard("only afrf is defined");
+        }
+        // Unknown tags are ignored (§6.3).
+        _ => {}
+    }
+}
+
+/// A record without a usable p= (RFC 7489 §6.3 requires one; §6.6.3: a valid rua= makes
+/// receivers act as if p=none had been given). `end` is where the missing tag would be.
+fn no_policy(
+    record: &mut DmarcRecord,
+    bad_policy: Option<DmarcError>,
+    end: usize,
+) -> Result<(), DmarcError> {
+    let missing = bad_policy.unwrap_or_else(|| problem(end, "no p= tag"));
+    if record.rua.is_empty() {
+        return Err(DmarcError {
             message: format!(
-                "{}: RFC 7489 §6.3 requires p= (none, quarantine or reject); receivers fall back to p=none only because rua= is valid",
+                "{}; with no valid rua= either, receivers apply no DMARC policy",
                 missing.message
             ),
             position: missing.position,
         });
     }
-    record.warnings.sort_by_key(|w| w.position);
-    Ok(record)
+    // RFC 7489 §6.6.3: a valid rua= makes receivers act as if p=none had been given, but
+    // §6.3 makes p= REQUIRED: the record is invalid all the same.
+    record.policy = "none".into();
+    record.invalid = Some(DmarcError {
+        message: format!(
+            "{}: RFC 7489 §6.3 requires p= (none, quarantine or reject); receivers fall back to p=none only because rua= is valid",
+            missing.message
+        ),
+        position: missing.position,
+    });
+    Ok(())
 }
 
 /// The URIs of a `rua` / `ruf` list; one that does not parse is left out with a warning.

@@ -591,34 +591,10 @@ pub async fn scan(
     let dialer = Dialer::new(endpoint, options.limits, gate);
 
     // SMTP: check STARTTLS once before anything else, so a server without it costs one connection.
-    if dialer.endpoint().service == Service::SmtpStarttls {
-        match dialer.connect().await {
-            Ok(_) => {}
-            Err(Failure::NoStarttls) => {
-                return fail(
-                    &dialer,
-                    posture_policies::model::Status::Untestable,
-                    NO_STARTTLS,
-                    Failure::NoStarttls.code(),
-                );
-            }
-            Err(Failure::Unreachable { reason, code, .. }) => {
-                return fail(
-                    &dialer,
-                    posture_policies::model::Status::Untestable,
-                    &reason,
-                    code,
-                );
-            }
-            Err(e) => {
-                return fail(
-                    &dialer,
-                    posture_policies::model::Status::Error,
-                    &e.to_string(),
-                    e.code(),
-                );
-            }
-        }
+    if dialer.endpoint().service == Service::SmtpStarttls
+        && let Some(failed) = starttls_refused(&dialer).await
+    {
+        return failed;
     }
 
     let https = dialer.endpoint().service == Service::Https;
@@ -644,23 +620,7 @@ pub async fn scan(
     if let Some(s) = unreachable(&dialer, &results.iter().collect::<Vec<_>>()) {
         return s;
     }
-    // A TLS server may answer an SSLv2 hello with anything; judge the peer by its TLS answers.
-    let tls_failed = results
-        .iter()
-        .filter(|r| r.version != ProtocolVersion::Ssl2)
-        .all(|r| matches!(r.outcome, ProbeOutcome::Error | ProbeOutcome::Untestable));
-    if tls_failed && results[0].outcome != ProbeOutcome::Accepted {
-        let (detail, code) = results
-            .iter()
-            .find_map(|r| Some((r.detail.clone()?, r.code.unwrap_or("protocol"))))
-            .unwrap_or(("".to_owned(), "protocol"));
-        let mut s = fail(
-            &dialer,
-            posture_policies::model::Status::Error,
-            &format!("no usable answer to any hello: {detail}"),
-            code,
-        );
-        s.facts.protocols = results.iter().map(protocol_result).collect();
+    if let Some(s) = no_usable_answer(&dialer, &results) {
         return s;
     }
 
@@ -672,84 +632,12 @@ pub async fn scan(
     {
         orders.push(server_order(&dialer, r).await);
     }
-
-    // Groups.
-    let tls13 = &results[5];
-    let mut group_codes = if tls13.outcome == ProbeOutcome::Accepted {
-        groups_tls13(&dialer, &tls13.suite_codes()).await
-    } else {
-        Vec::new()
-    };
-    let legacy_ecdhe = results.iter().rev().find(|r| {
-        r.version != ProtocolVersion::Tls13
-            && r.accepted
-                .iter()
-                .any(|s| kex_of(u16::try_from(*s).unwrap_or(0)) == Some("ECDHE"))
-    });
-    if let (true, Some(r)) = (group_codes.is_empty(), legacy_ecdhe) {
-        let mut ecdhe = r.suite_codes();
-        ecdhe.retain(|s| kex_of(*s) == Some("ECDHE"));
-        group_codes = groups_tls12(&dialer, r.version, &ecdhe).await;
-    }
-
-    // Fallback protection: offer the second-highest version with TLS_FALLBACK_SCSV.
-    let accepted_versions: Vec<ProtocolVersion> = results
-        .iter()
-        .filter(|r| r.outcome == ProbeOutcome::Accepted && r.version != ProtocolVersion::Ssl2)
-        .map(|r| r.version)
-        .collect();
-    let fallback_scsv = if accepted_versions.len() >= 2 {
-        let lower = results
-            .iter()
-            .rev()
-            .filter(|r| {
-                r.outcome == ProbeOutcome::Accepted
-                    && r.version != ProtocolVersion::Ssl2
-                    && r.version != ProtocolVersion::Tls13
-            })
-            .nth(usize::from(tls13.outcome != ProbeOutcome::Accepted));
-        match lower {
-            Some(r) => {
-                let s = r.suite_codes();
-                let groups = groups_for(r.version);
-                let spec = HelloSpec {
-                    version: r.version,
-                    suites: &s,
-                    groups: &groups,
-                    key_shares: Vec::new(),
-                    fallback: true,
-                    extra: Vec::new(),
-                };
-                match dialer
-                    .exchange(
-                        &build_hello(dialer.endpoint(), &spec),
-                        FlightReader::new(Until::ServerHello, dialer.limits().max_response),
-                    )
-                    .await
-                {
-                    Ok(f) if f.alert.map(|a| a.1) == Some(86) => Some(true),
-                    // A TLS 1.3 server that marks the downgraded ServerHello (RFC 8446 §4.1.3)
-                    // protects clients that speak TLS 1.3 just as well.
-                    Ok(f) if f.hello.as_ref().is_some_and(|h| h.downgrade_sentinel) => Some(true),
-                    Ok(f) if f.hello.is_some() => Some(false),
-                    _ => None,
-                }
-            }
-            None => None,
-        }
+    let group_codes = groups(&dialer, &results).await;
+    let fallback_scsv = fallback_scsv(&dialer, &results).await;
+    let heartbleed = if options.intrusive {
+        heartbleed(&dialer, &results).await
     } else {
         None
-    };
-
-    let heartbleed = match results.iter().rev().find(|r| {
-        r.outcome == ProbeOutcome::Accepted
-            && matches!(
-                r.version,
-                ProtocolVersion::Tls10 | ProtocolVersion::Tls11 | ProtocolVersion::Tls12
-            )
-    }) {
-        Some(r) if options.intrusive => Some(probe_heartbleed(&dialer, r).await),
-        _ => None,
     };
 
     let mut facts = assemble(
@@ -768,6 +656,134 @@ pub async fn scan(
         connections: dialer.connections(),
         failure: None,
     }
+}
+
+/// An SMTP server's STARTTLS, asked once: the scan's end when it is refused or unreachable.
+async fn starttls_refused(dialer: &Dialer) -> Option<TlsScan> {
+    let (status, message, code) = match dialer.connect().await {
+        Ok(_) => return None,
+        Err(Failure::NoStarttls) => (
+            posture_policies::model::Status::Untestable,
+            NO_STARTTLS.to_owned(),
+            Failure::NoStarttls.code(),
+        ),
+        Err(Failure::Unreachable { reason, code, .. }) => {
+            (posture_policies::model::Status::Untestable, reason, code)
+        }
+        Err(e) => (
+            posture_policies::model::Status::Error,
+            e.to_string(),
+            e.code(),
+        ),
+    };
+    Some(fail(dialer, status, &message, code))
+}
+
+/// A peer that gave no usable answer to any TLS hello (a TLS server may answer an SSLv2 hello
+/// with anything, so the peer is judged by its TLS answers): an error, with what it said.
+fn no_usable_answer(dialer: &Dialer, results: &[VersionResult]) -> Option<TlsScan> {
+    let tls_failed = results
+        .iter()
+        .filter(|r| r.version != ProtocolVersion::Ssl2)
+        .all(|r| matches!(r.outcome, ProbeOutcome::Error | ProbeOutcome::Untestable));
+    if !tls_failed || results[0].outcome == ProbeOutcome::Accepted {
+        return None;
+    }
+    let (detail, code) = results
+        .iter()
+        .find_map(|r| Some((r.detail.clone()?, r.code.unwrap_or("protocol"))))
+        .unwrap_or(("".to_owned(), "protocol"));
+    let mut s = fail(
+        dialer,
+        posture_policies::model::Status::Error,
+        &format!("no usable answer to any hello: {detail}"),
+        code,
+    );
+    s.facts.protocols = results.iter().map(protocol_result).collect();
+    Some(s)
+}
+
+/// The groups (key exchanges) the server accepts: asked over TLS 1.3, else over the highest
+/// older version with an ECDHE suite.
+async fn groups(dialer: &Dialer, results: &[VersionResult]) -> Vec<u16> {
+    let tls13 = &results[5];
+    let mut group_codes = if tls13.outcome == ProbeOutcome::Accepted {
+        groups_tls13(dialer, &tls13.suite_codes()).await
+    } else {
+        Vec::new()
+    };
+    let legacy_ecdhe = results.iter().rev().find(|r| {
+        r.version != ProtocolVersion::Tls13
+            && r.accepted
+                .iter()
+                .any(|s| kex_of(u16::try_from(*s).unwrap_or(0)) == Some("ECDHE"))
+    });
+    if let (true, Some(r)) = (group_codes.is_empty(), legacy_ecdhe) {
+        let mut ecdhe = r.suite_codes();
+        ecdhe.retain(|s| kex_of(*s) == Some("ECDHE"));
+        group_codes = groups_tls12(dialer, r.version, &ecdhe).await;
+    }
+    group_codes
+}
+
+/// Fallback protection: the second-highest version offered with TLS_FALLBACK_SCSV is
+/// refused (or, from a TLS 1.3 server, marked as a downgrade). `None`: fewer than two versions,
+/// or no clear answer.
+async fn fallback_scsv(dialer: &Dialer, results: &[VersionResult]) -> Option<bool> {
+    let tls13 = &results[5];
+    let accepted = results
+        .iter()
+        .filter(|r| r.outcome == ProbeOutcome::Accepted && r.version != ProtocolVersion::Ssl2)
+        .count();
+    if accepted < 2 {
+        return None;
+    }
+    let r = results
+        .iter()
+        .rev()
+        .filter(|r| {
+            r.outcome == ProbeOutcome::Accepted
+                && r.version != ProtocolVersion::Ssl2
+                && r.version != ProtocolVersion::Tls13
+        })
+        .nth(usize::from(tls13.outcome != ProbeOutcome::Accepted))?;
+    let s = r.suite_codes();
+    let groups = groups_for(r.version);
+    let spec = HelloSpec {
+        version: r.version,
+        suites: &s,
+        groups: &groups,
+        key_shares: Vec::new(),
+        fallback: true,
+        extra: Vec::new(),
+    };
+    match dialer
+        .exchange(
+            &build_hello(dialer.endpoint(), &spec),
+            FlightReader::new(Until::ServerHello, dialer.limits().max_response),
+        )
+        .await
+    {
+        Ok(f) if f.alert.map(|a| a.1) == Some(86) => Some(true),
+        // A TLS 1.3 server that marks the downgraded ServerHello (RFC 8446 §4.1.3) protects
+        // clients that speak TLS 1.3 just as well.
+        Ok(f) if f.hello.as_ref().is_some_and(|h| h.downgrade_sentinel) => Some(true),
+        Ok(f) if f.hello.is_some() => Some(false),
+        _ => None,
+    }
+}
+
+/// The Heartbleed probe (intrusive: a malformed heartbeat) on the highest of TLS 1.0-1.2
+/// accepted.
+async fn heartbleed(dialer: &Dialer, results: &[VersionResult]) -> Option<Vulnerability> {
+    let r = results.iter().rev().find(|r| {
+        r.outcome == ProbeOutcome::Accepted
+            && matches!(
+                r.version,
+                ProtocolVersion::Tls10 | ProtocolVersion::Tls11 | ProtocolVersion::Tls12
+            )
+    })?;
+    Some(probe_heartbleed(dialer, r).await)
 }
 
 fn fail(
