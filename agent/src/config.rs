@@ -13,9 +13,9 @@ use posture_policies::model::DomainRole;
 use serde::Deserialize;
 
 use crate::probe::dns::{TrustAnchor, parse_trust_anchors};
+use crate::probe::net::cert::TrustStore;
 use crate::probe::rdap::Bootstrap;
 use crate::probe::takeover::{self, Fingerprint};
-use crate::probe::tls::cert::TrustStore;
 
 /// A configuration error: the file, the key (dotted, with indices) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -387,7 +387,7 @@ impl Checker<'_> {
     ) -> Result<(Option<Bootstrap>, Option<Vec<String>>), ConfigError> {
         if let Some(base_url) = &r.rdap_base
             && (!(base_url.starts_with("https://") || base_url.starts_with("http://"))
-                || crate::probe::web::http::Url::parse(base_url).is_none())
+                || crate::probe::net::http::Url::parse(base_url).is_none())
         {
             return Err(self.err(
                 "registration.rdap_base",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use posture_agent::probe::net::Gate;
-use posture_agent::probe::tls::cert::TrustStore;
+use posture_agent::probe::net::cert::TrustStore;
 use posture_agent::probe::tls::conn::{Endpoint, Limits};
 use posture_agent::probe::tls::scan::{TlsOptions, TlsScan, scan};
 use posture_policies::PolicySet;

@@ -14,11 +14,11 @@ use crate::cli::ScanArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::probe::dns::{Dns, TrustAnchor};
+use crate::probe::net::cert::TrustStore;
+use crate::probe::net::guard::AddressGuard;
 use crate::probe::rdap::{Bootstrap, DEFAULT_PRIVATE_REGISTRIES};
 use crate::probe::takeover::Fingerprint;
-use crate::probe::tls::cert::TrustStore;
 use crate::probe::tls::conn::Limits;
-use crate::probe::web::guard::AddressGuard;
 use crate::runner::{DEFAULT_DOMAIN_BUDGET, DEFAULT_MAX_CONNECTIONS, RunOptions};
 use crate::target::ConnectTo;
 
@@ -198,7 +198,7 @@ impl Settings {
             domain: self.domain.clone(),
             vantage: self.vantage.clone(),
             interception_names: self.interception_ca.clone(),
-            web: crate::probe::web::http::WebLimits {
+            web: crate::probe::net::http::WebLimits {
                 connect_timeout: self.limits.connect_timeout,
                 request_timeout: self.limits.read_timeout,
                 guard: guard.clone(),

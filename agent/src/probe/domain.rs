@@ -14,10 +14,10 @@ use posture_policies::model::{
 
 use super::dns::{Answer, Axfr, Dns, DnsFailure, ask, axfr};
 use super::net::Resolve;
+use super::net::cert::TrustStore;
+use super::net::guard::AddressGuard;
+use super::net::http::{Url, WebLimits, fetch};
 use super::takeover::{self, Fingerprint};
-use super::tls::cert::TrustStore;
-use super::web::guard::AddressGuard;
-use super::web::http::{Url, WebLimits, fetch};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
 

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use posture_policies::model::RegistrationFacts;
 
 use super::net::Resolve;
-use super::tls::cert::TrustStore;
-use super::web::http::{Url, WebLimits, fetch};
+use super::net::cert::TrustStore;
+use super::net::http::{Url, WebLimits, fetch};
 
 /// The private registries shipped as the default: suffixes whose names the public suffix list
 /// calls registrable but whose registrations are not in the TLD's RDAP service.

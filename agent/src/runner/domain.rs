@@ -306,7 +306,7 @@ fn https_hosts(web: &web::WebScan) -> Vec<String> {
                 .filter(|e| {
                     e.url.starts_with("https://") && (e.status.is_some() || !e.hops.is_empty())
                 })
-                .filter_map(|e| web::http::Url::parse(&e.url).map(|u| u.host))
+                .filter_map(|e| crate::probe::net::http::Url::parse(&e.url).map(|u| u.host))
                 .chain(web.https_unread.iter().map(|(host, _)| host.clone()))
                 .chain(web.https_broken.iter().cloned())
                 .collect()

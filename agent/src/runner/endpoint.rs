@@ -32,7 +32,7 @@ pub async fn scan_origins(
     let mut out = Vec::new();
     for spec in origins {
         let started = Utc::now();
-        let url = web::http::Url {
+        let url = crate::probe::net::http::Url {
             https: true,
             host: spec.host.clone(),
             port: spec.port,

@@ -28,7 +28,6 @@ use crate::probe::net::Gate;
 use crate::probe::net::{Resolve, Resolver};
 use crate::probe::rdap;
 use crate::probe::tls::scan::TlsOptions;
-use crate::probe::web;
 use crate::target::{ConnectTo, TargetSpec};
 use posture_policies::model::DomainRole;
 
@@ -78,7 +77,7 @@ pub struct RunOptions {
     /// Extra issuer-name fragments that mark an interception CA.
     pub interception_names: Vec<String>,
     /// Web probe limits.
-    pub web: web::http::WebLimits,
+    pub web: crate::probe::net::http::WebLimits,
     /// The resolver for the DNS and mail checks (the system's when absent).
     pub dns: Option<Dns>,
     /// Mail probe options (DKIM selectors).
@@ -133,7 +132,7 @@ impl Default for RunOptions {
             domain: None,
             vantage: Vec::new(),
             interception_names: Vec::new(),
-            web: web::http::WebLimits::default(),
+            web: crate::probe::net::http::WebLimits::default(),
             dns: None,
             mail: MailOptions::default(),
             roles: Vec::new(),

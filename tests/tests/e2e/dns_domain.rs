@@ -157,7 +157,7 @@ async fn judge_with(server: &Running, domains: &[&str], extra_rules: &[String]) 
             .unwrap(),
         ),
         tls: posture_agent::probe::tls::scan::TlsOptions {
-            trust: posture_agent::probe::tls::cert::TrustStore::default()
+            trust: posture_agent::probe::net::cert::TrustStore::default()
                 .with_der(&pki.root_der())
                 .unwrap(),
             ..Default::default()

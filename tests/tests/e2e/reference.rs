@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use posture_agent::probe::tls::cert::TrustStore;
+use posture_agent::probe::net::cert::TrustStore;
 use posture_agent::probe::tls::suites;
 use posture_lab::pki::{LeafKey, LeafSpec, Pki, TempDir};
 use posture_lab::scan::{Judged, scan_and_judge};

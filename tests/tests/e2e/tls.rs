@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use posture_agent::probe::tls::cert::TrustStore;
+use posture_agent::probe::net::cert::TrustStore;
 use posture_lab::pki::{LeafKey, LeafSpec, Pki};
 use posture_lab::scan::{scan_and_judge, scan_with, test_limits};
 use posture_lab::servers::{

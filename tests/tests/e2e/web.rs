@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Bytes;
-use posture_agent::probe::tls::cert::TrustStore;
+use posture_agent::probe::net::cert::TrustStore;
+use posture_agent::probe::net::http::WebLimits;
 use posture_agent::probe::tls::conn::Limits;
 use posture_agent::probe::tls::scan::TlsOptions;
-use posture_agent::probe::web::http::WebLimits;
 use posture_agent::runner::{RunOptions, scan_domains};
 use posture_agent::target::ConnectTo;
 use posture_lab::pki::{LeafSpec, Pki};

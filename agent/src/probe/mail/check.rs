@@ -13,8 +13,8 @@ use posture_policies::model::{
 use super::{dkim, dmarc, mtasts, spf_check, tlsrpt};
 use crate::probe::dns::{Answer, Dns, DnsFailure};
 use crate::probe::net::Resolve;
-use crate::probe::tls::cert::TrustStore;
-use crate::probe::web::http::{Url, WebLimits, fetch};
+use crate::probe::net::cert::TrustStore;
+use crate::probe::net::http::{Url, WebLimits, fetch};
 
 /// What the mail probe needs besides the domain.
 #[derive(Debug, Clone, Default)]

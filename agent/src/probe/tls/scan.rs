@@ -10,12 +10,13 @@ use posture_policies::model::{
 };
 use rand::RngCore;
 
-use super::cert::{self, TrustStore};
+use super::capture::{self, Captured};
 use super::conn::{Dialer, Endpoint, Failure, Limits};
 use super::groups;
 use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
 use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
 use crate::probe::net::Gate;
+use crate::probe::net::cert::{self, TrustStore};
 
 /// The failure message of an SMTP server that does not offer STARTTLS.
 pub const NO_STARTTLS: &str = "the SMTP server does not offer STARTTLS";
@@ -603,7 +604,7 @@ pub async fn scan(
         probe_sslv2(&dialer),
         enumerate(&dialer, ProtocolVersion::Tls12, &[]),
         enumerate(&dialer, ProtocolVersion::Tls13, &[]),
-        cert::capture(&dialer, alpn_for_capture),
+        capture::capture(&dialer, alpn_for_capture),
     );
     // Nothing reachable in the first wave (a closed or filtered port): do not knock three more
     // times.
@@ -823,7 +824,7 @@ fn assemble(
     orders: &[Option<bool>],
     group_codes: &[u16],
     fallback_scsv: Option<bool>,
-    captured: Option<cert::Captured>,
+    captured: Option<Captured>,
     dialer: &Dialer,
     options: &TlsOptions,
     now: DateTime<Utc>,

@@ -2,8 +2,6 @@
 //! CISA's pshtt defines its terms. Redirects are followed by hand, one request per connection,
 //! every hop recorded.
 
-pub mod guard;
-pub mod http;
 pub mod parse;
 
 use chrono::{DateTime, Utc};
@@ -11,8 +9,8 @@ use posture_policies::model::{
     CookieFacts, HttpEndpoint, RedirectHop, RefusedRedirect, Status, WebFacts,
 };
 
-use self::http::{FetchError, Response, Url, WebLimits, fetch};
-use crate::probe::tls::cert::TrustStore;
+use crate::probe::net::cert::TrustStore;
+use crate::probe::net::http::{FetchError, Response, Url, WebLimits, fetch};
 
 use super::net::Resolve;
 

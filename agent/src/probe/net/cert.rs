@@ -1,6 +1,7 @@
-//! The certificate: captured with a rustls client whose verifier records the chain (TLS 1.3
-//! encrypts it, so our own hellos cannot see it), parsed with x509-parser and validated with
-//! webpki against the Mozilla roots plus any CA bundle the user names.
+//! Certificates, as every probe that meets one needs them: a rustls client configuration whose
+//! verifier records the chain (TLS 1.3 encrypts it, so our own hellos cannot see it), the trust
+//! store (the Mozilla roots plus any CA bundle the user names), and the judging of a chain:
+//! parsed with x509-parser and validated with webpki.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,21 +12,6 @@ use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
-
-use super::conn::{Dialer, Failure};
-
-/// What the rustls handshake recorded.
-#[derive(Debug, Clone, Default)]
-pub struct Captured {
-    /// The chain, leaf first.
-    pub chain: Vec<Vec<u8>>,
-    /// A stapled OCSP response.
-    pub ocsp: Option<Vec<u8>>,
-    /// The protocol version rustls negotiated (`TLSv1.3`).
-    pub version: Option<String>,
-    /// The ALPN protocol selected.
-    pub alpn: Option<String>,
-}
 
 /// The chain (leaf first) and the OCSP response the verifier was shown.
 pub type Seen = (Vec<Vec<u8>>, Vec<u8>);
@@ -110,35 +96,6 @@ pub fn recording_config(alpn: &[&str]) -> Result<(rustls::ClientConfig, SeenSlot
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     config.enable_sni = true;
     Ok((config, seen))
-}
-
-/// Handshake with rustls (TLS 1.2 or 1.3) and record the chain and any OCSP staple.
-pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure> {
-    let (config, seen_slot) = recording_config(alpn).map_err(Failure::Smtp)?;
-    let name = server_name(dialer.endpoint().server_name());
-    let conn = dialer.connect().await?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let wait = std::time::Duration::from_secs(10).min(conn.left());
-    let outcome = tokio::time::timeout(wait, connector.connect(name, conn.stream)).await;
-    let seen = seen_slot.lock().ok().and_then(|mut s| s.take());
-    let mut captured = Captured::default();
-    if let Some((chain, ocsp)) = seen {
-        captured.chain = chain;
-        captured.ocsp = (!ocsp.is_empty()).then_some(ocsp);
-    }
-    match outcome {
-        Ok(Ok(stream)) => {
-            let (_, session) = stream.get_ref();
-            captured.version = session.protocol_version().map(|v| format!("{v:?}"));
-            captured.alpn = session
-                .alpn_protocol()
-                .map(|p| String::from_utf8_lossy(p).into_owned());
-            Ok(captured)
-        }
-        _ if !captured.chain.is_empty() => Ok(captured),
-        Ok(Err(_)) => Err(Failure::Closed),
-        Err(_) => Err(Failure::Silent(wait)),
-    }
 }
 
 /// The rustls name for a host name or address.

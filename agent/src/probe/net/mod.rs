@@ -1,7 +1,13 @@
 //! What every probe stands on: turning a host into an address to dial (the scan's own
-//! resolver, after `--connect-to` rules) and the connection gate that holds `--per-host` per
-//! address and `--max-connections` over the whole run. Probes take these as arguments; none
-//! reaches up into the runner for them.
+//! resolver, after `--connect-to` rules), the connection gate that holds `--per-host` per
+//! address and `--max-connections` over the whole run, the HTTP client ([`http`]), the address
+//! guard that keeps a scanned site from steering the agent inside ([`guard`]) and the trust
+//! store with certificate judging ([`cert`]). Probes take these as arguments; none reaches up
+//! into the runner or into another probe for them.
+
+pub mod cert;
+pub mod guard;
+pub mod http;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

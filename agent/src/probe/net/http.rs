@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::probe::tls::cert::{self, TrustStore};
+use crate::probe::net::cert::{self, TrustStore};
 
 /// Limits for web requests.
 #[derive(Debug, Clone)]
