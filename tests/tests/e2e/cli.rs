@@ -652,47 +652,31 @@ async fn suite_lists_are_marked_broken_weak_or_ok() {
         "--connect-to".into(),
         format!("127.0.0.2:{0}:127.0.0.1:{0}", modern.addr.port()),
     ];
+    // The line that lists suite `name`, in the table of `out`.
+    fn line(out: &str, name: &str) -> String {
+        out.lines()
+            .find(|l| l.trim_end().ends_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {out}"))
+            .to_owned()
+    }
     let (result, out) = run_async(args.clone()).await;
     assert_eq!(crate::scanned(result), 1);
-    let line = |name: &str| {
-        out.lines()
-            .find(|l| l.trim_end().ends_with(name))
-            .unwrap_or_else(|| panic!("no {name}: {out}"))
-            .to_owned()
-    };
-    assert!(
-        line("TLS_RSA_EXPORT_WITH_RC4_40_MD5").contains("broken"),
-        "{out}"
-    );
-    assert!(
-        line("TLS_RSA_WITH_AES_128_CBC_SHA").contains("weak"),
-        "{out}"
-    );
-    assert!(line("TLS_AES_256_GCM_SHA384").contains(" ok "), "{out}");
-
-    // In colour: broken bold red, weak yellow, ok green; the failing status red.
+    // In colour too: broken bold red, weak yellow, ok green; the failing status red.
     let mut coloured = args.clone();
     coloured.extend(["--color".to_owned(), "always".to_owned()]);
-    let (_, out) = run_async(coloured).await;
-    let line = |name: &str| {
-        out.lines()
-            .find(|l| l.trim_end().ends_with(name))
-            .unwrap_or_else(|| panic!("no {name}: {out}"))
-            .to_owned()
-    };
-    assert!(
-        line("TLS_RSA_EXPORT_WITH_RC4_40_MD5").contains("\x1b[1;31mbroken\x1b[0m"),
-        "{out}"
-    );
-    assert!(
-        line("TLS_RSA_WITH_AES_128_CBC_SHA").contains("\x1b[33mweak\x1b[0m"),
-        "{out}"
-    );
-    assert!(
-        line("TLS_AES_256_GCM_SHA384").contains("\x1b[32mok\x1b[0m"),
-        "{out}"
-    );
-    assert!(out.contains("\x1b[1;31mfail\x1b[0m"), "{out}");
+    let (_, painted) = run_async(coloured).await;
+    for (suite, mark, sgr) in [
+        ("TLS_RSA_EXPORT_WITH_RC4_40_MD5", "broken", "\x1b[1;31m"),
+        ("TLS_RSA_WITH_AES_128_CBC_SHA", "weak", "\x1b[33m"),
+        ("TLS_AES_256_GCM_SHA384", "ok", "\x1b[32m"),
+    ] {
+        assert!(line(&out, suite).contains(&format!(" {mark} ")), "{out}");
+        assert!(
+            line(&painted, suite).contains(&format!("{sgr}{mark}\x1b[0m")),
+            "{painted}"
+        );
+    }
+    assert!(painted.contains("\x1b[1;31mfail\x1b[0m"), "{painted}");
 }
 
 /// Issue 10, item 9: on a terminal a multi-target scan shows a progress bar (N of M, the
