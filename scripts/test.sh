@@ -31,6 +31,8 @@ command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # To measure the agent's peak memory against hostile peers.
 [ -x /usr/bin/time ] || need_apt+=(time)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# promtool, which parses the collector's /metrics as Prometheus does.
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 # To build OpenSSL 1.1.1w (SSLv3, zlib compression) for the lab.
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 command -v make >/dev/null 2>&1 || need_apt+=(make)

@@ -1,9 +1,5 @@
-//! The `posture-collector` binary (a scaffold until the collector issue lands).
+//! The `posture-collector` binary: all of it is [`posture_collector::main`].
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    eprintln!("{}", posture_collector::STATUS);
-    // EX_UNAVAILABLE: the service is not available in this build.
-    ExitCode::from(69)
+fn main() -> std::process::ExitCode {
+    posture_collector::main(std::env::args_os())
 }

@@ -17,6 +17,7 @@ pub(crate) fn scanned(result: Result<(), posture_agent::Error>) -> u8 {
 
 mod checkdmarc;
 mod cli;
+mod collector;
 mod config;
 mod demo;
 mod dns_domain;

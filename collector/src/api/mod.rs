@@ -1,0 +1,148 @@
+//! The HTTP API under `/api/v1`, with `/metrics`, described by the OpenAPI 3.1 document
+//! served at `/api/v1/openapi.json` (generated from the handlers with utoipa).
+
+pub mod error;
+mod ingest;
+mod read;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+
+use crate::judge::Judge;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub use error::{ApiError, ErrorBody};
+pub use ingest::{RateLimit, parse_batch};
+
+/// The enrolment rate limit: `per_minute` attempts a minute.
+pub fn ingest_rate_limit(per_minute: u32) -> RateLimit {
+    RateLimit::new(per_minute)
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// The policy set and scoring.
+    pub judge: Arc<Judge>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// Most observations in one batch.
+    pub max_batch_observations: usize,
+    /// Batches judged at once; more wait for none, they get 503.
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
+    /// Enrolment attempts left this minute.
+    pub enrol_limit: Arc<RateLimit>,
+}
+
+/// Every route: method and path (the OpenAPI test checks each is documented).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/enroll"),
+    ("post", "/api/v1/heartbeat"),
+    ("post", "/api/v1/observations"),
+    ("get", "/api/v1/policy"),
+    ("get", "/api/v1/organisations"),
+    ("get", "/api/v1/domains"),
+    ("get", "/api/v1/findings"),
+    ("get", "/api/v1/targets/{key}/history"),
+    ("get", "/api/v1/agents"),
+    ("get", "/api/v1/scores"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/metrics"),
+];
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "posture collector",
+        description = "Ingestion, judgement and scores of posture observations."
+    ),
+    paths(
+        ingest::enroll,
+        ingest::heartbeat,
+        ingest::observations,
+        read::policy,
+        read::organisations,
+        read::domains,
+        read::findings,
+        read::history,
+        read::agents,
+        read::scores,
+        read::openapi,
+        read::metrics,
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// Limits of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body accepted, decompressed.
+    pub max_body_bytes: usize,
+    /// Time a request may take.
+    pub request_timeout: Duration,
+}
+
+/// The router, with its limits: the body is decompressed (gzip) as it is read and reading
+/// stops at the limit (so a compression bomb costs no more than a plain body), with a 413 that
+/// says so; every request ends within the time-out.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    Router::new()
+        .route("/api/v1/enroll", post(ingest::enroll))
+        .route("/api/v1/heartbeat", post(ingest::heartbeat))
+        .route("/api/v1/observations", post(ingest::observations))
+        .route("/api/v1/policy", get(read::policy))
+        .route("/api/v1/organisations", get(read::organisations))
+        .route("/api/v1/domains", get(read::domains))
+        .route("/api/v1/findings", get(read::findings))
+        .route("/api/v1/targets/{key}/history", get(read::history))
+        .route("/api/v1/agents", get(read::agents))
+        .route("/api/v1/scores", get(read::scores))
+        .route("/api/v1/openapi.json", get(read::openapi))
+        .route("/metrics", get(read::metrics))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(RequestDecompressionLayer::new().gzip(true))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        assert!(
+            doc["openapi"].as_str().unwrap_or("").starts_with("3.1"),
+            "{doc}"
+        );
+        for (method, path) in ROUTES {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not in the OpenAPI document"
+            );
+        }
+        let documented = doc["paths"].as_object().map_or(0, |p| p.len());
+        assert_eq!(documented, ROUTES.len(), "a documented path is not routed");
+    }
+}

@@ -1,0 +1,366 @@
+//! The collector's configuration file (TOML). `RawConfig` is what serde reads, with unknown
+//! keys refused; [`Config::load`] turns it into a checked [`Config`] before any port is bound,
+//! and every error names the file, the key and what is wrong. Paths are relative to the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration error: the file, the key and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {key}: {message}", path.display())]
+pub struct ConfigError {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// The key, e.g. `server.listen`, or `line 3, column 1` for a syntax error.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    plain_http: Option<bool>,
+    max_body_bytes: Option<usize>,
+    request_timeout: Option<f64>,
+    max_batch_observations: Option<usize>,
+    enrol_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+    max_connections: Option<u32>,
+    retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    dir: Option<PathBuf>,
+    scan_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
+    level: Option<String>,
+}
+
+/// How the collector's API is served.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// HTTPS with this certificate chain and key (PEM files).
+    Tls {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// Plain HTTP, only when the file says `plain_http = true` (a local demo).
+    Plain,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (`None`: the defaults).
+    pub source: Option<PathBuf>,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// HTTPS or, for a demo, plain HTTP.
+    pub transport: Transport,
+    /// Largest request body accepted, once decompressed (bytes).
+    pub max_body_bytes: usize,
+    /// Time a request may take.
+    pub request_timeout: Duration,
+    /// Most observations in one batch.
+    pub max_batch_observations: usize,
+    /// Enrolment attempts accepted per minute (over all callers).
+    pub enrol_per_minute: u32,
+    /// The database URL: `sqlite://FILE` (the default, `posture.db` beside the file) or
+    /// `postgres://...`.
+    pub database_url: String,
+    /// Connections to the database.
+    pub database_max_connections: u32,
+    /// Raw observations older than this many days are removed (findings, events and score
+    /// snapshots stay).
+    pub retention_days: u32,
+    /// The standards' directory (`None`: the built-in standards).
+    pub policy_dir: Option<PathBuf>,
+    /// How often agents scan, for staleness (findings older than three intervals are stale).
+    pub scan_interval: chrono::Duration,
+    /// Logs as JSON lines instead of text.
+    pub log_json: bool,
+    /// The log level filter (`info` unless given).
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            transport: Transport::Plain,
+            max_body_bytes: 8 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_batch_observations: 1000,
+            enrol_per_minute: 30,
+            database_url: "sqlite://posture.db".into(),
+            database_max_connections: 8,
+            retention_days: 400,
+            policy_dir: None,
+            scan_interval: chrono::Duration::hours(24),
+            log_json: false,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Read and check the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            key: "(file)".into(),
+            message: e.to_string(),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Check configuration `text` as if read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let raw: RawConfig = {
+            let de = toml::Deserializer::parse(text)
+                .map_err(|e| err("(syntax)", e.message().trim_end().to_owned()))?;
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let key = e.path().to_string();
+                err(&key, e.into_inner().message().trim_end().to_owned())
+            })?
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let defaults = Config::default();
+        let s = raw.server;
+        let listen = match &s.listen {
+            None => defaults.listen,
+            Some(l) => l.parse().map_err(|_| {
+                err(
+                    "server.listen",
+                    format!("{l:?} is not ADDR:PORT (e.g. \"0.0.0.0:8443\")"),
+                )
+            })?,
+        };
+        let transport = match (s.plain_http, &s.tls_cert, &s.tls_key) {
+            (Some(true), None, None) => Transport::Plain,
+            (Some(true), _, _) => {
+                return Err(err(
+                    "server.plain_http",
+                    "plain_http = true with a TLS certificate: choose one".into(),
+                ));
+            }
+            (_, Some(cert), Some(key)) => {
+                for (k, p) in [("server.tls_cert", cert), ("server.tls_key", key)] {
+                    let full = resolve(p);
+                    if !full.is_file() {
+                        return Err(err(k, format!("{}: no such file", full.display())));
+                    }
+                }
+                Transport::Tls {
+                    cert: resolve(cert),
+                    key: resolve(key),
+                }
+            }
+            (_, None, _) => {
+                return Err(err(
+                    "server.tls_cert",
+                    "HTTPS needs tls_cert and tls_key (or plain_http = true for a local demo)"
+                        .into(),
+                ));
+            }
+            (_, Some(_), None) => {
+                return Err(err(
+                    "server.tls_key",
+                    "tls_cert is given without tls_key".into(),
+                ));
+            }
+        };
+        let positive = |key: &str, v: Option<usize>, default: usize| match v {
+            Some(0) => Err(err(key, "must be at least 1".into())),
+            v => Ok(v.unwrap_or(default)),
+        };
+        let request_timeout = match s.request_timeout {
+            None => defaults.request_timeout,
+            Some(v) => Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    err(
+                        "server.request_timeout",
+                        format!("{v}: give a positive number of seconds"),
+                    )
+                })?,
+        };
+        let database_url = match raw.database.url {
+            None => format!("sqlite://{}", base.join("posture.db").display()),
+            Some(u) if u.starts_with("sqlite://") => {
+                let file = Path::new(&u["sqlite://".len()..]);
+                format!("sqlite://{}", resolve(file).display())
+            }
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => u,
+            Some(u) => {
+                return Err(err(
+                    "database.url",
+                    format!("{u:?}: use sqlite://FILE or postgres://USER@HOST/DB"),
+                ));
+            }
+        };
+        let scan_interval = match raw.policy.scan_interval {
+            None => defaults.scan_interval,
+            Some(t) => parse_duration(&t).ok_or_else(|| {
+                err(
+                    "policy.scan_interval",
+                    format!("{t:?}: use e.g. 3600s, 30m, 24h or 7d"),
+                )
+            })?,
+        };
+        let policy_dir = match raw.policy.dir {
+            None => None,
+            Some(p) if resolve(&p).is_dir() => Some(resolve(&p)),
+            Some(p) => {
+                return Err(err(
+                    "policy.dir",
+                    format!("{}: not a directory", resolve(&p).display()),
+                ));
+            }
+        };
+        let log_json = match raw.log.format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(f) => return Err(err("log.format", format!("{f:?}: use text or json"))),
+        };
+        Ok(Config {
+            source: Some(path.to_owned()),
+            listen,
+            transport,
+            max_body_bytes: positive(
+                "server.max_body_bytes",
+                s.max_body_bytes,
+                defaults.max_body_bytes,
+            )?,
+            request_timeout,
+            max_batch_observations: positive(
+                "server.max_batch_observations",
+                s.max_batch_observations,
+                defaults.max_batch_observations,
+            )?,
+            enrol_per_minute: match s.enrol_per_minute {
+                Some(0) => return Err(err("server.enrol_per_minute", "must be at least 1".into())),
+                v => v.unwrap_or(defaults.enrol_per_minute),
+            },
+            database_url,
+            database_max_connections: match raw.database.max_connections {
+                Some(0) => {
+                    return Err(err("database.max_connections", "must be at least 1".into()));
+                }
+                v => v.unwrap_or(defaults.database_max_connections),
+            },
+            retention_days: match raw.database.retention_days {
+                Some(0) => {
+                    return Err(err("database.retention_days", "must be at least 1".into()));
+                }
+                v => v.unwrap_or(defaults.retention_days),
+            },
+            policy_dir,
+            scan_interval,
+            log_json,
+            log_level: raw.log.level.unwrap_or(defaults.log_level),
+        })
+    }
+}
+
+/// `90s`, `30m`, `24h`, `7d`, or bare seconds; positive.
+pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = number.parse().ok()?;
+    let d = match unit {
+        "s" => chrono::Duration::try_seconds(n)?,
+        "m" => chrono::Duration::try_minutes(n)?,
+        "h" => chrono::Duration::try_hours(n)?,
+        "d" => chrono::Duration::try_days(n)?,
+        _ => return None,
+    };
+    (d > chrono::Duration::zero()).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/posture/collector.toml"))
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let e = parse("[server]\nlisten = \"nowhere\"\nplain_http = true\n").unwrap_err();
+        assert_eq!(e.key, "server.listen");
+        assert!(
+            e.to_string()
+                .starts_with("/etc/posture/collector.toml: server.listen:")
+        );
+        let e = parse("[server]\nplain_http = true\nsurprise = 1\n").unwrap_err();
+        assert_eq!(e.key, "server.surprise");
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\n").unwrap_err();
+        assert_eq!(e.key, "server.tls_cert");
+        let e =
+            parse("[server]\nplain_http = true\n[database]\nurl = \"mysql://x\"\n").unwrap_err();
+        assert_eq!(e.key, "database.url");
+        let e = parse("[server]\nplain_http = true\n[log]\nformat = \"xml\"\n").unwrap_err();
+        assert_eq!(e.key, "log.format");
+    }
+
+    #[test]
+    fn a_demo_file_takes_the_defaults() {
+        let c = parse("[server]\nplain_http = true\n").unwrap();
+        assert!(matches!(c.transport, Transport::Plain));
+        assert_eq!(c.database_url, "sqlite:///etc/posture/posture.db");
+        assert_eq!(c.scan_interval, chrono::Duration::hours(24));
+    }
+}

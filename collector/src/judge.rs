@@ -1,0 +1,133 @@
+//! Central judgement: every observation is judged with the collector's own policy set (the
+//! policies crate the agent uses), from the latest observation of each target of a domain, so
+//! a domain's checks see its endpoints. When the policy set changes, every domain is judged
+//! again from what is stored. Scores are computed from the latest findings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use posture_policies::model::{ObservationSet, Schema};
+use posture_policies::score::{self, ScoreContext, Scores, Weights};
+use posture_policies::{PolicySet, Standard};
+
+use crate::error::Result;
+use crate::store::{FindingFilter, Store, millis};
+
+/// The policy set and how scores are computed.
+#[derive(Debug)]
+pub struct Judge {
+    set: PolicySet,
+    weights: BTreeMap<String, Weights>,
+    scan_interval: chrono::Duration,
+}
+
+/// Scores with the organisation of each domain.
+#[derive(Debug)]
+pub struct ScoreBoard {
+    /// The scores.
+    pub scores: Scores,
+    organisations: HashMap<String, String>,
+}
+
+impl std::ops::Deref for ScoreBoard {
+    type Target = Scores;
+    fn deref(&self) -> &Scores {
+        &self.scores
+    }
+}
+
+impl ScoreBoard {
+    /// The organisation `domain`'s findings count towards.
+    pub fn organisation_of(&self, domain: &str) -> String {
+        self.organisations
+            .get(domain)
+            .cloned()
+            .unwrap_or_else(|| "(unassigned)".into())
+    }
+}
+
+impl Judge {
+    /// Judge with `set`; findings older than three `scan_interval`s are stale.
+    pub fn new(set: PolicySet, scan_interval: chrono::Duration) -> Judge {
+        let weights = set
+            .standards()
+            .iter()
+            .map(|s| (s.id.clone(), s.weights))
+            .collect();
+        Judge {
+            set,
+            weights,
+            scan_interval,
+        }
+    }
+
+    /// The policy set's digest.
+    pub fn digest(&self) -> &str {
+        self.set.digest()
+    }
+
+    /// The standards.
+    pub fn standards(&self) -> &[Standard] {
+        self.set.standards()
+    }
+
+    /// Judge `domain` again from the latest observation of each of its targets and store
+    /// the findings (with an event for each status that changed). Returns how many findings.
+    pub async fn rejudge(&self, store: &Store, domain: &str, organisation: &str) -> Result<usize> {
+        let observations = store.latest_observations(domain).await?;
+        let set = ObservationSet {
+            schema: Schema,
+            organisation: Some(organisation.to_owned()),
+            observations,
+        };
+        let findings = self.set.evaluate_set(&set, None, None);
+        store
+            .store_findings(domain, organisation, &findings, millis(Utc::now()))
+            .await?;
+        Ok(findings.len())
+    }
+
+    /// Judge every stored domain again (the policy set changed). Returns how many domains.
+    pub async fn rejudge_all(&self, store: &Store) -> Result<usize> {
+        let owners = store.all_domains().await?;
+        let domains = store.scored_domains().await?;
+        for domain in &domains {
+            let owner = owners
+                .iter()
+                .find(|(d, _)| crate::auth::owns(std::slice::from_ref(d), domain))
+                .map(|(_, o)| o.clone())
+                .unwrap_or_else(|| "(unassigned)".into());
+            self.rejudge(store, domain, &owner).await?;
+        }
+        Ok(domains.len())
+    }
+
+    /// The scores of every domain, organisation and standard as of `now`.
+    pub async fn scores(&self, store: &Store, now: DateTime<Utc>) -> Result<ScoreBoard> {
+        let stored = store.findings(&FindingFilter::default()).await?;
+        let organisations: HashMap<String, String> = stored
+            .iter()
+            .map(|s| (s.finding.domain.clone(), s.organisation.clone()))
+            .collect();
+        let findings: Vec<_> = stored.into_iter().map(|s| s.finding).collect();
+        let ctx = ScoreContext {
+            now,
+            scan_interval: self.scan_interval,
+        };
+        let scores = score::score_all(
+            &findings,
+            |d| {
+                organisations
+                    .get(d)
+                    .cloned()
+                    .unwrap_or_else(|| "(unassigned)".into())
+            },
+            &self.weights,
+            &ctx,
+        );
+        Ok(ScoreBoard {
+            scores,
+            organisations,
+        })
+    }
+}

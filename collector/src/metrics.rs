@@ -1,0 +1,312 @@
+//! `/metrics`: counters and latency histograms kept as requests happen, and gauges computed
+//! from the store when scraped (cached for a few seconds), so a domain that is removed
+//! disappears. Labels are bounded: organisation, standard, status, severity, reason, route;
+//! never a domain, a host or an address. Names follow Prometheus conventions (base units,
+//! `_total` counters); every name is in [`NAMES`].
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::Utc;
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::api::{ApiError, AppState};
+use crate::error::{Error, Result};
+use crate::judge::Judge;
+use crate::store::Store;
+
+/// Every metric the collector exports (dashboards and alert rules may use only these).
+pub const NAMES: &[&str] = &[
+    "posture_observations_ingested_total",
+    "posture_observations_duplicate_total",
+    "posture_findings_judged_total",
+    "posture_batches_rejected_total",
+    "posture_http_request_duration_seconds",
+    "posture_compliance_score",
+    "posture_national_compliance_score",
+    "posture_findings",
+    "posture_domains_with_critical_failure",
+    "posture_agents",
+    "posture_agent_heartbeat_age_seconds",
+    "posture_db_pool_connections",
+];
+
+/// How long computed gauges are reused.
+const CACHE: Duration = Duration::from_secs(5);
+
+/// The collector's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    ingested: IntCounter,
+    duplicates: IntCounter,
+    judged: IntCounter,
+    rejected: IntCounterVec,
+    latency: HistogramVec,
+    cached: Mutex<Option<(Instant, String)>>,
+}
+
+impl Metrics {
+    /// Register the kept metrics.
+    pub fn new() -> Result<Metrics> {
+        let registry = Registry::new();
+        let m = Metrics {
+            ingested: IntCounter::new(NAMES[0], "Observations stored.").map_err(metric)?,
+            duplicates: IntCounter::new(
+                NAMES[1],
+                "Observations received again (replayed batches, ids seen before).",
+            )
+            .map_err(metric)?,
+            judged: IntCounter::new(NAMES[2], "Findings judged from stored observations.")
+                .map_err(metric)?,
+            rejected: IntCounterVec::new(
+                Opts::new(NAMES[3], "Batches refused, by reason."),
+                &["reason"],
+            )
+            .map_err(metric)?,
+            latency: HistogramVec::new(
+                HistogramOpts::new(
+                    NAMES[4],
+                    "Time to answer a request, by route, method and status class.",
+                )
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
+                &["route", "method", "status"],
+            )
+            .map_err(metric)?,
+            cached: Mutex::new(None),
+            registry,
+        };
+        m.registry
+            .register(Box::new(m.ingested.clone()))
+            .map_err(metric)?;
+        m.registry
+            .register(Box::new(m.duplicates.clone()))
+            .map_err(metric)?;
+        m.registry
+            .register(Box::new(m.judged.clone()))
+            .map_err(metric)?;
+        m.registry
+            .register(Box::new(m.rejected.clone()))
+            .map_err(metric)?;
+        m.registry
+            .register(Box::new(m.latency.clone()))
+            .map_err(metric)?;
+        for reason in [
+            "unauthorized",
+            "forbidden",
+            "bad_request",
+            "too_large",
+            "busy",
+            "internal",
+        ] {
+            m.rejected.with_label_values(&[reason]);
+        }
+        Ok(m)
+    }
+
+    /// A batch was stored.
+    pub fn ingested(&self, accepted: usize, duplicates: usize, findings: usize) {
+        self.ingested.inc_by(accepted as u64);
+        self.duplicates.inc_by(duplicates as u64);
+        self.judged.inc_by(findings as u64);
+    }
+
+    /// A batch was refused.
+    pub fn rejected(&self, e: &ApiError) {
+        let reason = match e {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Conflict(_) => {
+                "bad_request"
+            }
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooMany(_) | ApiError::Busy(_) => "busy",
+            ApiError::Internal(_) => "internal",
+        };
+        self.rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// The text exposition: the kept metrics, and the gauges computed from the store.
+    pub async fn render(&self, store: &Store, judge: &Judge) -> Result<String> {
+        let mut text = encode(&self.registry)?;
+        let fresh = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < CACHE)
+            .map(|(_, t)| t.clone());
+        let computed = match fresh {
+            Some(t) => t,
+            None => {
+                let t = computed(store, judge).await?;
+                *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), t.clone()));
+                t
+            }
+        };
+        text.push_str(&computed);
+        Ok(text)
+    }
+}
+
+fn metric(e: prometheus::Error) -> Error {
+    Error::BadInput(format!("metrics: {e}"))
+}
+
+fn encode(registry: &Registry) -> Result<String> {
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut buf)
+        .map_err(metric)?;
+    String::from_utf8(buf).map_err(|e| Error::BadInput(e.to_string()))
+}
+
+/// The gauges of this moment, from the store.
+async fn computed(store: &Store, judge: &Judge) -> Result<String> {
+    let registry = Registry::new();
+    let score = GaugeVec::new(
+        Opts::new(
+            NAMES[5],
+            "Compliance score (0-100) per organisation and standard.",
+        ),
+        &["organisation", "standard"],
+    )
+    .map_err(metric)?;
+    let national = GaugeVec::new(
+        Opts::new(NAMES[6], "National compliance score (0-100) per standard."),
+        &["standard"],
+    )
+    .map_err(metric)?;
+    let findings = IntGaugeVec::new(
+        Opts::new(
+            NAMES[7],
+            "Latest findings by organisation, status and severity.",
+        ),
+        &["organisation", "status", "severity"],
+    )
+    .map_err(metric)?;
+    let critical = IntGaugeVec::new(
+        Opts::new(
+            NAMES[8],
+            "Domains with a failing critical check, per organisation.",
+        ),
+        &["organisation"],
+    )
+    .map_err(metric)?;
+    let agents = IntGaugeVec::new(
+        Opts::new(
+            NAMES[9],
+            "Agents by organisation and state (live, silent, revoked).",
+        ),
+        &["organisation", "state"],
+    )
+    .map_err(metric)?;
+    let age = GaugeVec::new(
+        Opts::new(
+            NAMES[10],
+            "Seconds since the least recently heard live agent of an organisation last called.",
+        ),
+        &["organisation"],
+    )
+    .map_err(metric)?;
+    let pool = IntGaugeVec::new(
+        Opts::new(NAMES[11], "Database pool connections by state."),
+        &["state"],
+    )
+    .map_err(metric)?;
+    for c in [&score, &national, &age] {
+        registry.register(Box::new(c.clone())).map_err(metric)?;
+    }
+    for c in [&findings, &critical, &agents, &pool] {
+        registry.register(Box::new(c.clone())).map_err(metric)?;
+    }
+    let now = Utc::now();
+    let board = judge.scores(store, now).await?;
+    for o in &board.organisations {
+        if let Some(s) = o.score {
+            score
+                .with_label_values(&[&o.organisation, &o.standard])
+                .set(s);
+        }
+    }
+    for n in &board.national {
+        if let Some(s) = n.score {
+            national.with_label_values(&[&n.standard]).set(s);
+        }
+    }
+    let mut with_critical =
+        std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for s in store
+        .findings(&crate::store::FindingFilter::default())
+        .await?
+    {
+        let f = &s.finding;
+        findings
+            .with_label_values(&[
+                &s.organisation,
+                &f.status.to_string(),
+                &f.severity.to_string(),
+            ])
+            .inc();
+        if f.status == posture_policies::model::Status::Fail
+            && f.severity == posture_policies::model::Severity::Critical
+        {
+            with_critical
+                .entry(s.organisation.clone())
+                .or_default()
+                .insert(f.domain.clone());
+        }
+    }
+    for (org, domains) in &with_critical {
+        critical.with_label_values(&[org]).set(domains.len() as i64);
+    }
+    let now_ms = now.timestamp_millis();
+    for a in store.agents(None).await? {
+        let state = match (a.revoked, a.last_seen) {
+            (true, _) => "revoked",
+            (false, Some(seen)) if now_ms - seen < 3 * 3_600_000 => "live",
+            _ => "silent",
+        };
+        agents.with_label_values(&[&a.organisation, state]).inc();
+        if let (false, Some(seen)) = (a.revoked, a.last_seen) {
+            let seconds = (now_ms - seen) as f64 / 1000.0;
+            let g = age.with_label_values(&[&a.organisation]);
+            if seconds > g.get() {
+                g.set(seconds);
+            }
+        }
+    }
+    let (size, idle) = store.pool_state();
+    pool.with_label_values(&["open"]).set(i64::from(size));
+    pool.with_label_values(&["idle"]).set(idle as i64);
+    encode(&registry)
+}
+
+/// Middleware: the latency of every request, labelled by its route (not its path).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let class = format!("{}xx", response.status().as_u16() / 100);
+    state
+        .metrics
+        .latency
+        .with_label_values(&[&route, &method, &class])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

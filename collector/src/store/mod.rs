@@ -1,0 +1,673 @@
+//! The collector's store: SQLite (one file, WAL) by default, PostgreSQL for a national
+//! deployment with several collector replicas on one database. One implementation over sqlx's
+//! `Any` driver with portable SQL (`$1` parameters, `ON CONFLICT`), and one migration list per
+//! backend. Nothing lives only in one process's memory: idempotency is a primary key, and a
+//! finding is replaced only by one observed later.
+
+mod migrate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+
+use chrono::{DateTime, Utc};
+use posture_policies::model::{Finding, Observation};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::{Error, Result};
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, embedded.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The store: a pool of connections to one database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// An enrolled agent, as its key identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// The agent's id.
+    pub id: String,
+    /// The organisation it writes for.
+    pub organisation: String,
+    /// Its name, as it enrolled.
+    pub name: String,
+    /// When it was last heard from (Unix ms).
+    pub last_seen: Option<i64>,
+    /// The version it last reported.
+    pub version: Option<String>,
+    /// Whether its key was revoked.
+    pub revoked: bool,
+}
+
+/// What a token lets its holder do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Read one organisation's data.
+    Viewer(String),
+    /// Read everything.
+    National,
+    /// Read everything and administer.
+    Admin,
+}
+
+/// The outcome of storing a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Observations stored now.
+    pub accepted: usize,
+    /// Observations already stored (a replayed batch, or ids seen before).
+    pub duplicates: usize,
+    /// The scoring domains whose latest observations changed, to judge again.
+    pub domains: BTreeSet<String>,
+}
+
+/// A latest finding, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredFinding {
+    /// The organisation of the finding's domain.
+    pub organisation: String,
+    /// The finding.
+    pub finding: Finding,
+}
+
+/// Filters of the findings list.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    /// Only this organisation's.
+    pub organisation: Option<String>,
+    /// Only this check's.
+    pub check: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this severity.
+    pub severity: Option<String>,
+    /// Only findings of this domain.
+    pub domain: Option<String>,
+}
+
+/// Unix milliseconds of a time.
+pub fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).map_err(Error::Io)?;
+    e.finish().map_err(Error::Io)
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(Error::Io)?;
+    Ok(out)
+}
+
+impl Store {
+    /// Connect to `url` (`sqlite://FILE`, created if missing, or `postgres://...`) and bring
+    /// its schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(file) = url.strip_prefix("sqlite://") {
+            (Backend::Sqlite, format!("sqlite://{file}?mode=rwc"))
+        } else {
+            (Backend::Postgres, url.to_owned())
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&url)
+            .await?;
+        if backend == Backend::Sqlite {
+            // WAL: readers do not block the writer; the setting stays with the file.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+        }
+        let store = Store { pool, backend };
+        migrate::run(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool's state: connections open and idle.
+    pub fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// Add an organisation.
+    pub async fn add_organisation(&self, code: &str, name: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO organisations (code, name, created_at) VALUES ($1, $2, $3)")
+            .bind(code)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, || format!("organisation {code} exists already")))?;
+        Ok(())
+    }
+
+    /// Every organisation: code and name.
+    pub async fn organisations(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT code, name FROM organisations ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Register `domain` (and so its subdomains) to `organisation`.
+    pub async fn add_domain(&self, domain: &str, organisation: &str) -> Result<()> {
+        self.require_organisation(organisation).await?;
+        sqlx::query("INSERT INTO domains (name, organisation) VALUES ($1, $2)")
+            .bind(domain)
+            .bind(organisation)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, || format!("{domain} is registered already")))?;
+        Ok(())
+    }
+
+    /// Remove `domain`'s registration, its targets and their latest findings (history stays).
+    pub async fn remove_domain(&self, domain: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM domains WHERE name = $1")
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let under = format!("%.{domain}");
+        sqlx::query("DELETE FROM findings WHERE domain = $1 OR domain LIKE $2")
+            .bind(domain)
+            .bind(&under)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM targets WHERE scoring_domain = $1 OR scoring_domain LIKE $2")
+            .bind(domain)
+            .bind(&under)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    /// The domains registered to `organisation`.
+    pub async fn domains_of(&self, organisation: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM domains WHERE organisation = $1 ORDER BY name")
+            .bind(organisation)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Every registered domain with its organisation.
+    pub async fn all_domains(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT name, organisation FROM domains ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn require_organisation(&self, code: &str) -> Result<()> {
+        let found = sqlx::query("SELECT code FROM organisations WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("no organisation {code}"))),
+        }
+    }
+
+    /// Store the hash of a new enrolment secret for `organisation`.
+    pub async fn add_enrol_secret(&self, hash: &str, organisation: &str, now: i64) -> Result<()> {
+        self.require_organisation(organisation).await?;
+        sqlx::query(
+            "INSERT INTO enrol_secrets (hash, organisation, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(hash)
+        .bind(organisation)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Revoke the enrolment secret with this hash.
+    pub async fn revoke_enrol_secret(&self, hash: &str, now: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE enrol_secrets SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Enrol an agent with a live secret's hash: its organisation, or `None` for an unknown
+    /// or revoked secret.
+    pub async fn enrol(
+        &self,
+        secret_hash: &str,
+        agent: &str,
+        name: &str,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let Some(row) = sqlx::query(
+            "SELECT organisation FROM enrol_secrets WHERE hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let organisation: String = row.try_get(0)?;
+        sqlx::query(
+            "INSERT INTO agents (id, organisation, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(agent)
+        .bind(&organisation)
+        .bind(name)
+        .bind(key_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(organisation))
+    }
+
+    /// The agent whose key has this hash.
+    pub async fn agent_by_key(&self, key_hash: &str) -> Result<Option<Agent>> {
+        let row = sqlx::query(
+            "SELECT id, organisation, name, last_seen, version, revoked_at FROM agents WHERE key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| agent_of(&r)).transpose()
+    }
+
+    /// Every agent, or `organisation`'s.
+    pub async fn agents(&self, organisation: Option<&str>) -> Result<Vec<Agent>> {
+        let rows = sqlx::query(
+            "SELECT id, organisation, name, last_seen, version, revoked_at FROM agents WHERE ($1 = '' OR organisation = $1) ORDER BY organisation, name",
+        )
+        .bind(organisation.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(agent_of).collect()
+    }
+
+    /// Revoke an agent's key.
+    pub async fn revoke_agent(&self, id: &str, now: i64) -> Result<bool> {
+        let n =
+            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Note that `agent` was heard from now, running `version`.
+    pub async fn heartbeat(&self, agent: &str, version: Option<&str>, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET last_seen = $1, version = COALESCE($2, version) WHERE id = $3",
+        )
+        .bind(now)
+        .bind(version)
+        .bind(agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Store a token's hash with its role.
+    pub async fn add_token(&self, hash: &str, role: &Role, now: i64) -> Result<()> {
+        let (name, organisation) = match role {
+            Role::Viewer(o) => {
+                self.require_organisation(o).await?;
+                ("viewer", Some(o.as_str()))
+            }
+            Role::National => ("national", None),
+            Role::Admin => ("admin", None),
+        };
+        sqlx::query(
+            "INSERT INTO tokens (hash, role, organisation, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash)
+        .bind(name)
+        .bind(organisation)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Revoke the token with this hash.
+    pub async fn revoke_token(&self, hash: &str, now: i64) -> Result<bool> {
+        let n =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// The role of a live token with this hash.
+    pub async fn token(&self, hash: &str) -> Result<Option<Role>> {
+        let row = sqlx::query(
+            "SELECT role, organisation FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get(0)?;
+        let organisation: Option<String> = row.try_get(1)?;
+        Ok(match (role.as_str(), organisation) {
+            ("viewer", Some(o)) => Some(Role::Viewer(o)),
+            ("national", _) => Some(Role::National),
+            ("admin", _) => Some(Role::Admin),
+            _ => None,
+        })
+    }
+
+    /// Store a batch of `agent`'s observations for `organisation`, whole or not at all. A batch
+    /// whose idempotency key was seen before from the same agent changes nothing and counts
+    /// every observation as a duplicate; an observation whose id is already stored counts as
+    /// one. The latest observation of each target moves only forwards in time.
+    pub async fn store_batch(
+        &self,
+        agent: &str,
+        organisation: &str,
+        idempotency_key: &str,
+        observations: &[Observation],
+        now: i64,
+    ) -> Result<Stored> {
+        let mut tx = self.pool.begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO batches (agent, idempotency_key, received_at, observations) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(agent)
+        .bind(idempotency_key)
+        .bind(now)
+        .bind(observations.len() as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if first == 0 {
+            tx.rollback().await?;
+            return Ok(Stored {
+                duplicates: observations.len(),
+                ..Stored::default()
+            });
+        }
+        let mut stored = Stored::default();
+        for o in observations {
+            let id = o
+                .scan
+                .id
+                .clone()
+                .ok_or_else(|| Error::BadInput("an observation has no scan.id".into()))?;
+            let body = gzip(&serde_json::to_vec(o).map_err(|e| Error::BadInput(e.to_string()))?)?;
+            let key = o.target.key();
+            let domain = o.target.scoring_domain().to_ascii_lowercase();
+            let finished = millis(o.scan.finished);
+            let inserted = sqlx::query(
+                "INSERT INTO observations (id, organisation, target_key, scoring_domain, agent, finished_at, received_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(organisation)
+            .bind(&key)
+            .bind(&domain)
+            .bind(agent)
+            .bind(finished)
+            .bind(now)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                stored.duplicates += 1;
+                continue;
+            }
+            stored.accepted += 1;
+            let moved = sqlx::query(
+                "INSERT INTO targets (key, organisation, scoring_domain, display, latest_observation, latest_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (key) DO UPDATE SET organisation = excluded.organisation, scoring_domain = excluded.scoring_domain, display = excluded.display, latest_observation = excluded.latest_observation, latest_at = excluded.latest_at \
+                 WHERE targets.latest_at <= excluded.latest_at",
+            )
+            .bind(&key)
+            .bind(organisation)
+            .bind(&domain)
+            .bind(o.target.to_string())
+            .bind(&id)
+            .bind(finished)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved > 0 {
+                stored.domains.insert(domain);
+            }
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// The latest observation of every target scored under `domain`.
+    pub async fn latest_observations(&self, domain: &str) -> Result<Vec<Observation>> {
+        let rows = sqlx::query(
+            "SELECT o.body FROM targets t JOIN observations o ON o.id = t.latest_observation WHERE t.scoring_domain = $1 ORDER BY t.key",
+        )
+        .bind(domain)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let body: Vec<u8> = r.try_get(0)?;
+                serde_json::from_slice(&gunzip(&body)?)
+                    .map_err(|e| Error::Corrupt(format!("a stored observation: {e}")))
+            })
+            .collect()
+    }
+
+    /// Every scoring domain with a target.
+    pub async fn scored_domains(&self) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT DISTINCT scoring_domain FROM targets ORDER BY scoring_domain")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Replace the latest findings of `domain`'s targets with `findings` (judged from their
+    /// latest observations), recording an event for each (target, check) whose status changed.
+    /// Returns the number of events.
+    pub async fn store_findings(
+        &self,
+        domain: &str,
+        organisation: &str,
+        findings: &[Finding],
+        now: i64,
+    ) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT target_key, check_id, variant, status, observed_at FROM findings WHERE domain = $1",
+        )
+        .bind(domain)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut before: BTreeMap<(String, String, String), (String, i64)> = BTreeMap::new();
+        for r in &rows {
+            before.insert(
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
+                (r.try_get(3)?, r.try_get(4)?),
+            );
+        }
+        let mut events = 0;
+        for f in findings {
+            let key = (f.target.key(), f.check.clone(), f.standards.join(","));
+            let status = f.status.to_string();
+            let observed = millis(f.observed_at);
+            let previous = before.get(&key);
+            // A finding from an older observation never replaces a newer one.
+            if previous.is_some_and(|(_, at)| *at > observed) {
+                continue;
+            }
+            let changed = previous.is_none_or(|(s, _)| *s != status);
+            let body = serde_json::to_string(f).map_err(|e| Error::BadInput(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO findings (target_key, check_id, variant, organisation, domain, status, severity, observed_at, observation, policy_digest, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (target_key, check_id, variant) DO UPDATE SET organisation = excluded.organisation, domain = excluded.domain, status = excluded.status, severity = excluded.severity, observed_at = excluded.observed_at, observation = excluded.observation, policy_digest = excluded.policy_digest, body = excluded.body",
+            )
+            .bind(&key.0)
+            .bind(&key.1)
+            .bind(&key.2)
+            .bind(organisation)
+            .bind(domain)
+            .bind(&status)
+            .bind(f.severity.to_string())
+            .bind(observed)
+            .bind(f.observation.clone().unwrap_or_default())
+            .bind(f.policy_digest.clone().unwrap_or_default())
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+            if changed {
+                events += 1;
+                sqlx::query(
+                    "INSERT INTO events (target_key, check_id, variant, organisation, domain, from_status, to_status, at, observation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&key.0)
+                .bind(&key.1)
+                .bind(&key.2)
+                .bind(organisation)
+                .bind(domain)
+                .bind(previous.map(|(s, _)| s.clone()))
+                .bind(&status)
+                .bind(now)
+                .bind(f.observation.clone().unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(events)
+    }
+
+    /// The latest findings, filtered, ordered by domain, target and check.
+    pub async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
+        let rows = sqlx::query(
+            "SELECT organisation, body FROM findings WHERE ($1 = '' OR organisation = $1) AND ($2 = '' OR check_id = $2) AND ($3 = '' OR status = $3) AND ($4 = '' OR severity = $4) AND ($5 = '' OR domain = $5) ORDER BY domain, target_key, check_id, variant",
+        )
+        .bind(filter.organisation.as_deref().unwrap_or(""))
+        .bind(filter.check.as_deref().unwrap_or(""))
+        .bind(filter.status.as_deref().unwrap_or(""))
+        .bind(filter.severity.as_deref().unwrap_or(""))
+        .bind(filter.domain.as_deref().unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get(1)?;
+                Ok(StoredFinding {
+                    organisation: r.try_get(0)?,
+                    finding: serde_json::from_str(&body)
+                        .map_err(|e| Error::Corrupt(format!("a stored finding: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The status changes of a target's checks, newest first: (check, from, to, at).
+    pub async fn history(
+        &self,
+        target_key: &str,
+    ) -> Result<Vec<(String, Option<String>, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT check_id, from_status, to_status, at FROM events WHERE target_key = $1 ORDER BY id DESC",
+        )
+        .bind(target_key)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    /// The digest of the policy set the stored findings were judged with.
+    pub async fn policy_digest(&self) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT digest FROM policy_state WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Record the digest of the policy set the stored findings are judged with.
+    pub async fn set_policy_digest(&self, digest: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO policy_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
+        )
+        .bind(digest)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many observations and events are stored (for tests and metrics).
+    pub async fn counts(&self) -> Result<(i64, i64)> {
+        let o: i64 = sqlx::query("SELECT COUNT(*) FROM observations")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let e: i64 = sqlx::query("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok((o, e))
+    }
+}
+
+fn agent_of(r: &AnyRow) -> Result<Agent> {
+    let revoked: Option<i64> = r.try_get(5)?;
+    Ok(Agent {
+        id: r.try_get(0)?,
+        organisation: r.try_get(1)?,
+        name: r.try_get(2)?,
+        last_seen: r.try_get(3)?,
+        version: r.try_get(4)?,
+        revoked: revoked.is_some(),
+    })
+}
+
+/// A unique-key violation as a conflict the caller can name.
+fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(what()),
+        _ => Error::Database(e),
+    }
+}

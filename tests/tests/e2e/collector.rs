@@ -1,0 +1,450 @@
+//! The collector as it is run: real processes. A collector on SQLite over HTTPS (a lab
+//! certificate), two organisations with their domains, enrolment secrets and agents; the
+//! agent scans lab servers and `posture-collector submit` posts what it wrote; the API and
+//! `/metrics` (checked by promtool) show the findings and scores. Tenancy, replays and bad
+//! input each get the answer the issue asks for, and nothing stored before is lost.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use posture_lab::pki::{LeafSpec, Pki, TempDir};
+use posture_lab::servers::{Running, RustlsServer};
+use serde_json::Value;
+
+const COLLECTOR: &str = env!("CARGO_BIN_EXE_posture-collector-lab");
+const AGENT: &str = env!("CARGO_BIN_EXE_posture-agent-lab");
+
+/// A collector process on loopback, with its configuration and database in a scratch dir.
+struct Collector {
+    child: Child,
+    url: String,
+    config: PathBuf,
+    client: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `posture-collector ARGS --config FILE`: its exit code, standard output and error.
+fn admin(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(COLLECTOR)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+impl Collector {
+    /// Set up two organisations (RX1 owns a.test, RX2 owns b.test) and serve over HTTPS.
+    fn start(pki: &Pki) -> Collector {
+        let dir = TempDir::new("collector");
+        let leaf = pki.leaf(&LeafSpec::valid(&["localhost"]));
+        dir.write("cert.pem", leaf.full_chain_pem());
+        dir.write("key.pem", &leaf.key_pem);
+        let config = dir.write(
+            "collector.toml",
+            "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\nmax_body_bytes = 65536\n[log]\nformat = \"json\"\n",
+        );
+        for (code, name, domain) in [("RX1", "Trust A", "a.test"), ("RX2", "Trust B", "b.test")] {
+            let (status, _, err) = admin(&config, &["org", "add", code, "--name", name]);
+            assert_eq!(status, Some(0), "{err}");
+            let (status, _, err) = admin(&config, &["domain", "add", domain, "--org", code]);
+            assert_eq!(status, Some(0), "{err}");
+        }
+        let mut child = Command::new(COLLECTOR)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The bound port is on standard error; the rest of it is drained so the pipe never
+        // fills.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the collector said where it listens")
+                .unwrap();
+            if let Some(rest) =
+                line.strip_prefix("posture-collector: listening on https://127.0.0.1:")
+            {
+                break rest.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        Collector {
+            child,
+            url: format!("https://localhost:{port}"),
+            config,
+            client,
+            _dir: dir,
+        }
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let (status, out, err) = admin(&self.config, args);
+        assert_eq!(status, Some(0), "{args:?}: {err}");
+        out
+    }
+
+    async fn enrol(&self, secret: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/v1/enroll", self.url))
+            .json(&serde_json::json!({"secret": secret, "name": "lab agent"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a raw batch body (already gzip when `gzip`).
+    async fn post_batch(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        gzip: bool,
+        idempotency: &str,
+    ) -> (u16, Value) {
+        let mut r = self
+            .client
+            .post(format!("{}/api/v1/observations", self.url))
+            .bearer_auth(key)
+            .header("idempotency-key", idempotency)
+            .body(body);
+        if gzip {
+            r = r.header("content-encoding", "gzip");
+        }
+        let r = r.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `posture-collector submit FILE --key KEY`: exit code and what it printed.
+    fn submit(&self, file: &Path, key: &str, ca: &Path) -> (Option<i32>, String) {
+        let o = Command::new(COLLECTOR)
+            .arg("submit")
+            .arg(file)
+            .args(["--key", key, "--url", &self.url, "--ca-file"])
+            .arg(ca)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.code(), text)
+    }
+
+    async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Scan `https://www.DOMAIN:PORT` (routed to the lab server) with the agent; the JSON report.
+fn scan(domain: &str, server: &Running, ca: &Path, out: &Path) -> Value {
+    let port = server.addr.port();
+    let host = format!("www.{domain}");
+    let status = Command::new(AGENT)
+        .args([
+            "scan",
+            &format!("tls://{host}:{port}"),
+            "--connect-to",
+            &format!("{host}:{port}:127.0.0.1:{port}"),
+            "--format",
+            "json",
+            "-q",
+            "-o",
+        ])
+        .arg(out)
+        .arg("--ca-file")
+        .arg(ca)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(matches!(status.code(), Some(0 | 1)), "{status}");
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
+    let pki = Pki::new();
+    let ca = pki.root_file();
+    let c = Collector::start(&pki);
+    let scratch = TempDir::new("collector-scans");
+
+    // Lab servers for each organisation's site.
+    let a_server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+        .start()
+        .await;
+    let b_server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.b.test"])))
+        .start()
+        .await;
+    let a_file = scratch.path().join("a.json");
+    let b_file = scratch.path().join("b.json");
+    let a_scan = scan("a.test", &a_server, &ca, &a_file);
+    scan("b.test", &b_server, &ca, &b_file);
+    let a_findings = a_scan["findings"].as_array().unwrap().len();
+    assert!(a_findings > 10, "{a_scan}");
+
+    // Enrolment: a secret per organisation, exchanged for an agent key; a wrong one is 401.
+    let secret_a = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let secret_b = c.admin(&["enrol-secret", "create", "--org", "RX2"]);
+    let (status, a) = c.enrol(&secret_a).await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["organisation"], "RX1");
+    let key_a = a["key"].as_str().unwrap().to_owned();
+    let (_, b) = c.enrol(&secret_b).await;
+    let key_b = b["key"].as_str().unwrap().to_owned();
+    let (status, wrong) = c.enrol("pe_not-a-secret").await;
+    assert_eq!(
+        (status, wrong["error"].as_str()),
+        (401, Some("unauthorized")),
+        "{wrong}"
+    );
+    let national = c.admin(&["token", "create", "--national"]);
+    let viewer_a = c.admin(&["token", "create", "--org", "RX1"]);
+
+    // RX1's scan, then the same batch again: counted as duplicates, nothing changes.
+    let (code, out) = c.submit(&a_file, &key_a, &ca);
+    assert_eq!(code, Some(0), "{out}");
+    let first: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(first["accepted"], 1, "{first}");
+    assert_eq!(first["duplicates"], 0);
+    assert_eq!(
+        first["findings"].as_u64().unwrap() as usize,
+        a_findings,
+        "the collector judged as the agent did"
+    );
+    let (code, out) = c.submit(&a_file, &key_a, &ca);
+    assert_eq!(code, Some(0), "{out}");
+    let again: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{again}"
+    );
+
+    // RX1's key may not write RX2's domain: 403, and nothing of the batch is stored.
+    let (code, out) = c.submit(&b_file, &key_a, &ca);
+    assert_eq!(code, Some(77), "{out}");
+    assert!(
+        out.contains("403") && out.contains("is not a target of organisation RX1"),
+        "{out}"
+    );
+    let (_, rx2) = c.get("/api/v1/findings?organisation=RX2", &national).await;
+    assert_eq!(rx2["total"], 0, "{rx2}");
+    let (code, out) = c.submit(&b_file, &key_b, &ca);
+    assert_eq!(code, Some(0), "{out}");
+
+    // What the API shows: the collector's findings equal the agent's, scoped by token.
+    let (status, all) = c.get("/api/v1/findings?per_page=1000", &national).await;
+    assert_eq!(status, 200, "{all}");
+    let agent_view: std::collections::BTreeSet<(String, String)> = a_scan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let collector_view: std::collections::BTreeSet<(String, String)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["domain"] == "www.a.test")
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(collector_view, agent_view);
+    let (_, mine) = c.get("/api/v1/findings?per_page=1000", &viewer_a).await;
+    assert_eq!(
+        mine["total"].as_u64().unwrap() as usize,
+        a_findings,
+        "{mine}"
+    );
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["domain"] == "www.a.test")
+    );
+    let (status, refused) = c.get("/api/v1/findings?organisation=RX2", &viewer_a).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("forbidden")),
+        "{refused}"
+    );
+    let (status, _) = c.get("/api/v1/findings", "pt_wrong").await;
+    assert_eq!(status, 401);
+
+    // Scores per organisation and standard, and nationally.
+    let (_, orgs) = c
+        .get(
+            "/api/v1/scores?level=organisation&standard=NCSC-TLS",
+            &national,
+        )
+        .await;
+    let scored: Vec<&str> = orgs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["organisation"].as_str().unwrap())
+        .collect();
+    assert_eq!(scored, ["RX1", "RX2"], "{orgs}");
+    let (_, nat) = c
+        .get("/api/v1/scores?level=national&standard=NCSC-TLS", &national)
+        .await;
+    assert_eq!(nat["total"], 1, "{nat}");
+    let (status, _) = c.get("/api/v1/scores?level=national", &viewer_a).await;
+    assert_eq!(status, 403);
+
+    // /metrics: the text format as promtool reads it, with the scores and counters.
+    let metrics = c.metrics().await;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus; scripts/test.sh does)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    for line in [
+        "posture_compliance_score{organisation=\"RX1\",standard=\"NCSC-TLS\"}",
+        "posture_compliance_score{organisation=\"RX2\",standard=\"NCSC-TLS\"}",
+        "posture_national_compliance_score{standard=\"NCSC-TLS\"}",
+        "posture_observations_ingested_total 2",
+        "posture_observations_duplicate_total 1",
+        "posture_batches_rejected_total{reason=\"forbidden\"} 1",
+        "posture_agents{organisation=\"RX1\",state=\"live\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(
+        !metrics.contains("a.test"),
+        "no domain is a label: {metrics}"
+    );
+
+    // Bad input: each a 4xx with a JSON body naming the problem.
+    let line = serde_json::to_string(&a_scan["observations"][0]).unwrap();
+    let (status, e) = c
+        .post_batch(
+            &key_a,
+            gzip(b"{\"schema\": \"posture/v1\", \"target\": "),
+            true,
+            "bad-json",
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("bad_request")),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap().starts_with("line 1:"), "{e}");
+    let whole = gzip(line.as_bytes());
+    let (status, e) = c
+        .post_batch(&key_a, whole[..whole.len() / 2].to_vec(), true, "truncated")
+        .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("bad_request")),
+        "{e}"
+    );
+    let big: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let (status, e) = c.post_batch(&key_a, big, false, "big").await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (413, Some("too_large")),
+        "{e}"
+    );
+    let v9 = line.replace("\"posture/v1\"", "\"posture/v9\"");
+    let (status, e) = c.post_batch(&key_a, gzip(v9.as_bytes()), true, "v9").await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("posture/v"), "{e}");
+    let (status, e) = c
+        .post_batch("pa_wrong", gzip(line.as_bytes()), true, "wrong-key")
+        .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("unauthorized")),
+        "{e}"
+    );
+    let agents = c.admin(&["agent", "list", "--org", "RX1"]);
+    let id = agents.split('\t').next().unwrap().to_owned();
+    c.admin(&["agent", "revoke", &id]);
+    let (status, e) = c
+        .post_batch(&key_a, gzip(line.as_bytes()), true, "revoked")
+        .await;
+    assert_eq!(
+        (status, e["message"].as_str()),
+        (401, Some("this agent key was revoked")),
+        "{e}"
+    );
+    // What was stored before is intact.
+    let (_, after) = c.get("/api/v1/findings?per_page=1000", &national).await;
+    assert_eq!(after["total"], all["total"]);
+}
