@@ -356,6 +356,46 @@ mod tests {
         assert_eq!(e.key, "log.format");
     }
 
+    /// Convention 7: the shipped example parses (its certificate files are not shipped, so
+    /// they are made beside a copy), and the same file with an unknown key injected at the top
+    /// and in each section is refused by name.
+    #[test]
+    fn the_example_parses_and_an_unknown_key_anywhere_is_refused() {
+        let text = include_str!("../../examples/collector.toml");
+        let dir =
+            std::env::temp_dir().join(format!("posture-collector-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["collector-cert.pem", "collector-key.pem"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let path = dir.join("collector.toml");
+        let c = Config::parse(text, &path).unwrap();
+        assert!(matches!(c.transport, Transport::Tls { .. }));
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}", dir.join("posture.db").display())
+        );
+        assert_eq!(c.max_body_bytes, Config::default().max_body_bytes);
+        let sections: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']'))
+            .collect();
+        assert_eq!(sections, ["server", "database", "policy", "log"]);
+        let mut variants = vec![(format!("surprise = 1\n{text}"), "surprise".to_owned())];
+        for s in &sections {
+            variants.push((
+                text.replace(&format!("[{s}]\n"), &format!("[{s}]\nsurprise = 1\n")),
+                format!("{s}.surprise"),
+            ));
+        }
+        for (bad, key) in variants {
+            let e = Config::parse(&bad, &path).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.to_string().contains("unknown field `surprise`"), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_demo_file_takes_the_defaults() {
         let c = parse("[server]\nplain_http = true\n").unwrap();

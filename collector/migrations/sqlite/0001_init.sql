@@ -94,6 +94,12 @@ CREATE TABLE score_snapshots (
     score DOUBLE PRECISION,
     PRIMARY KEY (day, level, subject, standard)
 );
+-- One row per scoring domain, updated first in each judgement's transaction: judgements of
+-- one domain (by several replicas) run one after another.
+CREATE TABLE judge_locks (
+    domain TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
 CREATE TABLE policy_state (
     id INTEGER PRIMARY KEY,
     digest TEXT NOT NULL

@@ -515,6 +515,18 @@ impl Store {
         now: i64,
     ) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
+        // Take the domain's lock before reading: a judgement running elsewhere (another
+        // replica) finishes first, and its findings are what this one compares with.
+        sqlx::query(
+            "INSERT INTO judge_locks (domain, generation) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(domain)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE judge_locks SET generation = generation + 1 WHERE domain = $1")
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query(
             "SELECT target_key, check_id, variant, status, observed_at FROM findings WHERE domain = $1",
         )

@@ -1,0 +1,367 @@
+//! The store suite: every case runs on SQLite (a file in a scratch directory) and on
+//! PostgreSQL (a database of its own at 127.0.0.1:5432, created and dropped here; override
+//! with POSTURE_PG_URL). Then two stores on one PostgreSQL database, as two collector replicas,
+//! ingest and judge the same batches at once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use posture_collector::judge::Judge;
+use posture_collector::store::{FindingFilter, Role, Store};
+use posture_policies::PolicySet;
+use posture_policies::model::{Observation, ObservationSet};
+
+/// A database for one test: a SQLite file, or a fresh PostgreSQL database dropped on `close`.
+struct Db {
+    url: String,
+    drop_pg: Option<(String, String)>,
+    dir: Option<PathBuf>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("POSTURE_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl Db {
+    async fn new(backend: &str, name: &str) -> Db {
+        let unique = format!("posture_{name}_{}", std::process::id());
+        if backend == "sqlite" {
+            let dir = std::env::temp_dir().join(&unique);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            return Db {
+                url: format!("sqlite://{}", dir.join("store.db").display()),
+                drop_pg: None,
+                dir: Some(dir),
+            };
+        }
+        sqlx::any::install_default_drivers();
+        let admin = pg_admin_url();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e} (scripts/test.sh starts it)"));
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {unique}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {unique}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').unwrap().0;
+        Db {
+            url: format!("{base}/{unique}"),
+            drop_pg: Some((admin, unique)),
+            dir: None,
+        }
+    }
+
+    async fn close(self) {
+        if let Some((admin, name)) = self.drop_pg {
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        if let Some(dir) = self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The observations of a recorded example, each with a fresh id (and `tag` in it).
+fn example(name: &str, tag: &str) -> Vec<Observation> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_owned() + name;
+    let set: ObservationSet =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    set.observations
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut o)| {
+            o.scan.id = Some(format!("{tag}-{i}"));
+            o
+        })
+        .collect()
+}
+
+fn judge() -> Judge {
+    Judge::new(PolicySet::builtin().unwrap(), chrono::Duration::hours(24))
+}
+
+async fn with_org(store: &Store) {
+    store.add_organisation("RX1", "Trust A", 1).await.unwrap();
+    store.add_domain("weak-trust.example", "RX1").await.unwrap();
+}
+
+/// Organisations, domains, secrets, agents and tokens.
+async fn tenancy(backend: &str) {
+    let db = Db::new(backend, "tenancy").await;
+    let store = Store::connect(&db.url, 4).await.unwrap();
+    with_org(&store).await;
+    assert!(
+        store.add_organisation("RX1", "again", 2).await.is_err(),
+        "{backend}: a code is unique"
+    );
+    assert!(store.add_domain("x.example", "NOPE").await.is_err());
+    assert_eq!(
+        store.domains_of("RX1").await.unwrap(),
+        ["weak-trust.example"]
+    );
+    store
+        .add_enrol_secret("secret-hash", "RX1", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .enrol("wrong", "a1", "host", "key-hash", 4)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .enrol("secret-hash", "a1", "host", "key-hash", 4)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("RX1")
+    );
+    let agent = store.agent_by_key("key-hash").await.unwrap().unwrap();
+    assert_eq!((agent.organisation.as_str(), agent.revoked), ("RX1", false));
+    assert!(store.revoke_enrol_secret("secret-hash", 5).await.unwrap());
+    assert_eq!(
+        store
+            .enrol("secret-hash", "a2", "host", "key-2", 6)
+            .await
+            .unwrap(),
+        None,
+        "{backend}: revoked"
+    );
+    assert!(store.revoke_agent("a1", 7).await.unwrap());
+    assert!(
+        store
+            .agent_by_key("key-hash")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    store
+        .add_token("t1", &Role::Viewer("RX1".into()), 8)
+        .await
+        .unwrap();
+    store.add_token("t2", &Role::National, 8).await.unwrap();
+    assert_eq!(
+        store.token("t1").await.unwrap(),
+        Some(Role::Viewer("RX1".into()))
+    );
+    assert!(store.revoke_token("t2", 9).await.unwrap());
+    assert_eq!(store.token("t2").await.unwrap(), None);
+    db.close().await;
+}
+
+/// Batches: whole, idempotent, and the latest observation of a target only moves forwards.
+async fn batches_and_judgement(backend: &str) {
+    let db = Db::new(backend, "batches").await;
+    let store = Store::connect(&db.url, 4).await.unwrap();
+    with_org(&store).await;
+    let judge = judge();
+    let weak = example("weak-domain.json", "w");
+    let stored = store
+        .store_batch("a1", "RX1", "k1", &weak, 10)
+        .await
+        .unwrap();
+    assert_eq!((stored.accepted, stored.duplicates), (4, 0), "{backend}");
+    assert_eq!(
+        stored.domains.iter().collect::<Vec<_>>(),
+        ["weak-trust.example"]
+    );
+    // The same batch again, and the same observations under another key: duplicates.
+    let again = store
+        .store_batch("a1", "RX1", "k1", &weak, 11)
+        .await
+        .unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 4));
+    let other_key = store
+        .store_batch("a1", "RX1", "k2", &weak, 12)
+        .await
+        .unwrap();
+    assert_eq!((other_key.accepted, other_key.duplicates), (0, 4));
+    assert_eq!(store.counts().await.unwrap().0, 4);
+
+    // Judged centrally as the agent judges the same file.
+    let n = judge
+        .rejudge(&store, "weak-trust.example", "RX1")
+        .await
+        .unwrap();
+    let expected = PolicySet::builtin()
+        .unwrap()
+        .evaluate_set(
+            &ObservationSet {
+                schema: posture_policies::model::Schema,
+                organisation: None,
+                observations: weak.clone(),
+            },
+            None,
+            None,
+        )
+        .len();
+    assert_eq!(n, expected, "{backend}");
+    let findings = store.findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(findings.len(), expected);
+    let events = store.counts().await.unwrap().1;
+    assert_eq!(
+        events as usize, expected,
+        "{backend}: one event per first-seen finding"
+    );
+    // Judging the same observations again changes nothing.
+    judge
+        .rejudge(&store, "weak-trust.example", "RX1")
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap().1, events);
+
+    // A later, better scan: the statuses that changed get an event each.
+    let mut good = example("weak-domain.json", "g");
+    let fixed: ObservationSet = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/good-domain.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for (o, better) in good.iter_mut().zip(fixed.observations) {
+        // Same targets as the weak file, facts of the good one, an hour later.
+        o.tls = better.tls;
+        o.web = better.web;
+        o.mail = better.mail;
+        o.dns = better.dns;
+        o.scan.finished += chrono::Duration::hours(1);
+    }
+    store
+        .store_batch("a1", "RX1", "k3", &good, 13)
+        .await
+        .unwrap();
+    judge
+        .rejudge(&store, "weak-trust.example", "RX1")
+        .await
+        .unwrap();
+    let after = store.counts().await.unwrap().1;
+    assert!(after > events, "{backend}: fixes are status changes");
+    let fails = store
+        .findings(&FindingFilter {
+            status: Some("fail".into()),
+            ..FindingFilter::default()
+        })
+        .await
+        .unwrap();
+    let failed_before = findings
+        .iter()
+        .filter(|f| f.finding.status.to_string() == "fail")
+        .count();
+    assert!(
+        fails.len() < failed_before,
+        "{backend}: {} < {failed_before}",
+        fails.len()
+    );
+    let history = store.history("domain:weak-trust.example").await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|(_, from, to, _)| from.as_deref() == Some("fail") && to == "pass"),
+        "{history:?}"
+    );
+
+    // An older observation arriving late does not replace the newer one.
+    let late = example("weak-domain.json", "late");
+    let stored = store
+        .store_batch("a1", "RX1", "k4", &late, 14)
+        .await
+        .unwrap();
+    assert_eq!(stored.accepted, 4);
+    assert!(
+        stored.domains.is_empty(),
+        "{backend}: the targets' latest stay the newer scan"
+    );
+
+    // Removing the domain removes its latest findings; history stays.
+    assert!(store.remove_domain("weak-trust.example").await.unwrap());
+    assert!(
+        store
+            .findings(&FindingFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.counts().await.unwrap().1, after);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn tenancy_on_sqlite() {
+    tenancy("sqlite").await;
+}
+
+#[tokio::test]
+async fn tenancy_on_postgres() {
+    tenancy("postgres").await;
+}
+
+#[tokio::test]
+async fn batches_and_judgement_on_sqlite() {
+    batches_and_judgement("sqlite").await;
+}
+
+#[tokio::test]
+async fn batches_and_judgement_on_postgres() {
+    batches_and_judgement("postgres").await;
+}
+
+/// Two replicas (two pools) on one PostgreSQL database ingest and judge the same batches at
+/// once: each observation is stored once, and each first-seen finding has one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_store_each_observation_once() {
+    let db = Db::new("postgres", "replicas").await;
+    let one = Store::connect(&db.url, 4).await.unwrap();
+    let two = Store::connect(&db.url, 4).await.unwrap();
+    with_org(&one).await;
+    let judge = std::sync::Arc::new(judge());
+    let mut tasks = Vec::new();
+    for round in 0..10 {
+        for store in [one.clone(), two.clone()] {
+            let judge = judge.clone();
+            tasks.push(tokio::spawn(async move {
+                // The same batch (same agent and key) sent to both replicas.
+                let batch = example("weak-domain.json", &format!("r{round}"));
+                let s = store
+                    .store_batch("a1", "RX1", &format!("key-{round}"), &batch, round)
+                    .await
+                    .unwrap();
+                for d in &s.domains {
+                    judge.rejudge(&store, d, "RX1").await.unwrap();
+                }
+                (s.accepted, s.duplicates)
+            }));
+        }
+    }
+    let mut accepted = 0;
+    let mut duplicates = 0;
+    for t in tasks {
+        let (a, d) = t.await.unwrap();
+        accepted += a;
+        duplicates += d;
+    }
+    assert_eq!((accepted, duplicates), (40, 40));
+    let (observations, events) = one.counts().await.unwrap();
+    assert_eq!(observations, 40);
+    let findings = one.findings(&FindingFilter::default()).await.unwrap().len();
+    // Every round has the same facts: each finding was first seen once, and never changed.
+    assert_eq!(events as usize, findings);
+    db.close().await;
+}
