@@ -49,15 +49,26 @@ fn admin(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 impl Collector {
     /// Set up two organisations (RX1 owns a.test, RX2 owns b.test) and serve over HTTPS.
     fn start(pki: &Pki) -> Collector {
+        Collector::start_on(pki, "", true)
+    }
+
+    /// Serve over HTTPS with `database` (a `[database]` section, or none for SQLite in the
+    /// scratch dir), setting up the organisations when `setup`.
+    fn start_on(pki: &Pki, database: &str, setup: bool) -> Collector {
         let dir = TempDir::new("collector");
         let leaf = pki.leaf(&LeafSpec::valid(&["localhost"]));
         dir.write("cert.pem", leaf.full_chain_pem());
         dir.write("key.pem", &leaf.key_pem);
         let config = dir.write(
             "collector.toml",
-            "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\nmax_body_bytes = 65536\n[log]\nformat = \"json\"\n",
+            format!("[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\nmax_body_bytes = 65536\n[log]\nformat = \"json\"\n{database}"),
         );
-        for (code, name, domain) in [("RX1", "Trust A", "a.test"), ("RX2", "Trust B", "b.test")] {
+        let orgs: &[(&str, &str, &str)] = if setup {
+            &[("RX1", "Trust A", "a.test"), ("RX2", "Trust B", "b.test")]
+        } else {
+            &[]
+        };
+        for (code, name, domain) in orgs {
             let (status, _, err) = admin(&config, &["org", "add", code, "--name", name]);
             assert_eq!(status, Some(0), "{err}");
             let (status, _, err) = admin(&config, &["domain", "add", domain, "--org", code]);
@@ -447,4 +458,92 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
     // What was stored before is intact.
     let (_, after) = c.get("/api/v1/findings?per_page=1000", &national).await;
     assert_eq!(after["total"], all["total"]);
+}
+
+/// `psql -c SQL` against the lab's PostgreSQL (database `test`).
+fn psql(sql: &str) {
+    let o = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (PostgreSQL's client)");
+    assert!(
+        o.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Two collector processes on one PostgreSQL database: the same batches posted to both at
+/// once are stored once (counted once as accepted, once as duplicates), and both serve the
+/// same findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_collectors_on_one_postgresql_store_each_observation_once() {
+    let name = format!("posture_e2e_replicas_{}", std::process::id());
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let database = format!("[database]\nurl = \"postgres://postgres@127.0.0.1:5432/{name}\"\n");
+    let pki = Pki::new();
+    let ca = pki.root_file();
+    let one = Collector::start_on(&pki, &database, true);
+    let two = Collector::start_on(&pki, &database, false);
+    let scratch = TempDir::new("replica-scans");
+    let server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+        .start()
+        .await;
+    let files: Vec<PathBuf> = (0..4)
+        .map(|i| {
+            let f = scratch.path().join(format!("a{i}.json"));
+            scan("a.test", &server, &ca, &f);
+            f
+        })
+        .collect();
+    let secret = one.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let (_, enrolled) = two.enrol(&secret).await;
+    let key = enrolled["key"].as_str().unwrap().to_owned();
+    // Each file to both collectors at once.
+    let mut runs = Vec::new();
+    for f in &files {
+        for c in [&one, &two] {
+            let (f, key, ca, url) = (f.clone(), key.clone(), ca.clone(), c.url.clone());
+            runs.push(std::thread::spawn(move || {
+                let o = Command::new(COLLECTOR)
+                    .arg("submit")
+                    .arg(&f)
+                    .args(["--key", &key, "--url", &url, "--ca-file"])
+                    .arg(&ca)
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                serde_json::from_slice::<Value>(&o.stdout).unwrap()
+            }));
+        }
+    }
+    let outcomes: Vec<Value> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    let sum = |k: &str| outcomes.iter().map(|o| o[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((sum("accepted"), sum("duplicates")), (4, 4), "{outcomes:?}");
+    let national = one.admin(&["token", "create", "--national"]);
+    let (_, a) = one.get("/api/v1/findings?per_page=1000", &national).await;
+    let (_, b) = two.get("/api/v1/findings?per_page=1000", &national).await;
+    assert_eq!(a, b);
+    assert!(a["total"].as_u64().unwrap() > 10, "{a}");
+    let metrics = format!("{}{}", one.metrics().await, two.metrics().await);
+    let ingested: u64 = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("posture_observations_ingested_total "))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(ingested, 4, "{metrics}");
+    drop((one, two));
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
