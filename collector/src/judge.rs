@@ -1,9 +1,15 @@
 //! Central judgement: every observation is judged with the collector's own policy set (the
 //! policies crate the agent uses), from the latest observation of each target of a domain, so
 //! a domain's checks see its endpoints. When the policy set changes, every domain is judged
-//! again from what is stored. Scores are computed from the latest findings.
+//! again from what is stored. Each judgement stores the domain's scores; organisation and
+//! national scores are rolled up from them when asked, and kept until any domain is judged
+//! again (on any replica) or for a few seconds.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use posture_policies::model::{ObservationSet, Schema};
@@ -11,7 +17,13 @@ use posture_policies::score::{self, ScoreContext, Scores, Weights};
 use posture_policies::{PolicySet, Standard};
 
 use crate::error::Result;
-use crate::store::{FindingFilter, Store, millis};
+use crate::store::{Store, millis};
+
+/// How long rolled-up scores are reused while no domain is judged again.
+const SCORES_KEPT: Duration = Duration::from_secs(10);
+
+/// Scores rolled up for one judgement generation, when.
+type Cached = ((i64, i64), Instant, Arc<ScoreBoard>);
 
 /// The policy set and how scores are computed.
 #[derive(Debug)]
@@ -19,6 +31,7 @@ pub struct Judge {
     set: PolicySet,
     weights: BTreeMap<String, Weights>,
     scan_interval: chrono::Duration,
+    cache: Mutex<Option<Cached>>,
 }
 
 /// Scores with the organisation of each domain.
@@ -58,6 +71,7 @@ impl Judge {
             set,
             weights,
             scan_interval,
+            cache: Mutex::new(None),
         }
     }
 
@@ -81,8 +95,14 @@ impl Judge {
             observations,
         };
         let findings = self.set.evaluate_set(&set, None, None);
+        let now = Utc::now();
+        let ctx = ScoreContext {
+            now,
+            scan_interval: self.scan_interval,
+        };
+        let scores = score::score_domains(&findings, &self.weights, &ctx);
         store
-            .store_findings(domain, organisation, &findings, millis(Utc::now()))
+            .store_findings(domain, organisation, &findings, &scores, millis(now))
             .await?;
         Ok(findings.len())
     }
@@ -102,32 +122,45 @@ impl Judge {
         Ok(domains.len())
     }
 
-    /// The scores of every domain, organisation and standard as of `now`.
-    pub async fn scores(&self, store: &Store, now: DateTime<Utc>) -> Result<ScoreBoard> {
-        let stored = store.findings(&FindingFilter::default()).await?;
-        let organisations: HashMap<String, String> = stored
-            .iter()
-            .map(|s| (s.finding.domain.clone(), s.organisation.clone()))
+    /// The scores of every domain, organisation and standard as of `now`: each domain's as of
+    /// its last judgement, left out once that is older than three scan intervals (stale), and
+    /// rolled up per organisation and nationally.
+    pub async fn scores(&self, store: &Store, now: DateTime<Utc>) -> Result<Arc<ScoreBoard>> {
+        let generation = store.judgement_generation().await?;
+        if let Some((g, at, board)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && *g == generation
+            && at.elapsed() < SCORES_KEPT
+        {
+            return Ok(board.clone());
+        }
+        let oldest = millis(now - self.scan_interval * 3);
+        let mut organisations = HashMap::new();
+        let domains: Vec<_> = store
+            .domain_scores()
+            .await?
+            .into_iter()
+            .filter(|(_, judged, _)| *judged >= oldest)
+            .map(|(org, _, d)| {
+                organisations.insert(d.domain.clone(), org);
+                d
+            })
             .collect();
-        let findings: Vec<_> = stored.into_iter().map(|s| s.finding).collect();
-        let ctx = ScoreContext {
-            now,
-            scan_interval: self.scan_interval,
-        };
-        let scores = score::score_all(
-            &findings,
-            |d| {
-                organisations
-                    .get(d)
-                    .cloned()
-                    .unwrap_or_else(|| "(unassigned)".into())
-            },
-            &self.weights,
-            &ctx,
-        );
-        Ok(ScoreBoard {
+        let scores = score::roll_up(domains, |d| {
+            organisations
+                .get(d)
+                .cloned()
+                .unwrap_or_else(|| "(unassigned)".into())
+        });
+        let board = Arc::new(ScoreBoard {
             scores,
             organisations,
-        })
+        });
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((generation, Instant::now(), board.clone()));
+        Ok(board)
     }
 }

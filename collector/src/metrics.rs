@@ -245,31 +245,13 @@ async fn computed(store: &Store, judge: &Judge) -> Result<String> {
             national.with_label_values(&[&n.standard]).set(s);
         }
     }
-    let mut with_critical =
-        std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
-    for s in store
-        .findings(&crate::store::FindingFilter::default())
-        .await?
-    {
-        let f = &s.finding;
+    for (org, status, severity, n) in store.finding_counts().await? {
         findings
-            .with_label_values(&[
-                &s.organisation,
-                &f.status.to_string(),
-                &f.severity.to_string(),
-            ])
-            .inc();
-        if f.status == posture_policies::model::Status::Fail
-            && f.severity == posture_policies::model::Severity::Critical
-        {
-            with_critical
-                .entry(s.organisation.clone())
-                .or_default()
-                .insert(f.domain.clone());
-        }
+            .with_label_values(&[&org, &status, &severity])
+            .set(n);
     }
-    for (org, domains) in &with_critical {
-        critical.with_label_values(&[org]).set(domains.len() as i64);
+    for (org, n) in store.critical_domains().await? {
+        critical.with_label_values(&[&org]).set(n);
     }
     let now_ms = now.timestamp_millis();
     for a in store.agents(None).await? {

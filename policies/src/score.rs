@@ -314,7 +314,13 @@ pub fn score_all(
     weights: &BTreeMap<String, Weights>,
     ctx: &ScoreContext,
 ) -> Scores {
-    let domains = score_domains(findings, weights, ctx);
+    roll_up(score_domains(findings, weights, ctx), organisation_of)
+}
+
+/// Roll domain scores up: each organisation (as `organisation_of` names a domain's) per
+/// standard, then the nation per standard. The collector keeps domain scores as it judges and
+/// rolls them up when asked.
+pub fn roll_up(domains: Vec<DomainScore>, organisation_of: impl Fn(&str) -> String) -> Scores {
     let mut by_organisation: BTreeMap<(String, &str), Vec<DomainScore>> = BTreeMap::new();
     for d in &domains {
         by_organisation

@@ -94,6 +94,16 @@ CREATE TABLE score_snapshots (
     score DOUBLE PRECISION,
     PRIMARY KEY (day, level, subject, standard)
 );
+-- Each domain's scores per standard as of its last judgement (a DomainScore as JSON); the
+-- organisation and national scores are rolled up from these when asked.
+CREATE TABLE domain_scores (
+    domain TEXT NOT NULL,
+    standard TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    judged_at BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (domain, standard)
+);
 -- One row per scoring domain, updated first in each judgement's transaction: judgements of
 -- one domain (by several replicas) run one after another.
 CREATE TABLE judge_locks (

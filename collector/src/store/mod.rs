@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 
 use chrono::{DateTime, Utc};
 use posture_policies::model::{Finding, Observation};
+use posture_policies::score::DomainScore;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
@@ -197,6 +198,15 @@ impl Store {
             .bind(&under)
             .execute(&mut *tx)
             .await?;
+        for table in ["domain_scores", "judge_locks"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE domain = $1 OR domain LIKE $2"
+            ))
+            .bind(domain)
+            .bind(&under)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM targets WHERE scoring_domain = $1 OR scoring_domain LIKE $2")
             .bind(domain)
             .bind(&under)
@@ -512,6 +522,7 @@ impl Store {
         domain: &str,
         organisation: &str,
         findings: &[Finding],
+        scores: &[DomainScore],
         now: i64,
     ) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
@@ -587,8 +598,80 @@ impl Store {
                 .await?;
             }
         }
+        sqlx::query("DELETE FROM domain_scores WHERE domain = $1")
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?;
+        for score in scores {
+            let body = serde_json::to_string(score).map_err(|e| Error::BadInput(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO domain_scores (domain, standard, organisation, judged_at, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(domain)
+            .bind(&score.standard)
+            .bind(organisation)
+            .bind(now)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(events)
+    }
+
+    /// Every domain's scores as of its last judgement: organisation, when, the score.
+    pub async fn domain_scores(&self) -> Result<Vec<(String, i64, DomainScore)>> {
+        let rows = sqlx::query(
+            "SELECT organisation, judged_at, body FROM domain_scores ORDER BY domain, standard",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get(2)?;
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    serde_json::from_str(&body)
+                        .map_err(|e| Error::Corrupt(format!("a stored score: {e}")))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// A value that changes whenever any domain is judged or removed (on any replica): scores
+    /// computed for one value stay right until it changes.
+    pub async fn judgement_generation(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT), COUNT(*) FROM judge_locks",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Latest findings counted by organisation, status and severity.
+    pub async fn finding_counts(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT organisation, status, severity, COUNT(*) FROM findings GROUP BY organisation, status, severity ORDER BY organisation, status, severity",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    /// Domains with a failing critical check, counted per organisation.
+    pub async fn critical_domains(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT organisation, COUNT(DISTINCT domain) FROM findings WHERE status = 'fail' AND severity = 'critical' GROUP BY organisation ORDER BY organisation",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// The latest findings, filtered, ordered by domain, target and check.

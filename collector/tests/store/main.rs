@@ -219,6 +219,29 @@ async fn batches_and_judgement(backend: &str) {
         events as usize, expected,
         "{backend}: one event per first-seen finding"
     );
+    // The scores kept with the judgement are those of the policies crate over the same
+    // findings, rolled up for the organisation.
+    let board = judge.scores(&store, chrono::Utc::now()).await.unwrap();
+    let direct = posture_policies::score::score_all(
+        &findings
+            .iter()
+            .map(|f| f.finding.clone())
+            .collect::<Vec<_>>(),
+        |_| "RX1".to_owned(),
+        &PolicySet::builtin()
+            .unwrap()
+            .standards()
+            .iter()
+            .map(|s| (s.id.clone(), s.weights))
+            .collect(),
+        &posture_policies::score::ScoreContext {
+            now: chrono::Utc::now(),
+            scan_interval: chrono::Duration::hours(24),
+        },
+    );
+    assert_eq!(board.domains, direct.domains, "{backend}");
+    assert_eq!(board.organisations, direct.organisations, "{backend}");
+    assert!(!board.organisations.is_empty());
     // Judging the same observations again changes nothing.
     judge
         .rejudge(&store, "weak-trust.example", "RX1")
