@@ -39,7 +39,7 @@ pub struct Judge {
 pub struct ScoreBoard {
     /// The scores.
     pub scores: Scores,
-    organisations: HashMap<String, String>,
+    owners: HashMap<String, String>,
 }
 
 impl std::ops::Deref for ScoreBoard {
@@ -52,7 +52,7 @@ impl std::ops::Deref for ScoreBoard {
 impl ScoreBoard {
     /// The organisation `domain`'s findings count towards.
     pub fn organisation_of(&self, domain: &str) -> String {
-        self.organisations
+        self.owners
             .get(domain)
             .cloned()
             .unwrap_or_else(|| "(unassigned)".into())
@@ -157,10 +157,44 @@ impl Judge {
         });
         let board = Arc::new(ScoreBoard {
             scores,
-            organisations,
+            owners: organisations,
         });
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((generation, Instant::now(), board.clone()));
         Ok(board)
+    }
+
+    /// Keep today's scores (domain, organisation and national) in the daily snapshots.
+    pub async fn snapshot(&self, store: &Store, now: DateTime<Utc>) -> Result<usize> {
+        let board = self.scores(store, now).await?;
+        let mut rows = Vec::new();
+        for d in &board.domains {
+            rows.push((
+                "domain".to_owned(),
+                d.domain.clone(),
+                d.standard.clone(),
+                d.score,
+            ));
+        }
+        for o in &board.scores.organisations {
+            rows.push((
+                "organisation".to_owned(),
+                o.organisation.clone(),
+                o.standard.clone(),
+                o.score,
+            ));
+        }
+        for n in &board.national {
+            rows.push((
+                "national".to_owned(),
+                "national".to_owned(),
+                n.standard.clone(),
+                n.score,
+            ));
+        }
+        store
+            .snapshot_scores(&now.format("%Y-%m-%d").to_string(), &rows)
+            .await?;
+        Ok(rows.len())
     }
 }

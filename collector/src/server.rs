@@ -52,6 +52,30 @@ pub async fn state(config: &Config) -> Result<AppState> {
     })
 }
 
+/// How often the housekeeping runs: retention and the daily score snapshot.
+const HOUSEKEEPING: Duration = Duration::from_secs(3600);
+
+/// Housekeeping, at start and then every hour: raw observations past the retention are
+/// removed (each target's latest stays) and today's scores are kept in the snapshots.
+async fn housekeeping(state: AppState, retention_days: u32) {
+    let mut every = tokio::time::interval(HOUSEKEEPING);
+    loop {
+        every.tick().await;
+        let now = chrono::Utc::now();
+        let before = crate::store::millis(now - chrono::Duration::days(i64::from(retention_days)));
+        match state.store.prune(before).await {
+            Ok(n) if n > 0 => {
+                tracing::info!(removed = n, "raw observations past the retention removed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
+        }
+        if let Err(e) = state.judge.snapshot(&state.store, now).await {
+            tracing::warn!(error = %e, "score snapshot failed");
+        }
+    }
+}
+
 /// Serve `state` on `listener` until `shutdown` completes, then drain.
 pub async fn run(
     listener: TcpListener,
@@ -65,6 +89,7 @@ pub async fn run(
             tls_config(cert, key)?,
         ))),
     };
+    let state_for_chores = state.clone();
     let app = api::router(
         state,
         api::Limits {
@@ -72,6 +97,7 @@ pub async fn run(
             request_timeout: config.request_timeout,
         },
     );
+    let chores = tokio::spawn(housekeeping(state_for_chores, config.retention_days));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -116,6 +142,7 @@ pub async fn run(
             }
         }
     }
+    chores.abort();
     tracing::info!("shutting down: finishing requests in flight");
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await

@@ -436,7 +436,7 @@ impl Store {
                 ..Stored::default()
             });
         }
-        let mut stored = Stored::default();
+        let mut rows = Vec::new();
         for o in observations {
             let id = o
                 .scan
@@ -444,45 +444,71 @@ impl Store {
                 .clone()
                 .ok_or_else(|| Error::BadInput("an observation has no scan.id".into()))?;
             let body = gzip(&serde_json::to_vec(o).map_err(|e| Error::BadInput(e.to_string()))?)?;
+            rows.push(vec![
+                Value::Text(id),
+                Value::Text(organisation.to_owned()),
+                Value::Text(o.target.key()),
+                Value::Text(o.target.scoring_domain().to_ascii_lowercase()),
+                Value::Text(agent.to_owned()),
+                Value::Int(millis(o.scan.finished)),
+                Value::Int(now),
+                Value::Bytes(body),
+            ]);
+        }
+        // Each observation once: the ids that were new come back.
+        let inserted: BTreeSet<String> = insert_many(
+            &mut tx,
+            "INSERT INTO observations (id, organisation, target_key, scoring_domain, agent, finished_at, received_at, body) VALUES",
+            " ON CONFLICT DO NOTHING RETURNING id",
+            &rows,
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+        let mut stored = Stored {
+            accepted: inserted.len(),
+            duplicates: observations.len() - inserted.len(),
+            ..Stored::default()
+        };
+        // The newest new observation of each target becomes its latest, unless a newer one
+        // is there already.
+        let mut newest: BTreeMap<String, &Observation> = BTreeMap::new();
+        for o in observations
+            .iter()
+            .filter(|o| o.scan.id.as_ref().is_some_and(|id| inserted.contains(id)))
+        {
             let key = o.target.key();
-            let domain = o.target.scoring_domain().to_ascii_lowercase();
-            let finished = millis(o.scan.finished);
-            let inserted = sqlx::query(
-                "INSERT INTO observations (id, organisation, target_key, scoring_domain, agent, finished_at, received_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(organisation)
-            .bind(&key)
-            .bind(&domain)
-            .bind(agent)
-            .bind(finished)
-            .bind(now)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                stored.duplicates += 1;
-                continue;
+            if newest
+                .get(&key)
+                .is_none_or(|n| n.scan.finished <= o.scan.finished)
+            {
+                newest.insert(key, o);
             }
-            stored.accepted += 1;
-            let moved = sqlx::query(
-                "INSERT INTO targets (key, organisation, scoring_domain, display, latest_observation, latest_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (key) DO UPDATE SET organisation = excluded.organisation, scoring_domain = excluded.scoring_domain, display = excluded.display, latest_observation = excluded.latest_observation, latest_at = excluded.latest_at \
-                 WHERE targets.latest_at <= excluded.latest_at",
-            )
-            .bind(&key)
-            .bind(organisation)
-            .bind(&domain)
-            .bind(o.target.to_string())
-            .bind(&id)
-            .bind(finished)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if moved > 0 {
-                stored.domains.insert(domain);
-            }
+        }
+        let targets: Vec<Vec<Value>> = newest
+            .into_iter()
+            .map(|(key, o)| {
+                vec![
+                    Value::Text(key),
+                    Value::Text(organisation.to_owned()),
+                    Value::Text(o.target.scoring_domain().to_ascii_lowercase()),
+                    Value::Text(o.target.to_string()),
+                    Value::Text(o.scan.id.clone().unwrap_or_default()),
+                    Value::Int(millis(o.scan.finished)),
+                ]
+            })
+            .collect();
+        for r in insert_many(
+            &mut tx,
+            "INSERT INTO targets (key, organisation, scoring_domain, display, latest_observation, latest_at) VALUES",
+            " ON CONFLICT (key) DO UPDATE SET organisation = excluded.organisation, scoring_domain = excluded.scoring_domain, display = excluded.display, latest_observation = excluded.latest_observation, latest_at = excluded.latest_at \
+             WHERE targets.latest_at <= excluded.latest_at RETURNING scoring_domain",
+            &targets,
+        )
+        .await?
+        {
+            stored.domains.insert(r.try_get(0)?);
         }
         tx.commit().await?;
         Ok(stored)
@@ -551,70 +577,88 @@ impl Store {
                 (r.try_get(3)?, r.try_get(4)?),
             );
         }
-        let mut events = 0;
+        // The rows to write, each (target, check, variant) once; then written many rows to a
+        // statement.
+        let mut rows: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
+        let mut changes: Vec<Vec<Value>> = Vec::new();
         for f in findings {
             let key = (f.target.key(), f.check.clone(), f.standards.join(","));
             let status = f.status.to_string();
             let observed = millis(f.observed_at);
             let previous = before.get(&key);
             // A finding from an older observation never replaces a newer one.
-            if previous.is_some_and(|(_, at)| *at > observed) {
+            if previous.is_some_and(|(_, at)| *at > observed) || rows.contains_key(&key) {
                 continue;
             }
-            let changed = previous.is_none_or(|(s, _)| *s != status);
-            let body = serde_json::to_string(f).map_err(|e| Error::BadInput(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO findings (target_key, check_id, variant, organisation, domain, status, severity, observed_at, observation, policy_digest, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (target_key, check_id, variant) DO UPDATE SET organisation = excluded.organisation, domain = excluded.domain, status = excluded.status, severity = excluded.severity, observed_at = excluded.observed_at, observation = excluded.observation, policy_digest = excluded.policy_digest, body = excluded.body",
-            )
-            .bind(&key.0)
-            .bind(&key.1)
-            .bind(&key.2)
-            .bind(organisation)
-            .bind(domain)
-            .bind(&status)
-            .bind(f.severity.to_string())
-            .bind(observed)
-            .bind(f.observation.clone().unwrap_or_default())
-            .bind(f.policy_digest.clone().unwrap_or_default())
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
-            if changed {
-                events += 1;
-                sqlx::query(
-                    "INSERT INTO events (target_key, check_id, variant, organisation, domain, from_status, to_status, at, observation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&key.0)
-                .bind(&key.1)
-                .bind(&key.2)
-                .bind(organisation)
-                .bind(domain)
-                .bind(previous.map(|(s, _)| s.clone()))
-                .bind(&status)
-                .bind(now)
-                .bind(f.observation.clone().unwrap_or_default())
-                .execute(&mut *tx)
-                .await?;
+            let observation = f.observation.clone().unwrap_or_default();
+            if previous.is_none_or(|(s, _)| *s != status) {
+                changes.push(vec![
+                    Value::Text(key.0.clone()),
+                    Value::Text(key.1.clone()),
+                    Value::Text(key.2.clone()),
+                    Value::Text(organisation.to_owned()),
+                    Value::Text(domain.to_owned()),
+                    Value::Maybe(previous.map(|(s, _)| s.clone())),
+                    Value::Text(status.clone()),
+                    Value::Int(now),
+                    Value::Text(observation.clone()),
+                ]);
             }
+            let body = serde_json::to_string(f).map_err(|e| Error::BadInput(e.to_string()))?;
+            let row = vec![
+                Value::Text(key.0.clone()),
+                Value::Text(key.1.clone()),
+                Value::Text(key.2.clone()),
+                Value::Text(organisation.to_owned()),
+                Value::Text(domain.to_owned()),
+                Value::Text(status),
+                Value::Text(f.severity.to_string()),
+                Value::Int(observed),
+                Value::Text(observation),
+                Value::Text(f.policy_digest.clone().unwrap_or_default()),
+                Value::Text(body),
+            ];
+            rows.insert(key, row);
         }
+        let rows: Vec<Vec<Value>> = rows.into_values().collect();
+        insert_many(
+            &mut tx,
+            "INSERT INTO findings (target_key, check_id, variant, organisation, domain, status, severity, observed_at, observation, policy_digest, body) VALUES",
+            " ON CONFLICT (target_key, check_id, variant) DO UPDATE SET organisation = excluded.organisation, domain = excluded.domain, status = excluded.status, severity = excluded.severity, observed_at = excluded.observed_at, observation = excluded.observation, policy_digest = excluded.policy_digest, body = excluded.body",
+            &rows,
+        )
+        .await?;
+        let events = changes.len();
+        insert_many(
+            &mut tx,
+            "INSERT INTO events (target_key, check_id, variant, organisation, domain, from_status, to_status, at, observation) VALUES",
+            "",
+            &changes,
+        )
+        .await?;
         sqlx::query("DELETE FROM domain_scores WHERE domain = $1")
             .bind(domain)
             .execute(&mut *tx)
             .await?;
+        let mut score_rows = Vec::new();
         for score in scores {
-            let body = serde_json::to_string(score).map_err(|e| Error::BadInput(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO domain_scores (domain, standard, organisation, judged_at, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(domain)
-            .bind(&score.standard)
-            .bind(organisation)
-            .bind(now)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
+            score_rows.push(vec![
+                Value::Text(domain.to_owned()),
+                Value::Text(score.standard.clone()),
+                Value::Text(organisation.to_owned()),
+                Value::Int(now),
+                Value::Text(
+                    serde_json::to_string(score).map_err(|e| Error::BadInput(e.to_string()))?,
+                ),
+            ]);
         }
+        insert_many(
+            &mut tx,
+            "INSERT INTO domain_scores (domain, standard, organisation, judged_at, body) VALUES",
+            "",
+            &score_rows,
+        )
+        .await?;
         tx.commit().await?;
         Ok(events)
     }
@@ -714,6 +758,68 @@ impl Store {
             .collect()
     }
 
+    /// Remove raw observations received before `before` (Unix ms), except each target's
+    /// latest, which judgement reads. Findings, events and score snapshots stay. Returns how
+    /// many were removed.
+    pub async fn prune(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM observations WHERE received_at < $1 AND id NOT IN (SELECT latest_observation FROM targets)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Keep `day`'s scores (`YYYY-MM-DD`): (level, subject, standard, score); a second
+    /// snapshot of the same day replaces the first.
+    pub async fn snapshot_scores(
+        &self,
+        day: &str,
+        scores: &[(String, String, String, Option<f64>)],
+    ) -> Result<()> {
+        let rows: Vec<Vec<Value>> = scores
+            .iter()
+            .map(|(level, subject, standard, score)| {
+                vec![
+                    Value::Text(day.to_owned()),
+                    Value::Text(level.clone()),
+                    Value::Text(subject.clone()),
+                    Value::Text(standard.clone()),
+                    Value::Float(*score),
+                ]
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        insert_many(
+            &mut tx,
+            "INSERT INTO score_snapshots (day, level, subject, standard, score) VALUES",
+            " ON CONFLICT (day, level, subject, standard) DO UPDATE SET score = excluded.score",
+            &rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The snapshots of `subject` at `level`: (day, standard, score), oldest first.
+    pub async fn score_history(
+        &self,
+        level: &str,
+        subject: &str,
+    ) -> Result<Vec<(String, String, Option<f64>)>> {
+        let rows = sqlx::query(
+            "SELECT day, standard, score FROM score_snapshots WHERE level = $1 AND subject = $2 ORDER BY day, standard",
+        )
+        .bind(level)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
     /// The digest of the policy set the stored findings were judged with.
     pub async fn policy_digest(&self) -> Result<Option<String>> {
         let row = sqlx::query("SELECT digest FROM policy_state WHERE id = 1")
@@ -745,6 +851,62 @@ impl Store {
             .try_get(0)?;
         Ok((o, e))
     }
+}
+
+/// A value bound to a statement.
+enum Value {
+    Text(String),
+    Maybe(Option<String>),
+    Int(i64),
+    Bytes(Vec<u8>),
+    Float(Option<f64>),
+}
+
+/// Most parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
+const MAX_PARAMETERS: usize = 4000;
+
+/// `head (...), (...) tail` for `rows`, many rows to a statement, parameters numbered in order;
+/// what the statements return (with a `RETURNING` tail).
+async fn insert_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    head: &str,
+    tail: &str,
+    rows: &[Vec<Value>],
+) -> Result<Vec<AnyRow>> {
+    let mut returned = Vec::new();
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Ok(returned);
+    };
+    for chunk in rows.chunks((MAX_PARAMETERS / width).max(1)) {
+        let mut sql = String::from(head);
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { " (" } else { ", (" });
+            for c in 0..width {
+                n += 1;
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${n}"));
+            }
+            sql.push(')');
+        }
+        sql.push_str(tail);
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for v in row {
+                q = match v {
+                    Value::Text(t) => q.bind(t.as_str()),
+                    Value::Maybe(t) => q.bind(t.as_deref()),
+                    Value::Int(i) => q.bind(*i),
+                    Value::Bytes(b) => q.bind(b.as_slice()),
+                    Value::Float(f) => q.bind(*f),
+                };
+            }
+        }
+        returned.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(returned)
 }
 
 fn agent_of(r: &AnyRow) -> Result<Agent> {

@@ -313,6 +313,27 @@ async fn batches_and_judgement(backend: &str) {
         "{backend}: the targets' latest stay the newer scan"
     );
 
+    // Daily snapshots: today's scores kept, a second snapshot the same day replaces them.
+    let rows = judge.snapshot(&store, chrono::Utc::now()).await.unwrap();
+    assert!(rows > 0);
+    judge.snapshot(&store, chrono::Utc::now()).await.unwrap();
+    let kept = store.score_history("organisation", "RX1").await.unwrap();
+    assert!(!kept.is_empty(), "{backend}");
+    assert_eq!(
+        kept.len(),
+        board.organisations.len(),
+        "{backend}: one row per standard and day"
+    );
+    // Retention: every raw observation is older than "now + 1 day", but each target's latest
+    // stays for judgement.
+    let removed = store.prune(i64::MAX / 2).await.unwrap();
+    assert_eq!(removed, 8, "{backend}: 12 stored, the 4 latest kept");
+    assert_eq!(store.counts().await.unwrap().0, 4);
+    judge
+        .rejudge(&store, "weak-trust.example", "RX1")
+        .await
+        .unwrap();
+
     // Removing the domain removes its latest findings; history stays.
     assert!(store.remove_domain("weak-trust.example").await.unwrap());
     assert!(
