@@ -317,7 +317,23 @@ fn main() -> ExitCode {
         args.push(format!("{host}:{port}:127.0.0.1:{port}"));
     }
     args.extend(domain_args);
-    args.extend(std::env::args().skip(1));
+    let extra: Vec<String> = std::env::args().skip(1).collect();
+    // With no output options of the user's, the scan's report also goes to a file, which a
+    // collector in this process (SQLite) then receives as an agent's batch.
+    let report = dir.path().join("scan.json");
+    let central = !extra
+        .iter()
+        .any(|a| a == "--format" || a == "-o" || a == "--output" || a.starts_with("--format="));
+    if central {
+        args.extend([
+            "--format".into(),
+            "json".into(),
+            "-o".into(),
+            report.display().to_string(),
+        ]);
+        args.extend(["--color".into(), "auto".into()]);
+    }
+    args.extend(extra);
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -336,6 +352,13 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let result = posture_agent::run(cli, &mut out);
     let _ = out.flush();
+    if central
+        && report.exists()
+        && let Err(e) = runtime.block_on(collect(&report, &dir, &mut out))
+    {
+        eprintln!("posture-demo: the collector step failed: {e}");
+        return ExitCode::from(70);
+    }
     drop(servers);
     drop(domain_servers);
     match result {
@@ -350,4 +373,117 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The collector's side of the demo: a collector in this process on SQLite (plain HTTP on
+/// loopback), one organisation owning the demo's domains, an agent enrolled with its secret,
+/// the scan's report posted as that agent's batch, and the scores the collector computes.
+async fn collect(
+    report: &std::path::Path,
+    dir: &TempDir,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    use posture_collector::config::{Config, Transport};
+    let config = Config {
+        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        transport: Transport::Plain,
+        database_url: format!("sqlite://{}", dir.path().join("collector.db").display()),
+        ..Config::default()
+    };
+    let e = |e: posture_collector::Error| e.to_string();
+    let state = posture_collector::server::state(&config).await.map_err(e)?;
+    let store = state.store.clone();
+    store
+        .add_organisation("DEMO", "Demo trust", 0)
+        .await
+        .map_err(e)?;
+    for d in ["demo.test", "well-run.test", "neglected.test"] {
+        store.add_domain(d, "DEMO").await.map_err(e)?;
+    }
+    let secret = posture_collector::auth::new_secret("pe_");
+    store
+        .add_enrol_secret(&posture_collector::auth::hash(&secret), "DEMO", 0)
+        .await
+        .map_err(e)?;
+    let token = posture_collector::auth::new_secret("pt_");
+    store
+        .add_token(
+            &posture_collector::auth::hash(&token),
+            &posture_collector::store::Role::National,
+            0,
+        )
+        .await
+        .map_err(e)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = config.clone();
+    let server = tokio::spawn(async move {
+        posture_collector::server::run(listener, &served, state, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let client = reqwest::Client::new();
+    let enrolled: serde_json::Value = client
+        .post(format!("{url}/api/v1/enroll"))
+        .json(&serde_json::json!({"secret": secret, "name": "demo agent"}))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = enrolled["key"].as_str().unwrap_or_default().to_owned();
+    let mut answer = Vec::new();
+    posture_collector::admin::submit(
+        posture_collector::cli::SubmitArgs {
+            file: report.to_owned(),
+            key,
+            url: url.clone(),
+            ca_file: None,
+            idempotency_key: None,
+        },
+        &mut answer,
+    )
+    .await
+    .map_err(e)?;
+    let outcome: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+    let scores: serde_json::Value = client
+        .get(format!("{url}/api/v1/scores?level=organisation"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let w = |e: std::io::Error| e.to_string();
+    writeln!(
+        out,
+        "\nThe collector (SQLite, in this process, {url}) received the scan as organisation DEMO's agent: \
+         {} observations accepted, {} findings judged centrally.\nOrganisation DEMO's scores:",
+        outcome["accepted"], outcome["findings"]
+    )
+    .map_err(w)?;
+    for s in scores["items"].as_array().into_iter().flatten() {
+        writeln!(
+            out,
+            "  {:<14} {}",
+            s["standard"].as_str().unwrap_or(""),
+            s["score"]
+                .as_f64()
+                .map_or("-".to_owned(), |v| format!("{v:.1}"))
+        )
+        .map_err(w)?;
+    }
+    let _ = stop.send(());
+    server.await.map_err(|e| e.to_string())?.map_err(e)?;
+    Ok(())
 }

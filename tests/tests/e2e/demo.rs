@@ -107,7 +107,38 @@ fn the_demo_table_summarises_each_domain() {
         "  MX       mx.neglected.test (STARTTLS not offered)",
         "  dangling www.neglected.test CNAME -> old-site.neglected.test (nxdomain)",
         "  DMARC    v=DMARC1; p=none",
+        "The collector (SQLite, in this process, http://127.0.0.1:",
+        "Organisation DEMO's scores:",
+        "  NCSC-TLS     ",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
+    // Every target's observation reached the collector, and it judged them.
+    let accepted = text
+        .split(" observations accepted")
+        .next()
+        .and_then(|t| t.rsplit(' ').next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(accepted.is_some_and(|n| n >= 10), "{text}");
+    // The collector, judging centrally, scores the organisation as the agent's own table did.
+    let (agent_part, collector_part) = text.split_once("Organisation DEMO's scores:").unwrap();
+    let mut compared = 0;
+    for line in collector_part.lines().filter(|l| l.starts_with("  ")) {
+        let mut cells = line.split_whitespace();
+        let (Some(standard), Some(score)) = (cells.next(), cells.next()) else {
+            continue;
+        };
+        let agent_line = agent_part
+            .lines()
+            .rev()
+            .find(|l| l.split_whitespace().next() == Some(standard))
+            .unwrap_or_else(|| panic!("{standard} not in the agent's table"));
+        assert_eq!(
+            agent_line.split_whitespace().nth(1),
+            Some(score),
+            "{standard}: {agent_line}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 10, "{collector_part}");
 }
