@@ -73,6 +73,7 @@ CREATE TABLE findings (
     PRIMARY KEY (target_key, check_id, variant)
 );
 CREATE INDEX findings_by_organisation ON findings (organisation, status);
+CREATE INDEX findings_by_domain ON findings (domain);
 CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target_key TEXT NOT NULL,

@@ -125,8 +125,18 @@ impl Store {
         } else {
             (Backend::Postgres, url.to_owned())
         };
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // 64 MiB of page cache a connection: judging re-reads a domain's rows.
+                        sqlx::Executor::execute(conn, "PRAGMA cache_size = -65536").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         if backend == Backend::Sqlite {
@@ -457,6 +467,7 @@ impl Store {
         }
         // Each observation once: the ids that were new come back.
         let inserted: BTreeSet<String> = insert_many(
+            self.backend,
             &mut tx,
             "INSERT INTO observations (id, organisation, target_key, scoring_domain, agent, finished_at, received_at, body) VALUES",
             " ON CONFLICT DO NOTHING RETURNING id",
@@ -500,6 +511,7 @@ impl Store {
             })
             .collect();
         for r in insert_many(
+            self.backend,
             &mut tx,
             "INSERT INTO targets (key, organisation, scoring_domain, display, latest_observation, latest_at) VALUES",
             " ON CONFLICT (key) DO UPDATE SET organisation = excluded.organisation, scoring_domain = excluded.scoring_domain, display = excluded.display, latest_observation = excluded.latest_observation, latest_at = excluded.latest_at \
@@ -622,6 +634,7 @@ impl Store {
         }
         let rows: Vec<Vec<Value>> = rows.into_values().collect();
         insert_many(
+            self.backend,
             &mut tx,
             "INSERT INTO findings (target_key, check_id, variant, organisation, domain, status, severity, observed_at, observation, policy_digest, body) VALUES",
             " ON CONFLICT (target_key, check_id, variant) DO UPDATE SET organisation = excluded.organisation, domain = excluded.domain, status = excluded.status, severity = excluded.severity, observed_at = excluded.observed_at, observation = excluded.observation, policy_digest = excluded.policy_digest, body = excluded.body",
@@ -630,6 +643,7 @@ impl Store {
         .await?;
         let events = changes.len();
         insert_many(
+            self.backend,
             &mut tx,
             "INSERT INTO events (target_key, check_id, variant, organisation, domain, from_status, to_status, at, observation) VALUES",
             "",
@@ -653,6 +667,7 @@ impl Store {
             ]);
         }
         insert_many(
+            self.backend,
             &mut tx,
             "INSERT INTO domain_scores (domain, standard, organisation, judged_at, body) VALUES",
             "",
@@ -792,6 +807,7 @@ impl Store {
             .collect();
         let mut tx = self.pool.begin().await?;
         insert_many(
+            self.backend,
             &mut tx,
             "INSERT INTO score_snapshots (day, level, subject, standard, score) VALUES",
             " ON CONFLICT (day, level, subject, standard) DO UPDATE SET score = excluded.score",
@@ -865,9 +881,10 @@ enum Value {
 /// Most parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_PARAMETERS: usize = 4000;
 
-/// `head (...), (...) tail` for `rows`, many rows to a statement, parameters numbered in order;
+/// `head (...), (...) tail` for `rows`, many rows to a statement, parameters in order;
 /// what the statements return (with a `RETURNING` tail).
 async fn insert_many(
+    backend: Backend,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     head: &str,
     tail: &str,
@@ -887,7 +904,12 @@ async fn insert_many(
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("${n}"));
+                // SQLite binds `?` by position; sqlx looks each `$N` up by name, which
+                // costs more the more parameters a statement has.
+                match backend {
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => sql.push_str(&format!("${n}")),
+                }
             }
             sql.push(')');
         }
