@@ -19,8 +19,9 @@ use posture_policies::{PolicySet, Standard};
 use crate::error::Result;
 use crate::store::{Store, millis};
 
-/// How long rolled-up scores are reused while no domain is judged again.
-const SCORES_KEPT: Duration = Duration::from_secs(10);
+/// How long rolled-up scores are reused while no domain is judged again (staleness moves in
+/// hours, so a minute is close enough).
+const SCORES_KEPT: Duration = Duration::from_secs(60);
 
 /// Scores rolled up for one judgement generation, when.
 type Cached = ((i64, i64), Instant, Arc<ScoreBoard>);

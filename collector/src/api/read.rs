@@ -389,32 +389,58 @@ pub async fn scores(
             .is_none_or(|w| w.eq_ignore_ascii_case(std))
     };
     let in_scope = |org: &str| only.as_ref().is_none_or(|o| o == org);
-    let all: Vec<serde_json::Value> = match level {
-        "domain" => scores
-            .domains
-            .iter()
-            .filter(|d| wanted(&d.standard) && in_scope(&scores.organisation_of(&d.domain)))
-            .map(|d| serde_json::to_value(d).unwrap_or_default())
-            .collect(),
-        "organisation" => scores
-            .organisations
-            .iter()
-            .filter(|o| wanted(&o.standard) && in_scope(&o.organisation))
-            .map(|o| serde_json::to_value(o).unwrap_or_default())
-            .collect(),
-        "standard" | "national" => scores
-            .national
-            .iter()
-            .filter(|n| wanted(&n.standard))
-            .map(|n| serde_json::to_value(n).unwrap_or_default())
-            .collect(),
+    // Filtered by reference and paginated first: only the page is turned into JSON.
+    fn page<T: serde::Serialize>(
+        all: Vec<&T>,
+        q: PageQuery,
+    ) -> Result<Page<serde_json::Value>, ApiError> {
+        let p = paginate(all, q)?;
+        Ok(Page {
+            items: p
+                .items
+                .into_iter()
+                .map(|x| serde_json::to_value(x).unwrap_or_default())
+                .collect(),
+            page: p.page,
+            per_page: p.per_page,
+            total: p.total,
+        })
+    }
+    let page = match level {
+        "domain" => page(
+            scores
+                .domains
+                .iter()
+                .filter(|d| {
+                    wanted(&d.standard)
+                        && (only.is_none() || in_scope(&scores.organisation_of(&d.domain)))
+                })
+                .collect(),
+            q,
+        )?,
+        "organisation" => page(
+            scores
+                .organisations
+                .iter()
+                .filter(|o| wanted(&o.standard) && in_scope(&o.organisation))
+                .collect(),
+            q,
+        )?,
+        "standard" | "national" => page(
+            scores
+                .national
+                .iter()
+                .filter(|n| wanted(&n.standard))
+                .collect(),
+            q,
+        )?,
         other => {
             return Err(ApiError::BadRequest(format!(
                 "level {other:?}: use domain, organisation, standard or national"
             )));
         }
     };
-    Ok(Json(paginate(all, q)?))
+    Ok(Json(page))
 }
 
 /// This document.
