@@ -249,7 +249,7 @@ impl Config {
         };
         let scan_interval = match raw.policy.scan_interval {
             None => defaults.scan_interval,
-            Some(t) => parse_duration(&t).ok_or_else(|| {
+            Some(t) => posture_policies::score::parse_interval(&t).ok_or_else(|| {
                 err(
                     "policy.scan_interval",
                     format!("{t:?}: use e.g. 3600s, 30m, 24h or 7d"),
@@ -309,24 +309,6 @@ impl Config {
             log_level: raw.log.level.unwrap_or(defaults.log_level),
         })
     }
-}
-
-/// `90s`, `30m`, `24h`, `7d`, or bare seconds; positive.
-pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: i64 = number.parse().ok()?;
-    let d = match unit {
-        "s" => chrono::Duration::try_seconds(n)?,
-        "m" => chrono::Duration::try_minutes(n)?,
-        "h" => chrono::Duration::try_hours(n)?,
-        "d" => chrono::Duration::try_days(n)?,
-        _ => return None,
-    };
-    (d > chrono::Duration::zero()).then_some(d)
 }
 
 #[cfg(test)]

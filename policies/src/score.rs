@@ -26,6 +26,25 @@ pub const METHOD_VERSION: &str = "posture-score/1";
 /// How many scan intervals a finding stays fresh.
 pub const STALE_AFTER_INTERVALS: i32 = 3;
 
+/// A scan interval as people write it: `90s`, `30m`, `24h`, `7d`, or bare seconds; positive.
+/// The agent's `--scan-interval` and the collector's `policy.scan_interval` both read it.
+pub fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = number.parse().ok()?;
+    let d = match unit {
+        "s" => Duration::try_seconds(n)?,
+        "m" => Duration::try_minutes(n)?,
+        "h" => Duration::try_hours(n)?,
+        "d" => Duration::try_days(n)?,
+        _ => return None,
+    };
+    (d > Duration::zero()).then_some(d)
+}
+
 /// Weight per severity. Defaults: critical 10, high 5, medium 2, low 1, info 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Weights {
@@ -363,6 +382,17 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn intervals_parse() {
+        assert_eq!(parse_interval("24h"), Some(Duration::hours(24)));
+        assert_eq!(parse_interval("90"), Some(Duration::seconds(90)));
+        assert_eq!(parse_interval(" 30m "), Some(Duration::minutes(30)));
+        assert_eq!(parse_interval("7d"), Some(Duration::days(7)));
+        assert_eq!(parse_interval("0s"), None);
+        assert_eq!(parse_interval("1w"), None);
+        assert_eq!(parse_interval("h"), None);
     }
 
     fn finding(check: &str, status: Status, severity: Severity) -> Finding {

@@ -13,10 +13,11 @@ use posture_policies::score::{
 };
 use serde::Serialize;
 
-use super::{parse_duration, policies_with};
+use super::policies_with;
 use crate::cli::{EvaluateArgs, Format, ScanFormat};
 use crate::error::{Error, Result};
 use crate::output::{Report, View};
+use posture_policies::score::parse_interval;
 
 /// What `evaluate --format json` prints.
 #[derive(Debug, Serialize)]
@@ -117,7 +118,7 @@ pub fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<()> {
                 .map_err(|e| Error::Usage(format!("--now {t:?}: not an RFC 3339 time ({e})")))
         })
         .transpose()?;
-    let interval = parse_duration(&args.scan_interval).ok_or_else(|| {
+    let interval = parse_interval(&args.scan_interval).ok_or_else(|| {
         Error::Usage(format!(
             "--scan-interval {:?}: use e.g. 3600s, 30m, 24h or 7d",
             args.scan_interval

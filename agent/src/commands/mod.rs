@@ -12,7 +12,6 @@ pub mod settings;
 use std::io::Write;
 use std::path::Path;
 
-use chrono::Duration;
 use posture_policies::PolicySet;
 
 use crate::cli::Format;
@@ -62,24 +61,6 @@ pub fn lint(dir: Option<&Path>, format: Format, out: &mut dyn Write) -> Result<(
     Ok(())
 }
 
-/// `90s`, `30m`, `24h`, `7d`, or bare seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: i64 = number.parse().ok()?;
-    let d = match unit {
-        "s" => Duration::try_seconds(n)?,
-        "m" => Duration::try_minutes(n)?,
-        "h" => Duration::try_hours(n)?,
-        "d" => Duration::try_days(n)?,
-        _ => return None,
-    };
-    (d > Duration::zero()).then_some(d)
-}
-
 fn seconds(name: &str, v: f64) -> Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(v)
         .ok()
@@ -105,19 +86,4 @@ fn read_and_parse<T>(
 
 fn utf8(bytes: &[u8]) -> std::result::Result<String, String> {
     String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("24h"), Some(Duration::hours(24)));
-        assert_eq!(parse_duration("90"), Some(Duration::seconds(90)));
-        assert_eq!(parse_duration("7d"), Some(Duration::days(7)));
-        assert_eq!(parse_duration("0s"), None);
-        assert_eq!(parse_duration("1w"), None);
-        assert_eq!(parse_duration("h"), None);
-    }
 }

@@ -272,11 +272,16 @@ impl Store {
 
     /// Revoke the enrolment secret with this hash.
     pub async fn revoke_enrol_secret(&self, hash: &str, now: i64) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE enrol_secrets SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
-        )
+        self.revoke("enrol_secrets", "hash", hash, now).await
+    }
+
+    /// Mark the live row of `table` whose `column` is `value` revoked; whether there was one.
+    async fn revoke(&self, table: &str, column: &str, value: &str, now: i64) -> Result<bool> {
+        let n = sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
+        ))
         .bind(now)
-        .bind(hash)
+        .bind(value)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -340,14 +345,7 @@ impl Store {
 
     /// Revoke an agent's key.
     pub async fn revoke_agent(&self, id: &str, now: i64) -> Result<bool> {
-        let n =
-            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        Ok(n > 0)
+        self.revoke("agents", "id", id, now).await
     }
 
     /// Note that `agent` was heard from now, running `version`.
@@ -387,14 +385,7 @@ impl Store {
 
     /// Revoke the token with this hash.
     pub async fn revoke_token(&self, hash: &str, now: i64) -> Result<bool> {
-        let n =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(hash)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        Ok(n > 0)
+        self.revoke("tokens", "hash", hash, now).await
     }
 
     /// The role of a live token with this hash.
