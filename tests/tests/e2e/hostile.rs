@@ -504,7 +504,9 @@ async fn the_runner_streams_observations_and_stops_when_cancelled() {
     let plan = Plan {
         targets: vec![
             parse_target(&format!("tls://127.0.0.1:{}", silent.addr.port())).unwrap(),
-            parse_target(&format!("tls://127.0.0.1:{closed}")).unwrap(),
+            // Another loopback address: the silent peer holds every permit --per-host gives
+            // 127.0.0.1, which would keep the closed port waiting for the 30 s time-out.
+            parse_target(&format!("tls://127.0.0.2:{closed}")).unwrap(),
         ],
         ..Plan::default()
     };
