@@ -547,3 +547,84 @@ async fn two_collectors_on_one_postgresql_store_each_observation_once() {
     drop((one, two));
     psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+/// SIGTERM while a batch is still arriving: the collector stops accepting, finishes that
+/// request (stored, 200), then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_request_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir::new("collector-drain");
+    let config = dir.write(
+        "collector.toml",
+        "[server]\nlisten = \"127.0.0.1:0\"\nplain_http = true\n",
+    );
+    admin(&config, &["org", "add", "RX1", "--name", "Trust A"]);
+    admin(
+        &config,
+        &["domain", "add", "weak-trust.example", "--org", "RX1"],
+    );
+    let (_, secret, _) = admin(&config, &["enrol-secret", "create", "--org", "RX1"]);
+    let mut child = Command::new(COLLECTOR)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the collector said where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("posture-collector: listening on http://") {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let enrolled: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/enroll"))
+        .json(&serde_json::json!({"secret": secret, "name": "drain"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = enrolled["key"].as_str().unwrap();
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/weak-domain.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut observation = example["observations"][0].clone();
+    observation["scan"]["id"] = "drain-1".into();
+    let body = format!("{observation}\n");
+    let head = format!(
+        "POST /api/v1/observations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: drain\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(first).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tcp.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"accepted\":1"), "{answer}");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
