@@ -17,11 +17,14 @@ use posture_policies::score::{self, ScoreContext, Scores, Weights};
 use posture_policies::{PolicySet, Standard};
 
 use crate::error::Result;
-use crate::store::{Store, millis};
+use crate::store::{Judgement, Store, millis};
 
 /// How long rolled-up scores are reused while no domain is judged again (staleness moves in
 /// hours, so a minute is close enough).
 const SCORES_KEPT: Duration = Duration::from_secs(60);
+
+/// Domains judged again in one transaction when the policy set changes.
+const REJUDGED_TOGETHER: usize = 50;
 
 /// Scores rolled up for one judgement generation, when.
 type Cached = ((i64, i64), Instant, Arc<ScoreBoard>);
@@ -89,36 +92,61 @@ impl Judge {
     /// Judge `domain` again from the latest observation of each of its targets and store
     /// the findings (with an event for each status that changed). Returns how many findings.
     pub async fn rejudge(&self, store: &Store, domain: &str, organisation: &str) -> Result<usize> {
-        let observations = store.latest_observations(domain).await?;
-        let set = ObservationSet {
-            schema: Schema,
-            organisation: Some(organisation.to_owned()),
-            observations,
-        };
-        let findings = self.set.evaluate_set(&set, None, None);
+        self.rejudge_many(store, &[(domain.to_owned(), organisation.to_owned())])
+            .await
+    }
+
+    /// Judge each (domain, organisation) again, as `rejudge` does, storing all their findings
+    /// in one transaction. Returns how many findings.
+    pub async fn rejudge_many(&self, store: &Store, domains: &[(String, String)]) -> Result<usize> {
         let now = Utc::now();
         let ctx = ScoreContext {
             now,
             scan_interval: self.scan_interval,
         };
-        let scores = score::score_domains(&findings, &self.weights, &ctx);
-        store
-            .store_findings(domain, organisation, &findings, &scores, millis(now))
-            .await?;
-        Ok(findings.len())
+        let mut judged = Vec::with_capacity(domains.len());
+        for (domain, organisation) in domains {
+            let observations = store.latest_observations(domain).await?;
+            let set = ObservationSet {
+                schema: Schema,
+                organisation: Some(organisation.clone()),
+                observations,
+            };
+            let findings = self.set.evaluate_set(&set, None, None);
+            let scores = score::score_domains(&findings, &self.weights, &ctx);
+            judged.push((findings, scores));
+        }
+        let judgements: Vec<Judgement> = domains
+            .iter()
+            .zip(&judged)
+            .map(|((domain, organisation), (findings, scores))| Judgement {
+                domain,
+                organisation,
+                findings,
+                scores,
+            })
+            .collect();
+        store.store_judgements(&judgements, millis(now)).await?;
+        Ok(judged.iter().map(|(f, _)| f.len()).sum())
     }
 
     /// Judge every stored domain again (the policy set changed). Returns how many domains.
     pub async fn rejudge_all(&self, store: &Store) -> Result<usize> {
         let owners = store.all_domains().await?;
         let domains = store.scored_domains().await?;
-        for domain in &domains {
-            let owner = owners
-                .iter()
-                .find(|(d, _)| crate::auth::owns(std::slice::from_ref(d), domain))
-                .map(|(_, o)| o.clone())
-                .unwrap_or_else(|| "(unassigned)".into());
-            self.rejudge(store, domain, &owner).await?;
+        let owned: Vec<(String, String)> = domains
+            .iter()
+            .map(|domain| {
+                let owner = owners
+                    .iter()
+                    .find(|(d, _)| crate::auth::owns(std::slice::from_ref(d), domain))
+                    .map(|(_, o)| o.clone())
+                    .unwrap_or_else(|| "(unassigned)".into());
+                (domain.clone(), owner)
+            })
+            .collect();
+        for chunk in owned.chunks(REJUDGED_TOGETHER) {
+            self.rejudge_many(store, chunk).await?;
         }
         Ok(domains.len())
     }

@@ -222,13 +222,12 @@ async fn ingest(
         .store_batch(&agent.id, &agent.organisation, &key, &observations, now)
         .await?;
     state.store.heartbeat(&agent.id, None, now).await?;
-    let mut findings = 0;
-    for domain in &stored.domains {
-        findings += state
-            .judge
-            .rejudge(&state.store, domain, &agent.organisation)
-            .await?;
-    }
+    let domains: Vec<(String, String)> = stored
+        .domains
+        .iter()
+        .map(|d| (d.clone(), agent.organisation.clone()))
+        .collect();
+    let findings = state.judge.rejudge_many(&state.store, &domains).await?;
     state
         .metrics
         .ingested(stored.accepted, stored.duplicates, findings);

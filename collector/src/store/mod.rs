@@ -115,6 +115,19 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// One domain's judgement, to be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Judgement<'a> {
+    /// The scoring domain.
+    pub domain: &'a str,
+    /// The organisation it belongs to.
+    pub organisation: &'a str,
+    /// Its findings, from the latest observation of each of its targets.
+    pub findings: &'a [Finding],
+    /// Its scores per standard.
+    pub scores: &'a [DomainScore],
+}
+
 impl Store {
     /// Connect to `url` (`sqlite://FILE`, created if missing, or `postgres://...`) and bring
     /// its schema up to date.
@@ -543,35 +556,52 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Replace the latest findings of `domain`'s targets with `findings` (judged from their
-    /// latest observations), recording an event for each (target, check) whose status changed.
-    /// Returns the number of events.
-    pub async fn store_findings(
+    /// Replace the latest findings of each judged domain's targets with its findings (judged
+    /// from their latest observations), recording an event for each (target, check) whose
+    /// status changed, all in one transaction. Returns the number of events.
+    pub async fn store_judgements(&self, judgements: &[Judgement<'_>], now: i64) -> Result<usize> {
+        // Domains are locked in one order, so two replicas judging overlapping sets cannot
+        // wait for each other.
+        let mut order: Vec<&Judgement> = judgements.iter().collect();
+        order.sort_by(|a, b| a.domain.cmp(b.domain));
+        let mut tx = self.pool.begin().await?;
+        let mut events = 0;
+        for j in order {
+            events += self.store_judgement(&mut tx, j, now).await?;
+        }
+        tx.commit().await?;
+        Ok(events)
+    }
+
+    async fn store_judgement(
         &self,
-        domain: &str,
-        organisation: &str,
-        findings: &[Finding],
-        scores: &[DomainScore],
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        judgement: &Judgement<'_>,
         now: i64,
     ) -> Result<usize> {
-        let mut tx = self.pool.begin().await?;
+        let Judgement {
+            domain,
+            organisation,
+            findings,
+            scores,
+        } = *judgement;
         // Take the domain's lock before reading: a judgement running elsewhere (another
         // replica) finishes first, and its findings are what this one compares with.
         sqlx::query(
             "INSERT INTO judge_locks (domain, generation) VALUES ($1, 0) ON CONFLICT DO NOTHING",
         )
         .bind(domain)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("UPDATE judge_locks SET generation = generation + 1 WHERE domain = $1")
             .bind(domain)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let rows = sqlx::query(
             "SELECT target_key, check_id, variant, status, observed_at FROM findings WHERE domain = $1",
         )
         .bind(domain)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         let mut before: BTreeMap<(String, String, String), (String, i64)> = BTreeMap::new();
         for r in &rows {
@@ -626,7 +656,7 @@ impl Store {
         let rows: Vec<Vec<Value>> = rows.into_values().collect();
         insert_many(
             self.backend,
-            &mut tx,
+            tx,
             "INSERT INTO findings (target_key, check_id, variant, organisation, domain, status, severity, observed_at, observation, policy_digest, body) VALUES",
             " ON CONFLICT (target_key, check_id, variant) DO UPDATE SET organisation = excluded.organisation, domain = excluded.domain, status = excluded.status, severity = excluded.severity, observed_at = excluded.observed_at, observation = excluded.observation, policy_digest = excluded.policy_digest, body = excluded.body",
             &rows,
@@ -635,7 +665,7 @@ impl Store {
         let events = changes.len();
         insert_many(
             self.backend,
-            &mut tx,
+            tx,
             "INSERT INTO events (target_key, check_id, variant, organisation, domain, from_status, to_status, at, observation) VALUES",
             "",
             &changes,
@@ -643,7 +673,7 @@ impl Store {
         .await?;
         sqlx::query("DELETE FROM domain_scores WHERE domain = $1")
             .bind(domain)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let mut score_rows = Vec::new();
         for score in scores {
@@ -659,13 +689,12 @@ impl Store {
         }
         insert_many(
             self.backend,
-            &mut tx,
+            tx,
             "INSERT INTO domain_scores (domain, standard, organisation, judged_at, body) VALUES",
             "",
             &score_rows,
         )
         .await?;
-        tx.commit().await?;
         Ok(events)
     }
 

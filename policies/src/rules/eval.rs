@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::expr::{cel_to_json, json_to_cel, root_context};
+use super::expr::{cel_to_json, json_to_cel, json_to_val, root_context};
 use super::{Check, Kind, PolicySet, Variant};
 use crate::model::{
     DomainRole, Finding, Observation, ObservationSet, Schema, Service, Status, Target,
@@ -105,7 +105,7 @@ pub(super) fn evaluate_variants(
     root.add_variable_from_value("target", json_to_cel(&target));
     for kind in [Kind::Tls, Kind::Web, Kind::Dns, Kind::Mail] {
         if let Some(facts) = facts_json(observation, kind) {
-            root.add_variable_from_value(kind.as_str(), json_to_cel(&facts));
+            root.add_variable_as_val(kind.as_str(), json_to_val(&facts));
         }
     }
     let endpoints_json = serde_json::to_value(endpoints).unwrap_or_default();
@@ -129,7 +129,7 @@ pub(super) fn evaluate_variants(
             .any(|e| e.probe == check.applies_to.as_str());
         if other_role
             && !(matches!(observation.target, Target::Domain(_))
-                && (facts_json(observation, check.applies_to).is_some() || probe_failed))
+                && (has_facts(observation, check.applies_to) || probe_failed))
         {
             continue;
         }
@@ -151,7 +151,7 @@ pub(super) fn evaluate_variants(
             observation: observation.scan.id.clone(),
             policy_digest: Some(set.digest().to_owned()),
         };
-        if facts_json(observation, check.applies_to).is_none() {
+        if !has_facts(observation, check.applies_to) {
             // The probe did not run, or ran and could not finish.
             let Some(err) = observation
                 .scan
@@ -262,6 +262,17 @@ fn judge(
     }
     finding.status = Status::Pass;
     finding.message = render(&check.pass_message, &finding.evidence);
+}
+
+/// Whether the probe of `kind` gave facts (cheap: serialising them is what `facts_json` costs,
+/// and each check asks).
+fn has_facts(observation: &Observation, kind: Kind) -> bool {
+    match kind {
+        Kind::Tls => observation.tls.is_some(),
+        Kind::Web => observation.web.is_some(),
+        Kind::Dns => observation.dns.is_some(),
+        Kind::Mail => observation.mail.is_some(),
+    }
 }
 
 fn facts_json(observation: &Observation, kind: Kind) -> Option<serde_json::Value> {

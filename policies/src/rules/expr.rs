@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use cel::common::traits::{Container, Indexer, Iterable, Sizer, Zeroer};
+use cel::common::types::{CelList, CelMap, CelMapKey, Type};
+use cel::common::value::{Builtin, BuiltinRef, Val};
 use cel::objects::{Key, Map};
 use cel::{Context, ExecutionError, Program, Value};
 use chrono::{DateTime, Utc};
@@ -102,6 +105,111 @@ pub(crate) fn json_to_cel(v: &serde_json::Value) -> Value {
     }
 }
 
+/// JSON to a CEL value for a context variable, as `json_to_cel` converts it, except that
+/// maps are shared, not copied: a comprehension binds each element of a list to its variable
+/// by cloning it, and `tls.protocols.exists(p, ...)` would otherwise copy every protocol with
+/// all its cipher suites, for each of the checks that ask.
+pub(crate) fn json_to_val(v: &serde_json::Value) -> Box<dyn Val> {
+    match v {
+        serde_json::Value::Array(items) => Box::new(CelList::from(
+            items.iter().map(json_to_val).collect::<Vec<_>>(),
+        )),
+        serde_json::Value::Object(fields) => {
+            let map: HashMap<CelMapKey<'static>, Box<dyn Val>> = fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (CelMapKey::from(k.clone()), json_to_val(v)))
+                .collect();
+            Box::new(SharedMap(Arc::new(CelMap::from(map))))
+        }
+        // Scalars have a CEL representation, so the conversion cannot fail.
+        scalar => Box::<dyn Val>::try_from(json_to_cel(scalar))
+            .unwrap_or_else(|_| Box::new(CelList::from(Vec::new()))),
+    }
+}
+
+/// A CEL map whose clones share its entries. It is a CEL map in every other respect: each
+/// operation is the built-in map's.
+#[derive(Debug, Clone)]
+struct SharedMap(Arc<CelMap<'static>>);
+
+impl Val for SharedMap {
+    fn get_type(&self) -> &Type {
+        self.0.get_type()
+    }
+
+    fn cel_type() -> &'static Type {
+        <CelMap as Val>::cel_type()
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.0.as_container()
+    }
+
+    fn as_indexer<'b, 'w>(&'b self) -> Option<&'b (dyn Indexer + 'w)>
+    where
+        Self: 'w,
+    {
+        self.0.as_indexer()
+    }
+
+    fn into_indexer<'w>(self: Box<Self>) -> Option<Box<dyn Indexer + 'w>>
+    where
+        Self: 'w,
+    {
+        Some(Box::new(self.into_map()))
+    }
+
+    fn as_iterable<'b, 'w>(&'b self) -> Option<&'b (dyn Iterable + 'w)>
+    where
+        Self: 'w,
+    {
+        self.0.as_iterable()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.0.as_sizer()
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+        self.0.as_zeroer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        self.0.equals(other)
+    }
+
+    fn clone_as_boxed<'w>(&self) -> Box<dyn Val + 'w>
+    where
+        Self: 'w,
+    {
+        Box::new(self.clone())
+    }
+
+    // The interpreter recognises maps by these two: it reads this one's entries as the
+    // built-in map it holds, and takes them out (a copy, if shared) where it owns the value.
+    fn as_builtin<'b, 'w>(&'b self) -> BuiltinRef<'b, 'w>
+    where
+        Self: 'w,
+    {
+        self.0.as_builtin()
+    }
+
+    fn into_builtin<'w>(self: Box<Self>) -> Option<Builtin<'w>>
+    where
+        Self: 'w,
+    {
+        Some(Builtin::Map(self.into_map()))
+    }
+}
+
+impl SharedMap {
+    /// The built-in map: taken out if this is its last holder, copied otherwise.
+    fn into_map(self) -> CelMap<'static> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
 /// CEL to JSON, for evidence.
 pub(crate) fn cel_to_json(v: &Value) -> serde_json::Value {
     use serde_json::Value as J;
@@ -184,6 +292,55 @@ mod tests {
         assert!(!t("has(x.a)"));
         assert!(t("has(x.b) && x.b > 2 && x.b < 4"));
         assert!(t("x.c.exists(i, i == 2)"));
+    }
+
+    #[test]
+    fn shared_maps_behave_as_copied_maps() {
+        // Every map operation policies use, on the same facts bound both ways: copied
+        // (`json_to_cel`) and shared (`json_to_val`).
+        let facts = serde_json::json!({
+            "protocols": [
+                {"name": "TLSv1.0", "offered": true, "suites": [{"id": 5, "weak": true}]},
+                {"name": "TLSv1.3", "offered": true, "suites": [{"id": 4865, "weak": false}]},
+                {"name": "SSLv3", "offered": false, "suites": [], "note": null}
+            ],
+            "certificate": {"days": 12, "chain": [{"subject": "a"}, {"subject": "b"}]},
+            "empty": {}
+        });
+        let mut copied = root_context(DateTime::UNIX_EPOCH);
+        copied.add_variable_from_value("tls", json_to_cel(&facts));
+        let mut shared = root_context(DateTime::UNIX_EPOCH);
+        shared.add_variable_as_val("tls", json_to_val(&facts));
+        let expressions = [
+            "tls.protocols.exists(p, p.offered && p.suites.exists(s, s.weak))",
+            "tls.protocols.filter(p, p.offered).map(p, p.name)",
+            "tls.protocols.map(p, p.suites.filter(s, !s.weak).map(s, s.id))",
+            "tls.protocols.all(p, has(p.note))",
+            "tls.protocols.exists(p, has(p.note))",
+            "tls.protocols[0] == {'name': 'TLSv1.0', 'offered': true, 'suites': [{'id': 5, 'weak': true}]}",
+            "{'days': 12, 'chain': [{'subject': 'a'}, {'subject': 'b'}]} == tls.certificate",
+            "tls.protocols[1] != tls.protocols[0]",
+            "'days' in tls.certificate && !('x' in tls.certificate)",
+            "size(tls.certificate) == 2 && size(tls.empty) == 0 && tls.certificate.size() == 2",
+            "tls.certificate.chain.map(c, c.subject)",
+            "tls.certificate['days'] + 1",
+            "tls.certificate.exists(k, k == 'chain')",
+            "[tls.certificate][0].days",
+            "tls.protocols.filter(p, p.name == 'SSLv3')[0]",
+            "tls.certificate",
+            "tls.missing",
+        ];
+        for e in expressions {
+            let program = Expr::compile(e).unwrap();
+            let (a, b) = (program.execute(&copied), program.execute(&shared));
+            // Maps compared as JSON: their entries have no order.
+            let json = |r: &Result<Value, ExecutionError>| match r {
+                Ok(v) => cel_to_json(v).to_string(),
+                Err(e) => format!("{e:?}"),
+            };
+            assert_eq!(json(&a), json(&b), "{e}");
+            assert!(a.is_ok() || e == "tls.missing", "{e}: {a:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! half of them the weak one and half the good one.
 //!
 //! Usage: posture-collector-bench [--domains N] [--batch DOMAINS] [--posters P]
-//!        [--score-requests R] [--database URL]
+//!        [--score-requests R] [--database URL] [--keep]
+//!
+//! `--keep` leaves the SQLite database in its scratch directory, to look into.
 
 #![allow(clippy::unwrap_used)]
 
@@ -217,5 +219,9 @@ async fn main() {
         percentile(&times, 0.95).as_secs_f64() * 1000.0,
         times.last().unwrap().as_secs_f64() * 1000.0
     );
-    let _ = std::fs::remove_dir_all(&scratch);
+    if std::env::args().any(|a| a == "--keep") {
+        println!("kept: {}", scratch.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
 }
