@@ -7,11 +7,12 @@ use sha2::{Digest, Sha256};
 
 use crate::auth;
 use crate::cli::{
-    AgentCommand, ConfigArg, DomainCommand, OrgCommand, SecretCommand, SubmitArgs, TokenCommand,
+    AgentCommand, ConfigArg, DomainCommand, EndpointCommand, OrgCommand, SecretCommand, SubmitArgs,
+    TokenCommand,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::{Role, Store, millis};
+use crate::store::{Role, Store, endpoint_name, millis};
 
 async fn store(config: &ConfigArg) -> Result<Store> {
     let config = Config::load(&config.config)?;
@@ -76,6 +77,84 @@ pub async fn domain(command: DomainCommand, out: &mut dyn Write) -> Result<()> {
             }
         }
     }
+}
+
+/// `endpoint add|remove|list`.
+pub async fn endpoint(command: EndpointCommand, out: &mut dyn Write) -> Result<()> {
+    match command {
+        EndpointCommand::Add {
+            endpoint,
+            org,
+            config,
+        } => {
+            let (host, port) = parse_endpoint(&endpoint)?;
+            store(&config)
+                .await?
+                .add_endpoint(&host, port, &org)
+                .await?;
+            let name = endpoint_name(&host, port);
+            writeln!(out, "{name} registered to {org}").map_err(Error::Io)
+        }
+        EndpointCommand::Remove { endpoint, config } => {
+            let (host, port) = parse_endpoint(&endpoint)?;
+            let name = endpoint_name(&host, port);
+            if store(&config).await?.remove_endpoint(&host, port).await? {
+                writeln!(out, "{name} removed").map_err(Error::Io)
+            } else {
+                Err(Error::NotFound(format!("{name} is not registered")))
+            }
+        }
+        EndpointCommand::List { org, config } => {
+            for (host, port, org) in store(&config).await?.endpoints(org.as_deref()).await? {
+                writeln!(out, "{}\t{org}", endpoint_name(&host, port)).map_err(Error::Io)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `HOST`, `HOST:PORT`, `IPv6` or `[IPv6]:PORT`: the host, lower case, and the port (0: any).
+pub fn parse_endpoint(text: &str) -> Result<(String, u16)> {
+    let text = text.trim();
+    let bad = |why: &str| Error::BadInput(format!("{text:?} is not an endpoint: {why}"));
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("no closing ]"))?;
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("expected :PORT after ]"))?,
+                ),
+            ),
+        }
+    } else if text.matches(':').count() > 1 {
+        (text, None) // a bare IPv6 address
+    } else {
+        match text.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    let port = match port {
+        None => 0,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("the port is 1 to 65535"))?,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let name_like = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !name_like && host.parse::<std::net::IpAddr>().is_err() {
+        return Err(bad("the host is a name or an IP address"));
+    }
+    Ok((host, port))
 }
 
 /// `enrol-secret create|revoke`.
@@ -238,4 +317,33 @@ pub async fn submit(args: SubmitArgs, out: &mut dyn Write) -> Result<()> {
         });
     }
     writeln!(out, "{text}").map_err(Error::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_with_and_without_ports() {
+        let ok = |t: &str| parse_endpoint(t).unwrap();
+        assert_eq!(ok("PACS.Internal:8443"), ("pacs.internal".into(), 8443));
+        assert_eq!(ok("10.0.0.5"), ("10.0.0.5".into(), 0));
+        assert_eq!(ok("[fd00::5]:443"), ("fd00::5".into(), 443));
+        assert_eq!(ok("fd00::5"), ("fd00::5".into(), 0));
+        assert_eq!(ok("[::1]"), ("::1".into(), 0));
+        for bad in [
+            "",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "[::1",
+            "[::1]443",
+            "a b",
+            "fd00::zz",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(endpoint_name("fd00::5", 443), "[fd00::5]:443");
+        assert_eq!(endpoint_name("10.0.0.5", 0), "10.0.0.5");
+    }
 }

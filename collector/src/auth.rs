@@ -1,5 +1,6 @@
 //! Keys, tokens and enrolment secrets: random, shown once, stored only as SHA-256 hashes.
 
+use posture_policies::model::Target;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -38,6 +39,26 @@ pub fn owns(domains: &[String], name: &str) -> bool {
     })
 }
 
+/// Whether an organisation owning `domains` and the registered `endpoints` (host, port; 0
+/// for any port) may write an observation of `target`: a domain it owns or one under it; an
+/// endpoint whose host is under one of its domains or registered to it, and whose findings
+/// are scored under one of its domains or under that registered host.
+pub fn may_write(domains: &[String], endpoints: &[(String, u16)], target: &Target) -> bool {
+    match target {
+        Target::Domain(d) => owns(domains, &d.name),
+        Target::Endpoint(e) => {
+            let host = e.host.trim_end_matches('.').to_ascii_lowercase();
+            let registered = endpoints
+                .iter()
+                .any(|(h, p)| *h == host && (*p == 0 || *p == e.port));
+            let scored = target.scoring_domain();
+            (owns(domains, &host) || registered)
+                && (owns(domains, scored)
+                    || (registered && scored.trim_end_matches('.').eq_ignore_ascii_case(&host)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +70,65 @@ mod tests {
         assert_ne!(a, new_secret("pa_"));
         assert_eq!(hash(&a).len(), 64);
         assert_ne!(hash(&a), a);
+    }
+
+    #[test]
+    fn registered_endpoints_are_written_by_their_organisation_only() {
+        let endpoint = |host: &str, port: u16, domain: Option<&str>| {
+            Target::Endpoint(posture_policies::model::EndpointTarget {
+                host: host.into(),
+                port,
+                sni: None,
+                service: posture_policies::model::Service::Tls,
+                domain: domain.map(str::to_owned),
+            })
+        };
+        let domains = vec!["trust.nhs.uk".to_owned()];
+        let endpoints = vec![
+            ("10.0.0.5".to_owned(), 0),
+            ("pacs.internal".to_owned(), 8443),
+        ];
+        assert!(may_write(
+            &domains,
+            &endpoints,
+            &endpoint("10.0.0.5", 636, None)
+        ));
+        assert!(may_write(
+            &domains,
+            &endpoints,
+            &endpoint("PACS.internal", 8443, None)
+        ));
+        assert!(!may_write(
+            &domains,
+            &endpoints,
+            &endpoint("pacs.internal", 443, None)
+        ));
+        assert!(!may_write(
+            &domains,
+            &endpoints,
+            &endpoint("10.0.0.6", 443, None)
+        ));
+        // Scored under a domain of its own organisation, or of none it may claim.
+        assert!(may_write(
+            &domains,
+            &endpoints,
+            &endpoint("10.0.0.5", 443, Some("trust.nhs.uk"))
+        ));
+        assert!(!may_write(
+            &domains,
+            &endpoints,
+            &endpoint("10.0.0.5", 443, Some("other.nhs.uk"))
+        ));
+        assert!(may_write(
+            &domains,
+            &[],
+            &endpoint("www.trust.nhs.uk", 443, Some("trust.nhs.uk"))
+        ));
+        assert!(!may_write(
+            &domains,
+            &[],
+            &endpoint("www.trust.nhs.uk", 443, Some("other.nhs.uk"))
+        ));
     }
 
     #[test]

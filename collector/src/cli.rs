@@ -37,6 +37,10 @@ pub enum Command {
     /// The domains an organisation owns (and so its agents may report on).
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Endpoints outside an organisation's domains (internal TLS services by name or
+    /// address) that its agents may report on.
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
     /// Enrolment secrets, which agents exchange for their keys.
     #[command(subcommand, name = "enrol-secret")]
     EnrolSecret(SecretCommand),
@@ -86,6 +90,41 @@ pub enum DomainCommand {
     Remove {
         /// The domain.
         domain: String,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// `endpoint ...`.
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Register an endpoint to an organisation: HOST (any port), HOST:PORT, or [IPv6]:PORT.
+    /// Its findings are scored under the host unless the agent names a domain it belongs to.
+    Add {
+        /// The endpoint: pacs.trust.internal:8443, 10.20.0.5, [fd00::5]:443.
+        endpoint: String,
+        /// The organisation's code.
+        #[arg(long)]
+        org: String,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove an endpoint's registration, and the latest findings and scores of the targets
+    /// scored under its host (history stays).
+    Remove {
+        /// The endpoint, as it was added.
+        endpoint: String,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List registered endpoints.
+    List {
+        /// Only this organisation's.
+        #[arg(long)]
+        org: Option<String>,
         /// The configuration file.
         #[command(flatten)]
         config: ConfigArg,

@@ -133,14 +133,18 @@ impl Judge {
     /// Judge every stored domain again (the policy set changed). Returns how many domains.
     pub async fn rejudge_all(&self, store: &Store) -> Result<usize> {
         let owners = store.all_domains().await?;
+        let endpoints = store.endpoints(None).await?;
         let domains = store.scored_domains().await?;
         let owned: Vec<(String, String)> = domains
             .iter()
             .map(|domain| {
+                // A domain's owner, or else the owner of the endpoint scored under its host.
                 let owner = owners
                     .iter()
                     .find(|(d, _)| crate::auth::owns(std::slice::from_ref(d), domain))
-                    .map(|(_, o)| o.clone())
+                    .map(|(_, o)| o)
+                    .or_else(|| endpoints.iter().find(|(h, _, _)| h == domain).map(|e| &e.2))
+                    .cloned()
                     .unwrap_or_else(|| "(unassigned)".into());
                 (domain.clone(), owner)
             })

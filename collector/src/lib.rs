@@ -81,6 +81,7 @@ pub async fn run(cli: cli::Cli, out: &mut dyn Write) -> Result<()> {
         Command::Serve(c) => serve(&c.config).await,
         Command::Org(c) => admin::org(c, out).await,
         Command::Domain(c) => admin::domain(c, out).await,
+        Command::Endpoint(c) => admin::endpoint(c, out).await,
         Command::EnrolSecret(c) => admin::enrol_secret(c, out).await,
         Command::Token(c) => admin::token(c, out).await,
         Command::Agent(c) => admin::agent(c, out).await,

@@ -1,7 +1,9 @@
 //! `/metrics`: counters and latency histograms kept as requests happen, and gauges computed
 //! from the store when scraped (cached for a few seconds), so a domain that is removed
-//! disappears. Labels are bounded: organisation, standard, status, severity, reason, route;
-//! never a domain, a host or an address. Names follow Prometheus conventions (base units,
+//! disappears. Labels are bounded: organisation, standard, status, severity, reason, route,
+//! protocol; never a domain, a host or an address, except in one capped exception series
+//! (`posture_certificate_expiry_timestamp_seconds`: the soonest expiring certificates, at most
+//! [`EXPIRING_LISTED`]). Names follow Prometheus conventions (base units,
 //! `_total` counters); every name is in [`NAMES`].
 
 use std::sync::Mutex;
@@ -37,7 +39,17 @@ pub const NAMES: &[&str] = &[
     "posture_agents",
     "posture_agent_heartbeat_age_seconds",
     "posture_db_pool_connections",
+    "posture_tls_endpoints",
+    "posture_certificates_expiring",
+    "posture_certificate_expiry_timestamp_seconds",
 ];
+
+/// Certificates expiring within this many days are counted, and the soonest listed.
+const EXPIRING_DAYS: i64 = 30;
+
+/// At most this many certificates are listed by target (the exception series): the soonest
+/// to expire. `posture_certificates_expiring` counts them all.
+pub const EXPIRING_LISTED: usize = 50;
 
 /// How long computed gauges are reused.
 const CACHE: Duration = Duration::from_secs(5);
@@ -269,10 +281,67 @@ async fn computed(store: &Store, judge: &Judge) -> Result<String> {
             }
         }
     }
+    tls_gauges(&registry, store, now).await?;
     let (size, idle) = store.pool_state();
     pool.with_label_values(&["open"]).set(i64::from(size));
     pool.with_label_values(&["idle"]).set(idle as i64);
     encode(&registry)
+}
+
+/// The protocol mix and the certificates about to expire, from each target's latest
+/// observation.
+async fn tls_gauges(registry: &Registry, store: &Store, now: chrono::DateTime<Utc>) -> Result<()> {
+    let protocols = IntGaugeVec::new(
+        Opts::new(
+            NAMES[12],
+            "TLS endpoints accepting each protocol version, per organisation (latest observations).",
+        ),
+        &["organisation", "protocol"],
+    )
+    .map_err(metric)?;
+    let expiring = IntGaugeVec::new(
+        Opts::new(
+            NAMES[13],
+            "Leaf certificates expiring within 30 days (or expired), per organisation.",
+        ),
+        &["organisation"],
+    )
+    .map_err(metric)?;
+    let expiry = GaugeVec::new(
+        Opts::new(
+            NAMES[14],
+            "When the soonest expiring certificates (within 30 days, at most 50) expire, Unix seconds.",
+        ),
+        &["organisation", "target"],
+    )
+    .map_err(metric)?;
+    registry
+        .register(Box::new(protocols.clone()))
+        .map_err(metric)?;
+    registry
+        .register(Box::new(expiring.clone()))
+        .map_err(metric)?;
+    registry
+        .register(Box::new(expiry.clone()))
+        .map_err(metric)?;
+    let horizon = (now + chrono::Duration::days(EXPIRING_DAYS)).timestamp_millis();
+    let mut soon = Vec::new();
+    for t in store.tls_summaries().await? {
+        for p in &t.protocols {
+            protocols.with_label_values(&[&t.organisation, p]).inc();
+        }
+        if let Some(at) = t.certificate_expires.filter(|at| *at <= horizon) {
+            expiring.with_label_values(&[&t.organisation]).inc();
+            soon.push((at, t.organisation, t.target));
+        }
+    }
+    soon.sort();
+    for (at, organisation, target) in soon.into_iter().take(EXPIRING_LISTED) {
+        expiry
+            .with_label_values(&[&organisation, &target])
+            .set(at as f64 / 1000.0);
+    }
+    Ok(())
 }
 
 /// Middleware: the latency of every request, labelled by its route (not its path).

@@ -197,12 +197,15 @@ async fn ingest(
     let observations = parse_batch(&body, state.max_batch_observations)?;
     // Every target must be the agent's organisation's: one that is not refuses the batch.
     let owned = state.store.domains_of(&agent.organisation).await?;
+    let endpoints: Vec<(String, u16)> = state
+        .store
+        .endpoints(Some(&agent.organisation))
+        .await?
+        .into_iter()
+        .map(|(host, port, _)| (host, port))
+        .collect();
     for (i, o) in observations.iter().enumerate() {
-        let name = match &o.target {
-            posture_policies::model::Target::Domain(d) => d.name.clone(),
-            posture_policies::model::Target::Endpoint(e) => e.host.clone(),
-        };
-        if !auth::owns(&owned, &name) || !auth::owns(&owned, o.target.scoring_domain()) {
+        if !auth::may_write(&owned, &endpoints, &o.target) {
             return Err(ApiError::Forbidden(format!(
                 "line {}: {} is not a target of organisation {}",
                 i + 1,

@@ -115,6 +115,51 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// What `/metrics` counts of a target's latest observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSummary {
+    /// The organisation that wrote it.
+    pub organisation: String,
+    /// The target, as shown.
+    pub target: String,
+    /// Its leaf certificate's expiry, Unix milliseconds.
+    pub certificate_expires: Option<i64>,
+    /// The protocol versions it accepted (`TLSv1.2`, ...).
+    pub protocols: Vec<String>,
+}
+
+/// `host` or `host:port` (`[v6]:port`), as the command line takes it.
+pub fn endpoint_name(host: &str, port: u16) -> String {
+    match (port, host.contains(':')) {
+        (0, _) => host.to_owned(),
+        (_, true) => format!("[{host}]:{port}"),
+        (_, false) => format!("{host}:{port}"),
+    }
+}
+
+mod tls_summary {
+    use posture_policies::model::{Observation, ProbeOutcome};
+
+    /// The leaf certificate's expiry, Unix milliseconds.
+    pub(super) fn certificate_expires(o: &Observation) -> Option<i64> {
+        let leaf = o.tls.as_ref()?.certificate.as_ref()?.chain.first()?;
+        Some(super::millis(leaf.not_after))
+    }
+
+    /// The accepted protocol versions, comma-separated.
+    pub(super) fn protocols(o: &Observation) -> Option<String> {
+        let tls = o.tls.as_ref()?;
+        Some(
+            tls.protocols
+                .iter()
+                .filter(|p| p.result == ProbeOutcome::Accepted)
+                .map(|p| p.version.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    }
+}
+
 /// One domain's judgement, to be stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Judgement<'a> {
@@ -255,6 +300,100 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Register an endpoint (`port` 0: any port of `host`) to `organisation`: its agents may
+    /// write observations of it though it is in none of the organisation's domains.
+    pub async fn add_endpoint(&self, host: &str, port: u16, organisation: &str) -> Result<()> {
+        self.require_organisation(organisation).await?;
+        sqlx::query("INSERT INTO endpoints (host, port, organisation) VALUES ($1, $2, $3)")
+            .bind(host)
+            .bind(i64::from(port))
+            .bind(organisation)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                conflict(e, || {
+                    format!("{} is registered already", endpoint_name(host, port))
+                })
+            })?;
+        Ok(())
+    }
+
+    /// Remove an endpoint's registration, and the latest findings and scores of the targets
+    /// scored under its host (history stays).
+    pub async fn remove_endpoint(&self, host: &str, port: u16) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM endpoints WHERE host = $1 AND port = $2")
+            .bind(host)
+            .bind(i64::from(port))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for (table, column) in [
+            ("findings", "domain"),
+            ("domain_scores", "domain"),
+            ("judge_locks", "domain"),
+            ("targets", "scoring_domain"),
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+                .bind(host)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    /// Registered endpoints, of one organisation or all: (host, port, organisation).
+    pub async fn endpoints(
+        &self,
+        organisation: Option<&str>,
+    ) -> Result<Vec<(String, u16, String)>> {
+        let rows = sqlx::query(
+            "SELECT host, port, organisation FROM endpoints WHERE ($1 IS NULL OR organisation = $1) ORDER BY host, port",
+        )
+        .bind(organisation)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let port: i64 = r.try_get(1)?;
+                Ok((
+                    r.try_get(0)?,
+                    u16::try_from(port).unwrap_or(0),
+                    r.try_get(2)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Each target's TLS summary of its latest observation, for `/metrics`: (organisation,
+    /// target, leaf certificate expiry in Unix milliseconds, accepted protocol names).
+    pub async fn tls_summaries(&self) -> Result<Vec<TlsSummary>> {
+        let rows = sqlx::query(
+            "SELECT organisation, display, certificate_expires, protocols FROM targets WHERE certificate_expires IS NOT NULL OR protocols IS NOT NULL ORDER BY key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let protocols: Option<String> = r.try_get(3)?;
+                Ok(TlsSummary {
+                    organisation: r.try_get(0)?,
+                    target: r.try_get(1)?,
+                    certificate_expires: r.try_get(2)?,
+                    protocols: protocols
+                        .map(|p| {
+                            p.split(',')
+                                .filter(|x| !x.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
             .collect()
     }
 
@@ -511,14 +650,16 @@ impl Store {
                     Value::Text(o.target.to_string()),
                     Value::Text(o.scan.id.clone().unwrap_or_default()),
                     Value::Int(millis(o.scan.finished)),
+                    Value::MaybeInt(tls_summary::certificate_expires(o)),
+                    Value::Maybe(tls_summary::protocols(o)),
                 ]
             })
             .collect();
         for r in insert_many(
             self.backend,
             &mut tx,
-            "INSERT INTO targets (key, organisation, scoring_domain, display, latest_observation, latest_at) VALUES",
-            " ON CONFLICT (key) DO UPDATE SET organisation = excluded.organisation, scoring_domain = excluded.scoring_domain, display = excluded.display, latest_observation = excluded.latest_observation, latest_at = excluded.latest_at \
+            "INSERT INTO targets (key, organisation, scoring_domain, display, latest_observation, latest_at, certificate_expires, protocols) VALUES",
+            " ON CONFLICT (key) DO UPDATE SET organisation = excluded.organisation, scoring_domain = excluded.scoring_domain, display = excluded.display, latest_observation = excluded.latest_observation, latest_at = excluded.latest_at, certificate_expires = excluded.certificate_expires, protocols = excluded.protocols \
              WHERE targets.latest_at <= excluded.latest_at RETURNING scoring_domain",
             &targets,
         )
@@ -894,6 +1035,7 @@ enum Value {
     Text(String),
     Maybe(Option<String>),
     Int(i64),
+    MaybeInt(Option<i64>),
     Bytes(Vec<u8>),
     Float(Option<f64>),
 }
@@ -941,6 +1083,7 @@ async fn insert_many(
                     Value::Text(t) => q.bind(t.as_str()),
                     Value::Maybe(t) => q.bind(t.as_deref()),
                     Value::Int(i) => q.bind(*i),
+                    Value::MaybeInt(i) => q.bind(*i),
                     Value::Bytes(b) => q.bind(b.as_slice()),
                     Value::Float(f) => q.bind(*f),
                 };

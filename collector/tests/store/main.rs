@@ -162,6 +162,30 @@ async fn tenancy(backend: &str) {
     );
     assert!(store.revoke_token("t2", 9).await.unwrap());
     assert_eq!(store.token("t2").await.unwrap(), None);
+
+    // Endpoints: a host with a port or any port, once each; removed with what is scored
+    // under the host.
+    store.add_endpoint("10.0.0.5", 0, "RX1").await.unwrap();
+    store
+        .add_endpoint("pacs.internal", 8443, "RX1")
+        .await
+        .unwrap();
+    assert!(
+        store.add_endpoint("10.0.0.5", 0, "RX1").await.is_err(),
+        "{backend}"
+    );
+    assert!(store.add_endpoint("10.0.0.9", 0, "NOPE").await.is_err());
+    assert_eq!(
+        store.endpoints(Some("RX1")).await.unwrap(),
+        [
+            ("10.0.0.5".to_owned(), 0, "RX1".to_owned()),
+            ("pacs.internal".to_owned(), 8443, "RX1".to_owned())
+        ]
+    );
+    assert!(store.endpoints(Some("RX2")).await.unwrap().is_empty());
+    assert!(store.remove_endpoint("10.0.0.5", 0).await.unwrap());
+    assert!(!store.remove_endpoint("10.0.0.5", 0).await.unwrap());
+    assert_eq!(store.endpoints(None).await.unwrap().len(), 1);
     db.close().await;
 }
 
@@ -193,6 +217,40 @@ async fn batches_and_judgement(backend: &str) {
         .unwrap();
     assert_eq!((other_key.accepted, other_key.duplicates), (0, 4));
     assert_eq!(store.counts().await.unwrap().0, 4);
+    // What /metrics counts of each target: the TLS endpoints' certificate expiry and the
+    // protocol versions they accepted, from their latest observations.
+    let summaries = store.tls_summaries().await.unwrap();
+    let expected: Vec<(Option<i64>, Vec<String>)> = weak
+        .iter()
+        .filter_map(|o| o.tls.as_ref())
+        .map(|t| {
+            (
+                t.certificate
+                    .as_ref()
+                    .and_then(|c| c.chain.first())
+                    .map(|l| l.not_after.timestamp_millis()),
+                t.protocols
+                    .iter()
+                    .filter(|p| p.result == posture_policies::model::ProbeOutcome::Accepted)
+                    .map(|p| p.version.as_str().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut got: Vec<(Option<i64>, Vec<String>)> = summaries
+        .iter()
+        .map(|s| (s.certificate_expires, s.protocols.clone()))
+        .collect();
+    let mut want = expected.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{backend}");
+    assert!(
+        want.iter()
+            .any(|(at, p)| at.is_some() && p.iter().any(|v| v == "TLSv1.0")),
+        "the weak example has a certificate and accepts TLS 1.0: {want:?}"
+    );
+    assert!(summaries.iter().all(|s| s.organisation == "RX1"));
 
     // Judged centrally as the agent judges the same file.
     let n = judge

@@ -198,17 +198,20 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 fn scan(domain: &str, server: &Running, ca: &Path, out: &Path) -> Value {
     let port = server.addr.port();
     let host = format!("www.{domain}");
+    scan_target(
+        &format!("tls://{host}:{port}"),
+        &["--connect-to", &format!("{host}:{port}:127.0.0.1:{port}")],
+        ca,
+        out,
+    )
+}
+
+/// Scan `target` with the agent (and `extra` arguments); the JSON report.
+fn scan_target(target: &str, extra: &[&str], ca: &Path, out: &Path) -> Value {
     let status = Command::new(AGENT)
-        .args([
-            "scan",
-            &format!("tls://{host}:{port}"),
-            "--connect-to",
-            &format!("{host}:{port}:127.0.0.1:{port}"),
-            "--format",
-            "json",
-            "-q",
-            "-o",
-        ])
+        .args(["scan", target])
+        .args(extra)
+        .args(["--format", "json", "-q", "-o"])
         .arg(out)
         .arg("--ca-file")
         .arg(ca)
@@ -230,9 +233,10 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
     let a_server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
         .start()
         .await;
-    let b_server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.b.test"])))
-        .start()
-        .await;
+    // RX2's certificate expires in ten days.
+    let mut expiring = LeafSpec::valid(&["www.b.test"]);
+    expiring.not_after = chrono::Utc::now() + chrono::Duration::days(10);
+    let b_server = RustlsServer::new(&pki.leaf(&expiring)).start().await;
     let a_file = scratch.path().join("a.json");
     let b_file = scratch.path().join("b.json");
     let a_scan = scan("a.test", &a_server, &ca, &a_file);
@@ -390,12 +394,40 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
         "posture_observations_duplicate_total 1",
         "posture_batches_rejected_total{reason=\"forbidden\"} 1",
         "posture_agents{organisation=\"RX1\",state=\"live\"} 1",
+        // The protocol mix: each lab server speaks TLS 1.2 and 1.3 only.
+        "posture_tls_endpoints{organisation=\"RX1\",protocol=\"TLSv1.3\"} 1",
+        "posture_tls_endpoints{organisation=\"RX2\",protocol=\"TLSv1.2\"} 1",
+        "posture_certificates_expiring{organisation=\"RX2\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     assert!(
-        !metrics.contains("a.test"),
-        "no domain is a label: {metrics}"
+        !metrics.contains("protocol=\"TLSv1.0\"")
+            && !metrics.contains("posture_certificates_expiring{organisation=\"RX1\"}"),
+        "{metrics}"
+    );
+    // The one exception series names the target whose certificate expires, and when.
+    let expiry: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("posture_certificate_expiry_timestamp_seconds{"))
+        .collect();
+    assert_eq!(expiry.len(), 1, "{metrics}");
+    assert!(
+        expiry[0].contains("organisation=\"RX2\",target=\"tls://www.b.test:"),
+        "{expiry:?}"
+    );
+    let at: f64 = expiry[0].rsplit(' ').next().unwrap().parse().unwrap();
+    let in_days = (at - chrono::Utc::now().timestamp() as f64) / 86_400.0;
+    assert!(
+        (9.0..=10.5).contains(&in_days),
+        "{in_days} days: {expiry:?}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .filter(|l| l.contains(".test"))
+            .all(|l| l.starts_with("posture_certificate_expiry_timestamp_seconds{")),
+        "no domain is a label outside the capped exception series: {metrics}"
     );
 
     // Bad input: each a 4xx with a JSON body naming the problem.
@@ -458,6 +490,61 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
     // What was stored before is intact.
     let (_, after) = c.get("/api/v1/findings?per_page=1000", &national).await;
     assert_eq!(after["total"], all["total"]);
+
+    // An internal endpoint by address: refused until it is registered to RX2, then its
+    // findings are RX2's, scored under its address.
+    let ip_file = scratch.path().join("ip.json");
+    let port = b_server.addr.port();
+    let ip_scan = scan_target(&format!("tls://127.0.0.1:{port}"), &[], &ca, &ip_file);
+    let ip_findings = ip_scan["findings"].as_array().unwrap().len();
+    let (code, out) = c.submit(&ip_file, &key_b, &ca);
+    assert_eq!(code, Some(77), "{out}");
+    assert!(out.contains("403"), "{out}");
+    c.admin(&[
+        "endpoint",
+        "add",
+        &format!("127.0.0.1:{}", port + 1),
+        "--org",
+        "RX2",
+    ]);
+    let (code, out) = c.submit(&ip_file, &key_b, &ca);
+    assert_eq!(
+        code,
+        Some(77),
+        "another port of the address is not registered: {out}"
+    );
+    c.admin(&[
+        "endpoint",
+        "add",
+        &format!("127.0.0.1:{port}"),
+        "--org",
+        "RX2",
+    ]);
+    assert!(
+        c.admin(&["endpoint", "list", "--org", "RX2"])
+            .contains(&format!("127.0.0.1:{port}\tRX2"))
+    );
+    let (code, out) = c.submit(&ip_file, &key_b, &ca);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, ip) = c
+        .get("/api/v1/findings?organisation=RX2&per_page=1000", &national)
+        .await;
+    let under_ip = ip["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["domain"] == "127.0.0.1")
+        .count();
+    assert_eq!(under_ip, ip_findings, "{ip}");
+    let (_, theirs) = c.get("/api/v1/findings?per_page=1000", &viewer_a).await;
+    assert!(
+        theirs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["domain"] == "www.a.test"),
+        "RX1's viewer does not see RX2's endpoint"
+    );
 }
 
 /// `psql -c SQL` against the lab's PostgreSQL (database `test`).

@@ -1,0 +1,13 @@
+-- posture collector, schema 2: endpoints registered to an organisation (internal TLS
+-- endpoints outside its domains, by host and port, 0 for any port), and what /metrics counts
+-- of each target's latest observation: its leaf certificate's expiry (Unix milliseconds) and
+-- the protocol versions it accepted (comma-separated names; absent for targets without TLS
+-- facts, and for targets stored before this migration until their next observation).
+CREATE TABLE endpoints (
+    host TEXT NOT NULL,
+    port BIGINT NOT NULL,
+    organisation TEXT NOT NULL REFERENCES organisations(code),
+    PRIMARY KEY (host, port)
+);
+ALTER TABLE targets ADD COLUMN certificate_expires BIGINT;
+ALTER TABLE targets ADD COLUMN protocols TEXT;
