@@ -79,6 +79,11 @@ impl Judge {
         }
     }
 
+    /// Findings observed before this moment are stale as of `now`: shown, no longer scored.
+    pub fn stale_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.scan_interval * 3
+    }
+
     /// The policy set's digest.
     pub fn digest(&self) -> &str {
         self.set.digest()

@@ -42,6 +42,7 @@ pub const NAMES: &[&str] = &[
     "posture_tls_endpoints",
     "posture_certificates_expiring",
     "posture_certificate_expiry_timestamp_seconds",
+    "posture_regressions",
 ];
 
 /// Certificates expiring within this many days are counted, and the soonest listed.
@@ -119,6 +120,7 @@ impl Metrics {
             "bad_request",
             "too_large",
             "busy",
+            "timeout",
             "internal",
         ] {
             m.rejected.with_label_values(&[reason]);
@@ -143,6 +145,7 @@ impl Metrics {
             }
             ApiError::TooLarge(_) => "too_large",
             ApiError::TooMany(_) | ApiError::Busy(_) => "busy",
+            ApiError::TimedOut(_) => "timeout",
             ApiError::Internal(_) => "internal",
         };
         self.rejected.with_label_values(&[reason]).inc();
@@ -282,6 +285,21 @@ async fn computed(store: &Store, judge: &Judge) -> Result<String> {
         }
     }
     tls_gauges(&registry, store, now).await?;
+    let regressions = IntGaugeVec::new(
+        Opts::new(
+            NAMES[15],
+            "Checks that passed (or warned) and failed in the last 24 hours, per organisation.",
+        ),
+        &["organisation"],
+    )
+    .map_err(metric)?;
+    registry
+        .register(Box::new(regressions.clone()))
+        .map_err(metric)?;
+    let day_ago = (now - chrono::Duration::hours(24)).timestamp_millis();
+    for g in store.regressions(None, day_ago).await? {
+        regressions.with_label_values(&[&g.organisation]).inc();
+    }
     let (size, idle) = store.pool_state();
     pool.with_label_values(&["open"]).set(i64::from(size));
     pool.with_label_values(&["idle"]).set(idle as i64);

@@ -11,3 +11,5 @@ CREATE TABLE endpoints (
 );
 ALTER TABLE targets ADD COLUMN certificate_expires BIGINT;
 ALTER TABLE targets ADD COLUMN protocols TEXT;
+-- Regressions (a check that passed and now fails) are read from the events by time.
+CREATE INDEX events_by_time ON events (at);

@@ -29,6 +29,9 @@ pub enum ApiError {
     TooMany(u64),
     /// Busy: come back after this many seconds (503).
     Busy(u64),
+    /// The request took longer than the time-out, in seconds (408). What it stored in a
+    /// transaction that did not finish is rolled back; a batch may be sent again.
+    TimedOut(u64),
     /// A fault of the collector (500); the message is logged, not shown.
     Internal(String),
 }
@@ -37,7 +40,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `forbidden`, `bad_request`, `too_large`, `not_found`,
-    /// `conflict`, `too_many_requests`, `busy`, `internal`.
+    /// `conflict`, `too_many_requests`, `busy`, `timeout`, `internal`.
     pub error: &'static str,
     /// What was wrong, for people.
     pub message: String,
@@ -61,6 +64,13 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 format!("the collector is busy: retry after {s} s"),
+            ),
+            ApiError::TimedOut(s) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "the request took longer than {s} s; send it again (with the same Idempotency-Key)"
+                ),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

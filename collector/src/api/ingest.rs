@@ -225,10 +225,20 @@ async fn ingest(
         .store_batch(&agent.id, &agent.organisation, &key, &observations, now)
         .await?;
     state.store.heartbeat(&agent.id, None, now).await?;
-    let domains: Vec<(String, String)> = stored
-        .domains
-        .iter()
-        .map(|d| (d.clone(), agent.organisation.clone()))
+    // A batch sent again (after a time-out, say) may have been stored by a request that did
+    // not live to judge it: its domains are judged again (judging what was judged already
+    // changes nothing).
+    let mut judge_now = stored.domains;
+    if stored.duplicates > 0 {
+        judge_now.extend(
+            observations
+                .iter()
+                .map(|o| o.target.scoring_domain().to_ascii_lowercase()),
+        );
+    }
+    let domains: Vec<(String, String)> = judge_now
+        .into_iter()
+        .map(|d| (d, agent.organisation.clone()))
         .collect();
     let findings = state.judge.rejudge_many(&state.store, &domains).await?;
     state

@@ -12,7 +12,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
 use crate::judge::Judge;
@@ -54,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/domains"),
     ("get", "/api/v1/findings"),
     ("get", "/api/v1/targets/{key}/history"),
+    ("get", "/api/v1/regressions"),
     ("get", "/api/v1/agents"),
     ("get", "/api/v1/scores"),
     ("get", "/api/v1/openapi.json"),
@@ -76,6 +76,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         read::domains,
         read::findings,
         read::history,
+        read::regressions,
         read::agents,
         read::scores,
         read::openapi,
@@ -107,6 +108,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/domains", get(read::domains))
         .route("/api/v1/findings", get(read::findings))
         .route("/api/v1/targets/{key}/history", get(read::history))
+        .route("/api/v1/regressions", get(read::regressions))
         .route("/api/v1/agents", get(read::agents))
         .route("/api/v1/scores", get(read::scores))
         .route("/api/v1/openapi.json", get(read::openapi))
@@ -114,9 +116,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestDecompressionLayer::new().gzip(true))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                let limit = limits.request_timeout;
+                match tokio::time::timeout(limit, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => axum::response::IntoResponse::into_response(ApiError::TimedOut(
+                        limit.as_secs().max(1),
+                    )),
+                }
+            },
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -128,6 +137,51 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_past_the_time_out_gets_a_json_408() {
+        let dir = std::env::temp_dir().join(format!("posture-timeout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let config = crate::config::Config {
+            database_url: format!("sqlite://{}", dir.join("t.db").display()),
+            ..crate::config::Config::default()
+        };
+        let state = crate::server::state(&config).await.expect("state");
+        let app = router(
+            state,
+            Limits {
+                max_body_bytes: 1 << 20,
+                request_timeout: Duration::from_millis(300),
+            },
+        );
+        // A body whose sender never sends: the request cannot finish.
+        let (_sender, stalled) =
+            http_body_util::channel::Channel::<axum::body::Bytes, axum::Error>::new(1);
+        let request = axum::http::Request::post("/api/v1/observations")
+            .header("content-type", "application/x-ndjson")
+            .body(axum::body::Body::new(stalled))
+            .expect("request");
+        let started = tokio::time::Instant::now();
+        let response = tower::ServiceExt::oneshot(app, request)
+            .await
+            .expect("response");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(json["error"], "timeout", "{json}");
+        assert!(
+            json["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Idempotency-Key"),
+            "{json}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn every_route_is_in_the_openapi_document() {

@@ -217,7 +217,8 @@ pub struct FindingQuery {
     pub domain: Option<String>,
 }
 
-/// The latest finding of each target and check.
+/// The latest finding of each target and check, each with `stale`: observed more than three
+/// scan intervals ago, so shown but no longer scored.
 #[utoipa::path(get, path = "/api/v1/findings", params(PageQuery, FindingQuery),
     responses((status = 200, description = "a page of posture/v1 findings"), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
 pub async fn findings(
@@ -227,6 +228,7 @@ pub async fn findings(
     Query(f): Query<FindingQuery>,
 ) -> Result<Json<Page<serde_json::Value>>, ApiError> {
     let only = scope(&role(&state, &headers).await?, f.organisation.as_deref())?;
+    let stale_before = state.judge.stale_before(Utc::now());
     let filter = FindingFilter {
         organisation: only,
         check: f.check,
@@ -247,7 +249,85 @@ pub async fn findings(
                     .any(|x| x.eq_ignore_ascii_case(want))
             })
         })
-        .map(|s| serde_json::to_value(&s.finding).unwrap_or_default())
+        .map(|s| {
+            let mut v = serde_json::to_value(&s.finding).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "stale".into(),
+                    (s.finding.observed_at < stale_before).into(),
+                );
+            }
+            v
+        })
+        .collect();
+    Ok(Json(paginate(all, q)?))
+}
+
+/// Regression filters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RegressionQuery {
+    /// Only this organisation's.
+    pub organisation: Option<String>,
+    /// Only those recorded since (RFC 3339); all kept history by default.
+    pub since: Option<String>,
+}
+
+/// A check of a target that passed (or warned) and now fails.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegressionView {
+    /// The target's store key (for `/api/v1/targets/{key}/history`).
+    pub target: String,
+    /// The check.
+    pub check: String,
+    /// The organisation.
+    pub organisation: String,
+    /// The domain it is scored under.
+    pub domain: String,
+    /// The status before: pass or warn.
+    pub from: String,
+    /// Always fail.
+    pub to: String,
+    /// When the failure was recorded (RFC 3339).
+    pub at: String,
+    /// The observation that showed it.
+    pub observation: String,
+}
+
+/// Regressions, newest first: each time a check that passed (or warned) failed.
+#[utoipa::path(get, path = "/api/v1/regressions", params(PageQuery, RegressionQuery),
+    responses((status = 200, body = Page<RegressionView>), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+pub async fn regressions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    Query(r): Query<RegressionQuery>,
+) -> Result<Json<Page<RegressionView>>, ApiError> {
+    let only = scope(&role(&state, &headers).await?, r.organisation.as_deref())?;
+    let since = match r.since.as_deref() {
+        None => 0,
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| {
+                ApiError::BadRequest(format!("since: {t:?} is not an RFC 3339 time: {e}"))
+            })?
+            .timestamp_millis(),
+    };
+    let all = state
+        .store
+        .regressions(only.as_deref(), since)
+        .await?
+        .into_iter()
+        .map(|g| RegressionView {
+            target: g.target,
+            check: g.check,
+            organisation: g.organisation,
+            domain: g.domain,
+            from: g.from,
+            to: "fail".into(),
+            at: chrono::DateTime::from_timestamp_millis(g.at)
+                .unwrap_or_default()
+                .to_rfc3339(),
+            observation: g.observation,
+        })
         .collect();
     Ok(Json(paginate(all, q)?))
 }
@@ -282,7 +362,7 @@ pub async fn history(
             .split(':')
             .nth(if key.starts_with("endpoint:") { 2 } else { 1 })
             .unwrap_or("");
-        if !auth::owns(&owned, name) {
+        if !auth::owns(&owned, name) && !state.store.is_endpoint_of(name, own).await? {
             return Err(ApiError::Forbidden(format!(
                 "this token may read organisation {own} only"
             )));

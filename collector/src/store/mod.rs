@@ -160,6 +160,25 @@ mod tls_summary {
     }
 }
 
+/// A check of a target that passed (or warned) and now fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regression {
+    /// The target's store key.
+    pub target: String,
+    /// The check.
+    pub check: String,
+    /// The organisation.
+    pub organisation: String,
+    /// The scoring domain.
+    pub domain: String,
+    /// The status before: `pass` or `warn`.
+    pub from: String,
+    /// When the failure was recorded, Unix milliseconds.
+    pub at: i64,
+    /// The observation that showed it.
+    pub observation: String,
+}
+
 /// One domain's judgement, to be stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Judgement<'a> {
@@ -932,6 +951,49 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .collect()
+    }
+
+    /// Regressions since `since` (Unix ms), newest first: each time a check of a target went
+    /// from pass (or warn) to fail, of one organisation or all.
+    pub async fn regressions(
+        &self,
+        organisation: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<Regression>> {
+        let rows = sqlx::query(
+            "SELECT target_key, check_id, organisation, domain, from_status, at, observation FROM events \
+             WHERE to_status = 'fail' AND from_status IN ('pass', 'warn') AND at >= $1 AND ($2 IS NULL OR organisation = $2) \
+             ORDER BY at DESC, id DESC",
+        )
+        .bind(since)
+        .bind(organisation)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Regression {
+                    target: r.try_get(0)?,
+                    check: r.try_get(1)?,
+                    organisation: r.try_get(2)?,
+                    domain: r.try_get(3)?,
+                    from: r.try_get(4)?,
+                    at: r.try_get(5)?,
+                    observation: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `host` is a registered endpoint of `organisation`.
+    pub async fn is_endpoint_of(&self, host: &str, organisation: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM endpoints WHERE host = $1 AND organisation = $2")
+                .bind(host)
+                .bind(organisation)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     /// Remove raw observations received before `before` (Unix ms), except each target's

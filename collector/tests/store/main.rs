@@ -371,6 +371,58 @@ async fn batches_and_judgement(backend: &str) {
         "{backend}: the targets' latest stay the newer scan"
     );
 
+    // Worse again, two hours after the first scan: each check that passed (or warned) and
+    // now fails is a regression; a fix, or a first failure, is not.
+    let good_findings = store.findings(&FindingFilter::default()).await.unwrap();
+    let mut worse = example("weak-domain.json", "r");
+    for o in &mut worse {
+        o.scan.finished += chrono::Duration::hours(2);
+    }
+    store
+        .store_batch("a1", "RX1", "k5", &worse, 15)
+        .await
+        .unwrap();
+    judge
+        .rejudge(&store, "weak-trust.example", "RX1")
+        .await
+        .unwrap();
+    let key = |f: &posture_collector::store::StoredFinding| {
+        (f.finding.target.key(), f.finding.check.clone())
+    };
+    let passed: std::collections::BTreeSet<_> = good_findings
+        .iter()
+        .filter(|f| matches!(f.finding.status.to_string().as_str(), "pass" | "warn"))
+        .map(key)
+        .collect();
+    let failing: std::collections::BTreeSet<_> = store
+        .findings(&FindingFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|f| f.finding.status.to_string() == "fail")
+        .map(key)
+        .collect();
+    let want: std::collections::BTreeSet<_> = passed.intersection(&failing).cloned().collect();
+    let regressions = store.regressions(None, 0).await.unwrap();
+    let got: std::collections::BTreeSet<_> = regressions
+        .iter()
+        .map(|r| (r.target.clone(), r.check.clone()))
+        .collect();
+    assert!(!want.is_empty(), "{backend}");
+    assert_eq!(got, want, "{backend}");
+    assert!(
+        regressions
+            .iter()
+            .all(|r| r.organisation == "RX1" && r.domain == "weak-trust.example")
+    );
+    assert_eq!(
+        store.regressions(Some("RX1"), 0).await.unwrap().len(),
+        regressions.len()
+    );
+    assert!(store.regressions(Some("RX2"), 0).await.unwrap().is_empty());
+    assert!(store.regressions(None, i64::MAX).await.unwrap().is_empty());
+    let after = store.counts().await.unwrap().1;
+
     // Daily snapshots: today's scores kept, a second snapshot the same day replaces them.
     let rows = judge.snapshot(&store, chrono::Utc::now()).await.unwrap();
     assert!(rows > 0);
@@ -385,7 +437,7 @@ async fn batches_and_judgement(backend: &str) {
     // Retention: every raw observation is older than "now + 1 day", but each target's latest
     // stays for judgement.
     let removed = store.prune(i64::MAX / 2).await.unwrap();
-    assert_eq!(removed, 8, "{backend}: 12 stored, the 4 latest kept");
+    assert_eq!(removed, 12, "{backend}: 16 stored, the 4 latest kept");
     assert_eq!(store.counts().await.unwrap().0, 4);
     judge
         .rejudge(&store, "weak-trust.example", "RX1")

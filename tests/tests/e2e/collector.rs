@@ -364,6 +364,67 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
     let (status, _) = c.get("/api/v1/scores?level=national", &viewer_a).await;
     assert_eq!(status, 403);
 
+    // A regression: RX1's endpoint observed a minute later with its certificate expired
+    // (the recorded scan, edited): TLS-CERT-EXPIRED passed and now fails.
+    let mut later = a_scan["observations"][0].clone();
+    later["scan"]["id"] = "regression-1".into();
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(later["scan"]["finished"].as_str().unwrap()).unwrap()
+            + chrono::Duration::minutes(1);
+    later["scan"]["finished"] = finished.to_rfc3339().into();
+    later["tls"]["certificate"]["chain"][0]["not_after"] = "2020-01-01T00:00:00Z".into();
+    let (status, outcome) = c
+        .post_batch(
+            &key_a,
+            gzip(serde_json::to_string(&later).unwrap().as_bytes()),
+            true,
+            "regression",
+        )
+        .await;
+    assert_eq!(status, 200, "{outcome}");
+    let (status, regressed) = c.get("/api/v1/regressions", &viewer_a).await;
+    assert_eq!(status, 200, "{regressed}");
+    let checks: Vec<&str> = regressed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["check"].as_str().unwrap())
+        .collect();
+    assert!(checks.contains(&"TLS-CERT-EXPIRED"), "{regressed}");
+    assert!(
+        regressed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["from"] != "fail" && r["to"] == "fail" && r["organisation"] == "RX1"),
+        "{regressed}"
+    );
+    let (_, none) = c
+        .get("/api/v1/regressions?since=2999-01-01T00:00:00Z", &national)
+        .await;
+    assert_eq!(none["total"], 0, "{none}");
+    let (status, _) = c
+        .get("/api/v1/regressions?organisation=RX2", &viewer_a)
+        .await;
+    assert_eq!(status, 403);
+    let (status, bad) = c
+        .get("/api/v1/regressions?since=yesterday", &national)
+        .await;
+    assert_eq!(
+        (status, bad["error"].as_str()),
+        (400, Some("bad_request")),
+        "{bad}"
+    );
+    let (_, fresh) = c.get("/api/v1/findings?per_page=1000", &viewer_a).await;
+    assert!(
+        fresh["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["stale"] == false),
+        "just scanned: nothing is stale"
+    );
+
     // /metrics: the text format as promtool reads it, with the scores and counters.
     let metrics = c.metrics().await;
     let mut promtool = Command::new("promtool")
@@ -390,33 +451,37 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
         "posture_compliance_score{organisation=\"RX1\",standard=\"NCSC-TLS\"}",
         "posture_compliance_score{organisation=\"RX2\",standard=\"NCSC-TLS\"}",
         "posture_national_compliance_score{standard=\"NCSC-TLS\"}",
-        "posture_observations_ingested_total 2",
+        "posture_observations_ingested_total 3",
         "posture_observations_duplicate_total 1",
         "posture_batches_rejected_total{reason=\"forbidden\"} 1",
         "posture_agents{organisation=\"RX1\",state=\"live\"} 1",
         // The protocol mix: each lab server speaks TLS 1.2 and 1.3 only.
         "posture_tls_endpoints{organisation=\"RX1\",protocol=\"TLSv1.3\"} 1",
         "posture_tls_endpoints{organisation=\"RX2\",protocol=\"TLSv1.2\"} 1",
+        "posture_certificates_expiring{organisation=\"RX1\"} 1",
         "posture_certificates_expiring{organisation=\"RX2\"} 1",
+        "posture_regressions{organisation=\"RX1\"} ",
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
-    assert!(
-        !metrics.contains("protocol=\"TLSv1.0\"")
-            && !metrics.contains("posture_certificates_expiring{organisation=\"RX1\"}"),
-        "{metrics}"
-    );
-    // The one exception series names the target whose certificate expires, and when.
+    assert!(!metrics.contains("protocol=\"TLSv1.0\""), "{metrics}");
+    // The one exception series names the targets whose certificates expire soonest, and
+    // when: RX1's expired one (the edited observation), RX2's in ten days.
     let expiry: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("posture_certificate_expiry_timestamp_seconds{"))
         .collect();
-    assert_eq!(expiry.len(), 1, "{metrics}");
+    assert_eq!(expiry.len(), 2, "{metrics}");
     assert!(
-        expiry[0].contains("organisation=\"RX2\",target=\"tls://www.b.test:"),
+        expiry[0].contains("organisation=\"RX1\",target=\"tls://www.a.test:")
+            && expiry[0].ends_with(" 1577836800"),
         "{expiry:?}"
     );
-    let at: f64 = expiry[0].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        expiry[1].contains("organisation=\"RX2\",target=\"tls://www.b.test:"),
+        "{expiry:?}"
+    );
+    let at: f64 = expiry[1].rsplit(' ').next().unwrap().parse().unwrap();
     let in_days = (at - chrono::Utc::now().timestamp() as f64) / 86_400.0;
     assert!(
         (9.0..=10.5).contains(&in_days),
