@@ -67,6 +67,67 @@ pub enum Command {
     /// Work with the agent's configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run as a service: scan the configuration's targets on its [schedule], keep each
+    /// observation in the on-disk spool the moment it is made, and upload the spool to the
+    /// [collector], which judges and scores it. Nothing is lost when the collector or the
+    /// network is down: the spool is uploaded when it is back. SIGTERM stops it cleanly.
+    ///
+    /// Exit codes: 0 stopped; 64 bad configuration (the file and key are named); 69 the state
+    /// directory cannot be used.
+    #[command(after_help = "Examples:
+  posture-agent run --config /etc/posture/agent.toml
+  posture-agent run --config agent.toml --once     (one round, upload, exit: for cron or a test)
+  posture-agent status --config agent.toml         (next scan, spool depth, last upload, last error)")]
+    Run(RunArgs),
+    /// What the service's state directory says: next scan, last scan, last upload, last
+    /// error and the spool's depth.
+    Status(StatusArgs),
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (see examples/agent.toml): targets, [collector], [schedule],
+    /// [spool].
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// One round of scans, then upload the spool and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Dial somewhere else, as `scan --connect-to` does (HOST1:PORT1:HOST2:PORT2). Repeatable.
+    #[arg(long, value_name = "RULE")]
+    pub connect_to: Vec<String>,
+}
+
+impl RunArgs {
+    /// The scan options this service scans with: the configuration's, and `--connect-to`.
+    pub fn scan_args(&self) -> ScanArgs {
+        use clap::{Args as _, FromArgMatches as _};
+        let mut argv = vec![
+            "scan".into(),
+            "--config".into(),
+            self.config.as_os_str().to_owned(),
+        ];
+        for rule in &self.connect_to {
+            argv.push("--connect-to".into());
+            argv.push(rule.into());
+        }
+        // Every other option keeps its default: parsing cannot fail.
+        let command = ScanArgs::augment_args(clap::Command::new("scan"));
+        let matches = command.get_matches_from(argv);
+        ScanArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The service's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `policy` subcommands.

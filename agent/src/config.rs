@@ -45,6 +45,36 @@ struct RawConfig {
     registration: RawRegistration,
     #[serde(default)]
     tls: RawTls,
+    collector: Option<RawCollector>,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    spool: RawSpool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollector {
+    url: Option<String>,
+    ca_file: Option<PathBuf>,
+    enrol_secret_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    batch: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    interval: Option<String>,
+    jitter: Option<String>,
+    heartbeat: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpool {
+    dir: Option<PathBuf>,
+    max_mb: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +174,96 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Issuer-name fragments of TLS-inspection CAs.
     pub interception_ca: Vec<String>,
+    /// Where `run` sends what it observes (`[collector]`; `None`: not set).
+    pub collector: Option<CollectorConfig>,
+    /// When `run` scans (`[schedule]`).
+    pub schedule: Schedule,
+    /// The on-disk spool `run` keeps observations in until the collector has them (`[spool]`).
+    pub spool: SpoolConfig,
+}
+
+/// `[collector]`: where the agent service sends its observations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorConfig {
+    /// The collector's base URL (`https://collector.example:8443`).
+    pub url: String,
+    /// A PEM bundle to trust for the collector instead of the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the organisation's enrolment secret.
+    pub enrol_secret_file: Option<PathBuf>,
+    /// Where the agent's own key is kept (written on enrolment, readable by its user only).
+    pub key_file: PathBuf,
+    /// Observations per upload.
+    pub batch: usize,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time from the start of one round of scans to the next.
+    pub interval: Duration,
+    /// Each round starts up to this much later, at random, so a fleet does not scan at once.
+    pub jitter: Duration,
+    /// Time between heartbeats.
+    pub heartbeat: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            interval: Duration::from_secs(6 * 3600),
+            jitter: Duration::from_secs(600),
+            heartbeat: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[spool]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolConfig {
+    /// The state directory: the spool and what `status` reads.
+    pub dir: PathBuf,
+    /// The spool's size cap in bytes: past it the oldest observations are dropped (counted).
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> SpoolConfig {
+        SpoolConfig {
+            dir: PathBuf::from("/var/lib/posture-agent"),
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// The agent can get a key: it has one, or the enrolment secret to ask for one. Checked
+    /// by `run`, not when the file is read (an example file names files it does not ship).
+    pub fn check_files(&self, path: &Path) -> Result<(), ConfigError> {
+        if self.key_file.exists() {
+            return Ok(());
+        }
+        let err = |key: &str, message: String| ConfigError {
+            path: path.to_owned(),
+            key: key.into(),
+            message,
+        };
+        match &self.enrol_secret_file {
+            None => Err(err(
+                "collector.key_file",
+                format!(
+                    "{}: no such file, and no collector.enrol_secret_file to enrol with",
+                    self.key_file.display()
+                ),
+            )),
+            Some(f) => std::fs::metadata(f).map(|_| ()).map_err(|e| {
+                err(
+                    "collector.enrol_secret_file",
+                    format!("{}: {e}", f.display()),
+                )
+            }),
+        }
+    }
 }
 
 impl Config {
@@ -204,6 +324,9 @@ impl Config {
             private_registries,
             ca_file: c.ca_file(raw.tls.ca_file.as_deref())?,
             interception_ca: raw.tls.interception_ca,
+            collector: raw.collector.map(|r| c.collector(r)).transpose()?,
+            schedule: c.schedule(&raw.schedule)?,
+            spool: c.spool(&raw.spool)?,
         })
     }
 }
@@ -422,6 +545,114 @@ impl Checker<'_> {
             .with_pem_bundle(&full)
             .map_err(|m| self.err("tls.ca_file", m))?;
         Ok(Some(full))
+    }
+}
+
+/// The service's sections.
+impl Checker<'_> {
+    fn collector(&self, raw: RawCollector) -> Result<CollectorConfig, ConfigError> {
+        let url = raw.url.ok_or_else(|| {
+            self.err(
+                "collector.url",
+                "missing: the collector's https:// URL".into(),
+            )
+        })?;
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| self.err("collector.url", format!("{url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+            return Err(self.err(
+                "collector.url",
+                format!("{url:?}: give an https:// URL (http:// only for a local demo)"),
+            ));
+        }
+        let ca_file = match raw.ca_file.as_deref() {
+            None => None,
+            Some(p) => {
+                let full = self.resolve(p);
+                TrustStore::default()
+                    .with_pem_bundle(&full)
+                    .map_err(|m| self.err("collector.ca_file", m))?;
+                Some(full)
+            }
+        };
+        let key_file = raw.key_file.map(|p| self.resolve(&p)).ok_or_else(|| {
+            self.err(
+                "collector.key_file",
+                "missing: where the agent keeps its key".into(),
+            )
+        })?;
+        let enrol_secret_file = raw.enrol_secret_file.map(|p| self.resolve(&p));
+        let batch = match raw.batch {
+            None => 50,
+            Some(n) if (1..=10_000).contains(&n) => n,
+            Some(n) => return Err(self.err("collector.batch", format!("{n}: give 1 to 10000"))),
+        };
+        Ok(CollectorConfig {
+            url: url.trim_end_matches('/').to_owned(),
+            ca_file,
+            enrol_secret_file,
+            key_file,
+            batch,
+        })
+    }
+
+    fn interval(
+        &self,
+        key: &str,
+        v: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(text) => posture_policies::score::parse_interval(text)
+                .and_then(|d| d.to_std().ok())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    self.err(
+                        key,
+                        format!("{text:?}: give a time such as 90s, 30m, 6h or 1d"),
+                    )
+                }),
+        }
+    }
+
+    fn schedule(&self, raw: &RawSchedule) -> Result<Schedule, ConfigError> {
+        let d = Schedule::default();
+        let interval = self.interval("schedule.interval", raw.interval.as_deref(), d.interval)?;
+        let jitter = match raw.jitter.as_deref() {
+            Some("0") => Duration::ZERO,
+            j => self.interval("schedule.jitter", j, d.jitter.min(interval / 4))?,
+        };
+        if jitter >= interval {
+            return Err(self.err(
+                "schedule.jitter",
+                "must be shorter than schedule.interval".into(),
+            ));
+        }
+        Ok(Schedule {
+            interval,
+            jitter,
+            heartbeat: self.interval(
+                "schedule.heartbeat",
+                raw.heartbeat.as_deref(),
+                d.heartbeat,
+            )?,
+        })
+    }
+
+    fn spool(&self, raw: &RawSpool) -> Result<SpoolConfig, ConfigError> {
+        let d = SpoolConfig::default();
+        let max_bytes = match raw.max_mb {
+            None => d.max_bytes,
+            Some(mb) if mb.is_finite() && mb >= 0.01 => (mb * 1024.0 * 1024.0) as u64,
+            Some(mb) => {
+                return Err(self.err("spool.max_mb", format!("{mb}: give at least 0.01 (MiB)")));
+            }
+        };
+        Ok(SpoolConfig {
+            dir: raw.dir.as_deref().map_or(d.dir, |p| self.resolve(p)),
+            max_bytes,
+        })
     }
 }
 

@@ -51,6 +51,10 @@ pub enum Error {
         /// The `--fail-on` severity.
         severity: &'static str,
     },
+    /// The service cannot go on: its state directory cannot be used (exit 69,
+    /// EX_UNAVAILABLE).
+    #[error("{0}")]
+    Unavailable(String),
     /// The user interrupted the scan (Ctrl-C) after what finished was reported (exit 130, as a
     /// shell reports SIGINT).
     #[error("interrupted")]
@@ -76,6 +80,7 @@ impl Error {
             Error::Failing { .. } => 1,
             Error::Unscanned(_) => 2,
             Error::Interrupted => 130,
+            Error::Unavailable(_) => 69,
         }
     }
 }

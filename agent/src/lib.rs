@@ -15,6 +15,7 @@ pub mod error;
 pub mod output;
 pub mod probe;
 pub mod runner;
+pub mod service;
 pub mod target;
 
 use std::ffi::OsString;
@@ -37,6 +38,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Evaluate(args) => commands::evaluate(&args, out),
         Command::Scan(args) => commands::scan(&args, out),
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(&file, out),
+        Command::Run(args) => service::run(&args),
+        Command::Status(args) => service::status(&args, out),
     }
 }
 

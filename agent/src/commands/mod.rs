@@ -6,7 +6,7 @@
 
 mod evaluate;
 mod explain;
-mod scan;
+pub(crate) mod scan;
 pub mod settings;
 
 use std::io::Write;

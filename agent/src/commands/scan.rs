@@ -98,7 +98,7 @@ pub fn scan(args: &ScanArgs, out: &mut dyn Write) -> Result<()> {
 
 /// The targets of the command line (or else of the configuration), parsed: each once, in the
 /// normal form (A-labels, no trailing dot), in the order given.
-fn plan(target_texts: &[String]) -> Result<Plan> {
+pub(crate) fn plan(target_texts: &[String]) -> Result<Plan> {
     if target_texts.is_empty() {
         return Err(Error::Usage(
             "name at least one TARGET (or `targets` in the --config file)".into(),

@@ -472,5 +472,44 @@ pub fn config_check(path: &Path, out: &mut dyn Write) -> Result<()> {
         };
     let settings = Settings::resolve(&no_options, &config)?;
     writeln!(out, "{}: OK", path.display())?;
-    settings.print(out)
+    settings.print(out)?;
+    print_service(&config, out)
+}
+
+/// What `run --config FILE` adds: where it sends, when it scans, where it keeps its spool.
+fn print_service(config: &Config, out: &mut dyn Write) -> Result<()> {
+    let Some(c) = &config.collector else {
+        writeln!(
+            out,
+            "collector:          none ([collector] is needed by `run`)"
+        )?;
+        return Ok(());
+    };
+    let shown = |p: &Option<PathBuf>| p.as_ref().map_or("-".into(), |p| p.display().to_string());
+    writeln!(
+        out,
+        "collector:          {} (CA {}; key {}; enrolment secret {}; {} observations a batch)",
+        c.url,
+        c.ca_file
+            .as_ref()
+            .map_or("public roots".into(), |p| p.display().to_string()),
+        c.key_file.display(),
+        shown(&c.enrol_secret_file),
+        c.batch
+    )?;
+    let s = config.schedule;
+    writeln!(
+        out,
+        "schedule:           every {}s, up to {}s later at random; heartbeat every {}s",
+        s.interval.as_secs(),
+        s.jitter.as_secs(),
+        s.heartbeat.as_secs()
+    )?;
+    writeln!(
+        out,
+        "spool:              {} (at most {} MiB)",
+        config.spool.dir.display(),
+        config.spool.max_bytes / (1024 * 1024)
+    )?;
+    Ok(())
 }

@@ -35,6 +35,14 @@ fn the_shipped_example_says_what_it_sets() {
     );
     assert!(text.contains("private registries: nhs.uk"), "{text}");
     assert!(
+        text.contains(
+            "collector:          https://collector.example.nhs.uk:8443 (CA public roots;"
+        ) && text.contains(
+            "schedule:           every 21600s, up to 900s later at random; heartbeat every 300s"
+        ) && text.contains("spool:              /var/lib/posture-agent (at most 256 MiB)"),
+        "{text}"
+    );
+    assert!(
         text.contains("budget 120s per endpoint and 120s per domain, 3 per host, 32 in all"),
         "{text}"
     );

@@ -16,12 +16,13 @@ const COLLECTOR: &str = env!("CARGO_BIN_EXE_posture-collector-lab");
 const AGENT: &str = env!("CARGO_BIN_EXE_posture-agent-lab");
 
 /// A collector process on loopback, with its configuration and database in a scratch dir.
-struct Collector {
+pub(crate) struct Collector {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     config: PathBuf,
     client: reqwest::Client,
-    _dir: TempDir,
+    port: String,
+    dir: TempDir,
 }
 
 impl Drop for Collector {
@@ -48,7 +49,7 @@ fn admin(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 
 impl Collector {
     /// Set up two organisations (RX1 owns a.test, RX2 owns b.test) and serve over HTTPS.
-    fn start(pki: &Pki) -> Collector {
+    pub(crate) fn start(pki: &Pki) -> Collector {
         Collector::start_on(pki, "", true)
     }
 
@@ -74,27 +75,7 @@ impl Collector {
             let (status, _, err) = admin(&config, &["domain", "add", domain, "--org", code]);
             assert_eq!(status, Some(0), "{err}");
         }
-        let mut child = Command::new(COLLECTOR)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The bound port is on standard error; the rest of it is drained so the pipe never
-        // fills.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("the collector said where it listens")
-                .unwrap();
-            if let Some(rest) =
-                line.strip_prefix("posture-collector: listening on https://127.0.0.1:")
-            {
-                break rest.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (child, port) = serve(&config);
         let client = reqwest::Client::builder()
             .add_root_certificate(
                 reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap(),
@@ -106,11 +87,38 @@ impl Collector {
             url: format!("https://localhost:{port}"),
             config,
             client,
-            _dir: dir,
+            port,
+            dir,
         }
     }
 
-    fn admin(&self, args: &[&str]) -> String {
+    /// Stop the process (SIGKILL), as a crash or a network cut would.
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Serve again on the same port and database.
+    pub(crate) fn start_again(&mut self) {
+        let text = std::fs::read_to_string(&self.config).unwrap().replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{}\"", self.port),
+        );
+        std::fs::write(&self.config, text).unwrap();
+        let (child, port) = serve(&self.config);
+        assert_eq!(port, self.port);
+        self.child = child;
+    }
+
+    /// The store, opened beside the process (SQLite in the scratch dir).
+    pub(crate) async fn store(&self) -> posture_collector::store::Store {
+        let url = format!("sqlite://{}", self.dir.path().join("posture.db").display());
+        posture_collector::store::Store::connect(&url, 1)
+            .await
+            .unwrap()
+    }
+
+    pub(crate) fn admin(&self, args: &[&str]) -> String {
         let (status, out, err) = admin(&self.config, args);
         assert_eq!(status, Some(0), "{args:?}: {err}");
         out
@@ -127,7 +135,7 @@ impl Collector {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .client
             .get(format!("{}{path}", self.url))
@@ -186,6 +194,31 @@ impl Collector {
             .await
             .unwrap()
     }
+}
+
+/// `posture-collector serve --config FILE`: the process and the port it said it bound.
+fn serve(config: &Path) -> (Child, String) {
+    let mut child = Command::new(COLLECTOR)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The bound port is on standard error; the rest of it is drained so the pipe never
+    // fills.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("the collector said where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("posture-collector: listening on https://127.0.0.1:")
+        {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -26,6 +26,7 @@ mod hostile;
 mod mail;
 mod mail_domain;
 mod reference;
+mod service;
 mod shipped_files;
 mod spf;
 mod spf_suite;

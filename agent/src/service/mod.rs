@@ -1,0 +1,413 @@
+//! `posture-agent run`: the agent as a service. It scans its targets on a schedule, writes
+//! each observation to the on-disk spool the moment its target finishes, and uploads the spool
+//! to the collector in batches, removing what the collector has acknowledged. Nothing leaves
+//! the spool unacknowledged: a collector that is down, a network that fails, a process that is
+//! killed, all end with the spool uploaded later (the collector drops what it already has, by
+//! observation id and batch key).
+//!
+//! `posture-agent status` reads the same state directory.
+
+pub mod spool;
+pub mod uplink;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{RunArgs, StatusArgs};
+use crate::commands::settings::{Settings, load_config};
+use crate::config::{CollectorConfig, Config, ConfigError};
+use crate::error::{Error, Result};
+use spool::Spool;
+use uplink::{Beat, Uplink, UplinkError, say};
+
+/// How long SIGTERM waits for the upload in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Longest wait between upload attempts while the collector is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// `run --config FILE`.
+pub fn run(args: &RunArgs) -> Result<()> {
+    let config = load_config(&args.config)?;
+    let collector = config.collector.clone().ok_or_else(|| ConfigError {
+        path: args.config.clone(),
+        key: "collector".into(),
+        message: "missing: `run` sends what it finds to a collector; add [collector] with url and key_file".into(),
+    })?;
+    collector.check_files(&args.config)?;
+    let settings = Settings::resolve(&args.scan_args(), &config)?;
+    let plan = crate::commands::scan::plan(&settings.targets)?;
+    let options = settings.run_options()?;
+    let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let uplink = Uplink::new(&collector).map_err(|e| Error::Unavailable(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Output)?;
+    let service = Service {
+        spool: Arc::new(Mutex::new(spool)),
+        work: Arc::new(Notify::new()),
+        scans_done: std::sync::atomic::AtomicBool::new(false),
+        config: config.clone(),
+        collector,
+    };
+    let result = runtime.block_on(service.run(plan, options, uplink, args.once));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+struct Service {
+    spool: Arc<Mutex<Spool>>,
+    work: Arc<Notify>,
+    /// This process has finished its rounds (`--once`: the upload loop ends with the spool).
+    scans_done: std::sync::atomic::AtomicBool,
+    config: Config,
+    collector: CollectorConfig,
+}
+
+impl Service {
+    async fn run(
+        self,
+        plan: crate::runner::Plan,
+        options: crate::runner::RunOptions,
+        uplink: Uplink,
+        once: bool,
+    ) -> Result<()> {
+        let stop = CancellationToken::new();
+        let signals = stop.clone();
+        tokio::spawn(async move {
+            terminated().await;
+            say(
+                "stopping: the scans in flight are dropped (what finished is spooled), the upload in flight finishes",
+            );
+            signals.cancel();
+        });
+        let sender = Arc::new(self);
+        let uploads = {
+            let s = sender.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move { s.upload_loop(uplink, stop, once).await })
+        };
+        let mut scans_done = false;
+        while !stop.is_cancelled() {
+            // --once scans now; the service resumes the schedule it kept.
+            let due = if once { Utc::now() } else { sender.next_due()? };
+            let wait = (due - Utc::now()).to_std().unwrap_or_default();
+            if !wait.is_zero() {
+                say(&format!("next round of scans at {}", due.to_rfc3339()));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.cancelled() => break,
+                }
+            }
+            sender.round(plan.clone(), options.clone(), &stop).await?;
+            if once {
+                scans_done = true;
+                break;
+            }
+        }
+        if scans_done {
+            // --once: the upload loop ends when the spool is empty (or on SIGTERM).
+            sender
+                .scans_done
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            sender.work.notify_one();
+        }
+        match uploads.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Unavailable(format!("the upload task failed: {e}"))),
+        }
+    }
+
+    fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the next round is due: as kept in the state (a restart resumes the schedule),
+    /// else now.
+    fn next_due(&self) -> Result<DateTime<Utc>> {
+        let kept = self.spool().state("next_scan").map_err(unavailable)?;
+        Ok(kept
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)))
+    }
+
+    /// One round: every target scanned, each observation spooled as it finishes.
+    async fn round(
+        &self,
+        plan: crate::runner::Plan,
+        options: crate::runner::RunOptions,
+        stop: &CancellationToken,
+    ) -> Result<()> {
+        let started = Utc::now();
+        say(&format!("scanning {} target(s)", plan.asked().len()));
+        let mut run = crate::runner::start(plan, options, stop.child_token());
+        let mut spooled = 0;
+        while let Some(mut o) = run.next().await {
+            let id = o
+                .scan
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            o.scan.id = Some(id.clone());
+            let line = serde_json::to_vec(&o).map_err(|e| Error::Unavailable(e.to_string()))?;
+            let dropped = self
+                .spool()
+                .push(&id, &line, Utc::now().timestamp_millis())
+                .map_err(unavailable)?;
+            if dropped > 0 {
+                say(&format!(
+                    "WARNING: the spool is full ({} MiB): dropped the {dropped} oldest observation(s)",
+                    self.config.spool.max_bytes / (1024 * 1024)
+                ));
+            }
+            spooled += 1;
+            self.work.notify_one();
+        }
+        let _ = run.finish().await;
+        let interval =
+            chrono::Duration::from_std(self.config.schedule.interval).unwrap_or_default();
+        let jitter_ms = u64::try_from(self.config.schedule.jitter.as_millis()).unwrap_or(0);
+        let jitter = if jitter_ms == 0 {
+            0
+        } else {
+            rand::random::<u64>() % jitter_ms
+        };
+        let next =
+            started + interval + chrono::Duration::milliseconds(i64::try_from(jitter).unwrap_or(0));
+        let mut spool = self.spool();
+        spool
+            .set_state("last_scan", &Utc::now().to_rfc3339())
+            .and_then(|()| spool.set_state("next_scan", &next.to_rfc3339()))
+            .map_err(unavailable)?;
+        drop(spool);
+        say(&format!("round finished: {spooled} observation(s) spooled"));
+        Ok(())
+    }
+
+    /// Upload the spool, oldest first, until stopped (`once`: until the scans are done and
+    /// the spool is empty). Failures back off exponentially with jitter, honouring
+    /// Retry-After; a batch the collector refuses for good is split until the one observation
+    /// it refuses is found and set aside.
+    async fn upload_loop(
+        self: Arc<Self>,
+        mut uplink: Uplink,
+        stop: CancellationToken,
+        once: bool,
+    ) -> Result<()> {
+        let mut backoff = Duration::from_secs(1);
+        let mut batch = self.collector.batch;
+        let mut last_beat: Option<tokio::time::Instant> = None;
+        loop {
+            if last_beat.is_none_or(|t| t.elapsed() >= self.config.schedule.heartbeat) {
+                last_beat = Some(tokio::time::Instant::now());
+                let beat = self.beat()?;
+                if let Err(e) = uplink.heartbeat(&beat).await {
+                    self.note_error(&e);
+                }
+            }
+            let items = self.spool().oldest(batch).map_err(unavailable)?;
+            if items.is_empty() {
+                if once && self.scans_done.load(std::sync::atomic::Ordering::SeqCst) {
+                    say("the spool is empty: done");
+                    return Ok(());
+                }
+                tokio::select! {
+                    () = self.work.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    () = stop.cancelled() => return Ok(()),
+                }
+                continue;
+            }
+            let mut lines = Vec::new();
+            for i in &items {
+                lines.extend_from_slice(&i.body);
+                lines.push(b'\n');
+            }
+            // The same observations make the same key, so a batch sent again after a failure
+            // (or after a restart) is recognised as the one the collector may have stored.
+            let key = format!(
+                "{}-{}-{}",
+                items[0].seq,
+                items[items.len() - 1].seq,
+                items.len()
+            );
+            let sent = tokio::select! {
+                r = uplink.upload(&key, &lines) => r,
+                () = stop.cancelled() => {
+                    // SIGTERM: the upload in flight gets a little while to finish.
+                    match tokio::time::timeout(DRAIN, uplink.upload(&key, &lines)).await {
+                        Ok(r) => r,
+                        Err(_) => return Ok(()),
+                    }
+                }
+            };
+            match sent {
+                Ok(ack) => {
+                    let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+                    let mut spool = self.spool();
+                    spool.acknowledge(&seqs).map_err(unavailable)?;
+                    spool
+                        .set_state("last_upload", &Utc::now().to_rfc3339())
+                        .and_then(|()| spool.set_state("last_error", ""))
+                        .map_err(unavailable)?;
+                    drop(spool);
+                    say(&format!(
+                        "uploaded {} observation(s): {} new, {} the collector had",
+                        items.len(),
+                        ack.accepted,
+                        ack.duplicates
+                    ));
+                    backoff = Duration::from_secs(1);
+                    batch = self.collector.batch;
+                    if stop.is_cancelled() {
+                        return Ok(());
+                    }
+                }
+                Err(UplinkError::Rejected { status, message }) if items.len() == 1 => {
+                    say(&format!(
+                        "ERROR: the collector refused observation {} ({status}: {message}); it is set aside in the spool's rejected table",
+                        items[0].id
+                    ));
+                    self.spool()
+                        .reject(
+                            &items[0],
+                            &format!("{status}: {message}"),
+                            Utc::now().timestamp_millis(),
+                        )
+                        .map_err(unavailable)?;
+                }
+                Err(UplinkError::Rejected { .. }) => batch = (items.len() / 2).max(1),
+                Err(e) => {
+                    self.note_error(&e);
+                    if once && matches!(e, UplinkError::Refused(_)) {
+                        return Err(Error::Unavailable(format!(
+                            "{e}; the observations stay in the spool"
+                        )));
+                    }
+                    let wait = match &e {
+                        UplinkError::Later { after: Some(a), .. } => *a,
+                        _ => backoff + Duration::from_millis(rand::random::<u64>() % 1000),
+                    };
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    fn beat(&self) -> Result<Beat> {
+        let spool = self.spool();
+        Ok(Beat {
+            version: env!("CARGO_PKG_VERSION"),
+            last_scan: spool.state("last_scan").map_err(unavailable)?,
+            spool_depth: spool.depth().map_err(unavailable)?.observations,
+            last_error: spool
+                .state("last_error")
+                .map_err(unavailable)?
+                .filter(|e| !e.is_empty()),
+        })
+    }
+
+    /// Say and keep the last error (what `status` shows).
+    fn note_error(&self, e: &UplinkError) {
+        let text = e.to_string();
+        let loud = matches!(e, UplinkError::Refused(_));
+        say(&format!(
+            "{}{text}; observations stay in the spool",
+            if loud { "ERROR: " } else { "" }
+        ));
+        let _ = self.spool().set_state("last_error", &text);
+    }
+}
+
+fn unavailable(e: spool::SpoolError) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+/// SIGTERM or SIGINT.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `status --config FILE`: what the state directory says.
+pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
+    let config = load_config(&args.config)?;
+    let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let depth = spool.depth().map_err(unavailable)?;
+    let state = |k: &str| -> Result<String> {
+        Ok(spool
+            .state(k)
+            .map_err(unavailable)?
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "-".into()))
+    };
+    let collector = config
+        .collector
+        .as_ref()
+        .map_or("(no [collector])".to_owned(), |c| c.url.clone());
+    let report = serde_json::json!({
+        "state_dir": config.spool.dir.display().to_string(),
+        "collector": collector,
+        "next_scan": state("next_scan")?,
+        "last_scan": state("last_scan")?,
+        "last_upload": state("last_upload")?,
+        "last_error": state("last_error")?,
+        "spool": {
+            "observations": depth.observations,
+            "bytes": depth.bytes,
+            "dropped": depth.dropped,
+            "rejected": depth.rejected,
+        },
+    });
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        )?;
+        return Ok(());
+    }
+    for (label, key) in [
+        ("state directory", "state_dir"),
+        ("collector", "collector"),
+        ("next scan", "next_scan"),
+        ("last scan", "last_scan"),
+        ("last upload", "last_upload"),
+        ("last error", "last_error"),
+    ] {
+        writeln!(out, "{label:<16} {}", report[key].as_str().unwrap_or("-"))?;
+    }
+    writeln!(
+        out,
+        "{:<16} {} observation(s), {} bytes waiting; {} dropped (spool full), {} refused by the collector",
+        "spool", depth.observations, depth.bytes, depth.dropped, depth.rejected
+    )?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! The agent as a service (`posture-agent run`), as it is run: real processes on loopback. A
+//! collector over HTTPS on SQLite, lab TLS servers as the targets, and the agent with its
+//! configuration file, state directory and key file. The collector is away while the agent
+//! scans; the agent is killed with work in its spool; its spool fills; its key is revoked;
+//! its configuration is wrong. Each time nothing is lost and nothing is stored twice, or the
+//! agent says why it cannot go on.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use posture_lab::pki::{LeafSpec, Pki, TempDir};
+use posture_lab::servers::{Running, RustlsServer};
+use serde_json::Value;
+
+use crate::collector::Collector;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_posture-agent-lab");
+
+/// An agent's files: its configuration, state directory, key and enrolment secret.
+struct AgentFiles {
+    dir: TempDir,
+    config: PathBuf,
+    connect_to: Vec<String>,
+}
+
+impl AgentFiles {
+    /// A configuration that scans `servers` (as `tls://www.a.test:PORT`) for RX1 and sends to
+    /// `collector_url`, with `extra` TOML appended (a `[spool]` cap, say).
+    fn new(
+        pki: &Pki,
+        collector_url: &str,
+        secret: &str,
+        servers: &[&Running],
+        extra: &str,
+    ) -> Self {
+        let dir = TempDir::new("agent-service");
+        dir.write("collector-ca.pem", pki.root_pem());
+        dir.write("enrol.secret", format!("{secret}\n"));
+        let targets: Vec<String> = servers
+            .iter()
+            .map(|s| format!("\"tls://www.a.test:{}\"", s.addr.port()))
+            .collect();
+        let connect_to = servers
+            .iter()
+            .map(|s| format!("www.a.test:{0}:127.0.0.1:{0}", s.addr.port()))
+            .collect();
+        let config = dir.write(
+            "agent.toml",
+            format!(
+                "organisation = \"RX1\"\ntargets = [{}]\n\n[tls]\nca_file = \"collector-ca.pem\"\n\n\
+                 [collector]\nurl = \"{collector_url}\"\nca_file = \"collector-ca.pem\"\n\
+                 enrol_secret_file = \"enrol.secret\"\nkey_file = \"agent.key\"\nbatch = 2\n\n\
+                 [schedule]\ninterval = \"1h\"\nheartbeat = \"1s\"\n\n[spool]\ndir = \"state\"\n{extra}",
+                targets.join(", ")
+            ),
+        );
+        AgentFiles {
+            dir,
+            config,
+            connect_to,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(AGENT);
+        c.args(args).arg("--config").arg(&self.config);
+        c
+    }
+
+    /// `run` (with `--once` when `once`), its output to files in the scratch dir.
+    fn spawn(&self, once: bool) -> Child {
+        let mut c = self.command(&["run"]);
+        if once {
+            c.arg("--once");
+        }
+        for rule in &self.connect_to {
+            c.args(["--connect-to", rule]);
+        }
+        let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
+        c.stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// `status --json`.
+    fn status(&self) -> Value {
+        let o = self.command(&["status", "--json"]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    /// Wait until `status` satisfies `done`.
+    fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            let s = self.status();
+            if done(&s) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{what}: {} / {}", self.status(), self.log());
+    }
+}
+
+/// Wait for `child` to exit, up to `seconds`.
+fn exit_of(child: &mut Child, seconds: u64) -> Option<i32> {
+    for _ in 0..seconds * 10 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("still running after {seconds} s");
+}
+
+async fn lab_servers(pki: &Pki, n: usize) -> Vec<Running> {
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        servers.push(
+            RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+                .start()
+                .await,
+        );
+    }
+    servers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent_is_killed() {
+    let pki = Pki::new();
+    let mut c = Collector::start(&pki);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let national = c.admin(&["token", "create", "--national"]);
+    let servers = lab_servers(&pki, 3).await;
+    let refs: Vec<&Running> = servers.iter().collect();
+    let agent = AgentFiles::new(&pki, &c.url, &secret, &refs, "");
+
+    // The collector is away for the whole round: every observation waits in the spool.
+    c.stop();
+    let mut run = agent.spawn(true);
+    let waiting = agent.wait_for("three observations spooled", |s| {
+        s["spool"]["observations"] == 3 && s["last_scan"] != "-"
+    });
+    assert_ne!(waiting["last_error"], "-", "{waiting}");
+    // Back: the agent enrols, uploads the spool and (--once) exits.
+    c.start_again();
+    assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
+    let key = std::fs::metadata(agent.dir.path().join("agent.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600,
+        "the key file is the agent's user's only"
+    );
+    let store = c.store().await;
+    assert_eq!(store.counts().await.unwrap().0, 3, "{}", agent.log());
+    let after = agent.status();
+    assert_eq!(after["spool"]["observations"], 0, "{after}");
+    assert_ne!(after["last_upload"], "-");
+    let (_, found) = c
+        .get("/api/v1/findings?organisation=RX1&per_page=1000", &national)
+        .await;
+    for s in &servers {
+        let target = format!("tls://www.a.test:{}", s.addr.port());
+        assert!(
+            found["items"].as_array().unwrap().iter().any(
+                |f| f["target"]["host"] == "www.a.test" && f["target"]["port"] == s.addr.port()
+            ),
+            "no finding of {target}: {found}"
+        );
+    }
+
+    // Killed (SIGKILL) with a round in its spool: started again, it uploads what it kept,
+    // and the collector stores each observation once.
+    c.stop();
+    let mut run = agent.spawn(true);
+    agent.wait_for("the second round spooled", |s| {
+        s["spool"]["observations"] == 3
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    c.start_again();
+    let mut run = agent.spawn(true);
+    assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
+    let store = c.store().await;
+    assert_eq!(
+        store.counts().await.unwrap().0,
+        9,
+        "three rounds of three targets, each observation once: {}",
+        agent.log()
+    );
+    assert_eq!(agent.status()["spool"]["observations"], 0);
+    // The heartbeat reached the collector.
+    let (_, agents) = c.get("/api/v1/agents", &national).await;
+    assert!(
+        agents["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["last_seen"].is_string()),
+        "{agents}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_drops_the_oldest_and_a_revoked_key_keeps_the_spool() {
+    let pki = Pki::new();
+    let c = Collector::start(&pki);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let servers = lab_servers(&pki, 3).await;
+    let refs: Vec<&Running> = servers.iter().collect();
+
+    // A spool of 10 KiB, a collector that is nowhere: the scans go on, the oldest are dropped
+    // and counted, the newest kept.
+    let small = AgentFiles::new(
+        &pki,
+        "https://127.0.0.1:9",
+        &secret,
+        &refs,
+        "max_mb = 0.01\n",
+    );
+    let mut run = small.spawn(false);
+    let full = small.wait_for("a round over the cap", |s| s["last_scan"] != "-");
+    assert!(full["spool"]["dropped"].as_u64().unwrap() >= 1, "{full}");
+    assert!(
+        full["spool"]["observations"].as_u64().unwrap() >= 1,
+        "{full}"
+    );
+    assert!(
+        full["spool"]["bytes"].as_u64().unwrap() <= 10 * 1024 || full["spool"]["observations"] == 1,
+        "{full}"
+    );
+    assert!(small.log().contains("the spool is full"), "{}", small.log());
+    terminate(&run);
+    assert_eq!(exit_of(&mut run, 20), Some(0), "{}", small.log());
+
+    // Enrolled, uploading; then its key and the secret are revoked: it says why, stops
+    // uploading and keeps spooling.
+    let agent = AgentFiles::new(&pki, &c.url, &secret, &refs, "");
+    let mut run = agent.spawn(true);
+    assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
+    let listed = c.admin(&["agent", "list", "--org", "RX1"]);
+    let id = listed.split('\t').next().unwrap().to_owned();
+    c.admin(&["agent", "revoke", &id]);
+    assert_eq!(c.admin(&["enrol-secret", "revoke", &secret]), "revoked");
+    let mut run = agent.spawn(true);
+    let code = exit_of(&mut run, 60);
+    assert_eq!(code, Some(69), "{}", agent.log());
+    let log = agent.log();
+    assert!(
+        log.contains("ERROR: the collector refuses this agent's key"),
+        "{log}"
+    );
+    let kept = agent.status();
+    assert_eq!(kept["spool"]["observations"], 3, "{kept}");
+    assert!(
+        kept["last_error"].as_str().unwrap().contains("refuses"),
+        "{kept}"
+    );
+}
+
+/// SIGTERM to a child process.
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_bad_service_configuration_exits_64_naming_the_key() {
+    let dir = TempDir::new("agent-bad-config");
+    let cases: [(&str, &str); 4] = [
+        (
+            "[collector]\nurl = \"https://c.example\"\nkey_file = \"k\"\nsecret = \"x\"\n",
+            "collector",
+        ),
+        (
+            "[collector]\nurl = \"ftp://c.example\"\nkey_file = \"k\"\n",
+            "collector.url",
+        ),
+        (
+            "[collector]\nurl = \"https://c.example\"\nkey_file = \"missing.key\"\n",
+            "collector.key_file",
+        ),
+        ("targets = [\"example.nhs.uk\"]\n", "collector"),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let file = dir.write(&format!("agent{i}.toml"), text);
+        let o = Command::new(AGENT)
+            .args(["run", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{text}: {err}");
+        assert!(
+            err.contains(&format!("{}: {key}", file.display())),
+            "{text}: {err}"
+        );
+    }
+}
