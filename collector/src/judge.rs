@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
-use posture_policies::model::{ObservationSet, Schema};
+use posture_policies::model::{Observation, ObservationSet, Schema};
 use posture_policies::score::{self, ScoreContext, Scores, Weights};
 use posture_policies::{PolicySet, Standard};
 
@@ -97,13 +97,23 @@ impl Judge {
     /// Judge `domain` again from the latest observation of each of its targets and store
     /// the findings (with an event for each status that changed). Returns how many findings.
     pub async fn rejudge(&self, store: &Store, domain: &str, organisation: &str) -> Result<usize> {
-        self.rejudge_many(store, &[(domain.to_owned(), organisation.to_owned())])
-            .await
+        self.rejudge_many(
+            store,
+            &[(domain.to_owned(), organisation.to_owned())],
+            &HashMap::new(),
+        )
+        .await
     }
 
     /// Judge each (domain, organisation) again, as `rejudge` does, storing all their findings
-    /// in one transaction. Returns how many findings.
-    pub async fn rejudge_many(&self, store: &Store, domains: &[(String, String)]) -> Result<usize> {
+    /// in one transaction. `known` holds observations at hand by id (the batch just stored):
+    /// those are not read back from the store. Returns how many findings.
+    pub async fn rejudge_many(
+        &self,
+        store: &Store,
+        domains: &[(String, String)],
+        known: &HashMap<&str, &Observation>,
+    ) -> Result<usize> {
         let now = Utc::now();
         let ctx = ScoreContext {
             now,
@@ -111,7 +121,7 @@ impl Judge {
         };
         let mut judged = Vec::with_capacity(domains.len());
         for (domain, organisation) in domains {
-            let observations = store.latest_observations(domain).await?;
+            let observations = store.latest_observations_with(domain, known).await?;
             let set = ObservationSet {
                 schema: Schema,
                 organisation: Some(organisation.clone()),
@@ -155,7 +165,7 @@ impl Judge {
             })
             .collect();
         for chunk in owned.chunks(REJUDGED_TOGETHER) {
-            self.rejudge_many(store, chunk).await?;
+            self.rejudge_many(store, chunk, &HashMap::new()).await?;
         }
         Ok(domains.len())
     }

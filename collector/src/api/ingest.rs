@@ -228,6 +228,7 @@ async fn ingest(
     // A batch sent again (after a time-out, say) may have been stored by a request that did
     // not live to judge it: its domains are judged again (judging what was judged already
     // changes nothing).
+    let inserted = stored.inserted;
     let mut judge_now = stored.domains;
     if stored.duplicates > 0 {
         judge_now.extend(
@@ -240,7 +241,16 @@ async fn ingest(
         .into_iter()
         .map(|d| (d, agent.organisation.clone()))
         .collect();
-    let findings = state.judge.rejudge_many(&state.store, &domains).await?;
+    // The observations stored now are judged as parsed, not read back.
+    let known: std::collections::HashMap<&str, &Observation> = observations
+        .iter()
+        .filter_map(|o| o.scan.id.as_deref().map(|id| (id, o)))
+        .filter(|(id, _)| inserted.contains(*id))
+        .collect();
+    let findings = state
+        .judge
+        .rejudge_many(&state.store, &domains, &known)
+        .await?;
     state
         .metrics
         .ingested(stored.accepted, stored.duplicates, findings);

@@ -70,6 +70,8 @@ pub struct Stored {
     pub duplicates: usize,
     /// The scoring domains whose latest observations changed, to judge again.
     pub domains: BTreeSet<String>,
+    /// The ids of the observations stored now.
+    pub inserted: BTreeSet<String>,
 }
 
 /// A latest finding, as stored.
@@ -178,6 +180,9 @@ pub struct Regression {
     /// The observation that showed it.
     pub observation: String,
 }
+
+/// A finding's place in the store: (target key, check, variant).
+type FindingKey = (String, String, String);
 
 /// One domain's judgement, to be stored.
 #[derive(Debug, Clone, Copy)]
@@ -644,6 +649,7 @@ impl Store {
             duplicates: observations.len() - inserted.len(),
             ..Stored::default()
         };
+        stored.inserted.clone_from(&inserted);
         // The newest new observation of each target becomes its latest, unless a newer one
         // is there already.
         let mut newest: BTreeMap<String, &Observation> = BTreeMap::new();
@@ -707,6 +713,42 @@ impl Store {
             .collect()
     }
 
+    /// The latest observation of every target scored under `domain`, taking those in `known`
+    /// (by id) as they are and reading only the others.
+    pub async fn latest_observations_with(
+        &self,
+        domain: &str,
+        known: &std::collections::HashMap<&str, &Observation>,
+    ) -> Result<Vec<Observation>> {
+        if known.is_empty() {
+            return self.latest_observations(domain).await;
+        }
+        let rows = sqlx::query(
+            "SELECT latest_observation FROM targets WHERE scoring_domain = $1 ORDER BY key",
+        )
+        .bind(domain)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            if let Some(o) = known.get(id.as_str()) {
+                out.push((*o).clone());
+                continue;
+            }
+            let row = sqlx::query("SELECT body FROM observations WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&self.pool)
+                .await?;
+            let body: Vec<u8> = row.try_get(0)?;
+            out.push(
+                serde_json::from_slice(&gunzip(&body)?)
+                    .map_err(|e| Error::Corrupt(format!("a stored observation: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Every scoring domain with a target.
     pub async fn scored_domains(&self) -> Result<Vec<String>> {
         let rows =
@@ -724,10 +766,26 @@ impl Store {
         // wait for each other.
         let mut order: Vec<&Judgement> = judgements.iter().collect();
         order.sort_by(|a, b| a.domain.cmp(b.domain));
+        // Each finding's key and body, made before the transaction: SQLite has one writer,
+        // and the time it holds the lock is everyone's.
+        let prepared = order
+            .iter()
+            .map(|j| {
+                j.findings
+                    .iter()
+                    .map(|f| {
+                        let key = (f.target.key(), f.check.clone(), f.standards.join(","));
+                        serde_json::to_string(f)
+                            .map(|body| (key, body))
+                            .map_err(|e| Error::BadInput(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut tx = self.pool.begin().await?;
         let mut events = 0;
-        for j in order {
-            events += self.store_judgement(&mut tx, j, now).await?;
+        for (j, prepared) in order.into_iter().zip(prepared) {
+            events += self.store_judgement(&mut tx, j, prepared, now).await?;
         }
         tx.commit().await?;
         Ok(events)
@@ -737,6 +795,7 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         judgement: &Judgement<'_>,
+        prepared: Vec<(FindingKey, String)>,
         now: i64,
     ) -> Result<usize> {
         let Judgement {
@@ -763,7 +822,7 @@ impl Store {
         .bind(domain)
         .fetch_all(&mut **tx)
         .await?;
-        let mut before: BTreeMap<(String, String, String), (String, i64)> = BTreeMap::new();
+        let mut before: BTreeMap<FindingKey, (String, i64)> = BTreeMap::new();
         for r in &rows {
             before.insert(
                 (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
@@ -772,10 +831,9 @@ impl Store {
         }
         // The rows to write, each (target, check, variant) once; then written many rows to a
         // statement.
-        let mut rows: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
+        let mut rows: BTreeMap<FindingKey, Vec<Value>> = BTreeMap::new();
         let mut changes: Vec<Vec<Value>> = Vec::new();
-        for f in findings {
-            let key = (f.target.key(), f.check.clone(), f.standards.join(","));
+        for (f, (key, body)) in findings.iter().zip(prepared) {
             let status = f.status.to_string();
             let observed = millis(f.observed_at);
             let previous = before.get(&key);
@@ -797,7 +855,6 @@ impl Store {
                     Value::Text(observation.clone()),
                 ]);
             }
-            let body = serde_json::to_string(f).map_err(|e| Error::BadInput(e.to_string()))?;
             let row = vec![
                 Value::Text(key.0.clone()),
                 Value::Text(key.1.clone()),

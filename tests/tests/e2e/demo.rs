@@ -142,3 +142,72 @@ fn the_demo_table_summarises_each_domain() {
     }
     assert!(compared >= 10, "{collector_part}");
 }
+
+/// The README's main job: the whole system (a collector, two organisations' agents as
+/// services, the demo's targets) shows findings of both organisations through the collector's
+/// API within two minutes.
+#[test]
+fn the_whole_system_shows_both_organisations_findings_within_two_minutes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_posture-system"))
+        .arg("--once")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Two minutes, in steps of a fifth of a second.
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("posture-system --once took more than two minutes");
+    };
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for code in ["RXA", "RXB"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{code}: ")))
+            .unwrap_or_else(|| panic!("no findings line for {code}: {out}"));
+        let n: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(n > 10, "{line}");
+    }
+    // The neglected trust fails more than the well-run one, as its targets were built to.
+    let failing = |code: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{code}: ")))
+            .unwrap();
+        line.split(", ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(failing("RXB") > failing("RXA"), "{out}");
+    assert!(
+        out.contains("/metrics") && out.contains("national token pt_"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Scores per organisation and standard"),
+        "{out}"
+    );
+}
