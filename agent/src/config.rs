@@ -34,6 +34,7 @@ pub struct ConfigError {
 struct RawConfig {
     #[serde(default)]
     targets: Vec<String>,
+    targets_file: Option<PathBuf>,
     organisation: Option<String>,
     #[serde(default)]
     scan: RawScan,
@@ -286,12 +287,16 @@ impl Config {
         };
         let raw = c.deserialize(text)?;
         c.targets(&raw.targets)?;
+        let mut targets = raw.targets;
+        if let Some(file) = raw.targets_file.as_deref() {
+            targets.extend(c.targets_file(file)?);
+        }
         c.dkim_selectors(&raw.mail.dkim_selectors)?;
         let (rdap_bootstrap, private_registries) = c.registration(&raw.registration)?;
         Ok(Config {
             source: Some(path.to_owned()),
             organisation: c.organisation(raw.organisation)?,
-            targets: raw.targets,
+            targets,
             connect_timeout: c.seconds("scan.connect_timeout", raw.scan.connect_timeout)?,
             read_timeout: c.seconds("scan.read_timeout", raw.scan.read_timeout)?,
             budget: c.seconds("scan.budget", raw.scan.budget)?,
@@ -438,6 +443,33 @@ impl Checker<'_> {
             checked.map_err(|m| self.err(&format!("targets[{i}]"), m))?;
         }
         Ok(())
+    }
+
+    /// More targets, one a line (`#` starts a comment), each checked as `targets` are.
+    fn targets_file(&self, file: &Path) -> Result<Vec<String>, ConfigError> {
+        let full = self.resolve(file);
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| self.err("targets_file", format!("{}: {e}", full.display())))?;
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let t = line.split('#').next().unwrap_or("").trim();
+            if t.is_empty() {
+                continue;
+            }
+            let checked = if t.contains("://") {
+                crate::target::parse_target(t).map(|_| ())
+            } else {
+                crate::target::parse_domain(t).map(|_| ())
+            };
+            checked.map_err(|m| {
+                self.err(
+                    "targets_file",
+                    format!("{} line {}: {m}", full.display(), n + 1),
+                )
+            })?;
+            out.push(t.to_owned());
+        }
+        Ok(out)
     }
 
     fn internal_networks(&self, networks: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {

@@ -43,6 +43,7 @@ pub const NAMES: &[&str] = &[
     "posture_certificates_expiring",
     "posture_certificate_expiry_timestamp_seconds",
     "posture_regressions",
+    "posture_agent_spool_observations",
 ];
 
 /// Certificates expiring within this many days are counted, and the soonest listed.
@@ -299,6 +300,22 @@ async fn computed(store: &Store, judge: &Judge) -> Result<String> {
     let day_ago = (now - chrono::Duration::hours(24)).timestamp_millis();
     for g in store.regressions(None, day_ago).await? {
         regressions.with_label_values(&[&g.organisation]).inc();
+    }
+    let spooled = IntGaugeVec::new(
+        Opts::new(
+            NAMES[16],
+            "Observations waiting in the spools of an organisation's live agents, as they last said.",
+        ),
+        &["organisation"],
+    )
+    .map_err(metric)?;
+    registry
+        .register(Box::new(spooled.clone()))
+        .map_err(metric)?;
+    for a in store.agents(None).await?.iter().filter(|a| !a.revoked) {
+        if let Some(depth) = a.reported.spool_depth {
+            spooled.with_label_values(&[&a.organisation]).add(depth);
+        }
     }
     let (size, idle) = store.pool_state();
     pool.with_label_values(&["open"]).set(i64::from(size));

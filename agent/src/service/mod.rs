@@ -31,26 +31,69 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Longest wait between upload attempts while the collector is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// `run --config FILE`.
+/// `run --config FILE`. SIGHUP reads the configuration again (its targets file too); a
+/// configuration that no longer checks is said, and the one in use is kept.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let config = load_config(&args.config)?;
-    let collector = config.collector.clone().ok_or_else(|| ConfigError {
-        path: args.config.clone(),
-        key: "collector".into(),
-        message: "missing: `run` sends what it finds to a collector; add [collector] with url and key_file".into(),
-    })?;
-    collector.check_files(&args.config)?;
-    let settings = Settings::resolve(&args.scan_args(), &config)?;
-    let plan = crate::commands::scan::plan(&settings.targets)?;
-    let options = settings.run_options()?;
-    let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
-    let uplink = Uplink::new(&collector).map_err(|e| Error::Unavailable(e.to_string()))?;
+    let mut config = load_config(&args.config)?;
+    check_service(args, &config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(Error::Output)?;
+    loop {
+        let ended = runtime.block_on(run_with(args, &config))?;
+        if ended == Ended::Stopped {
+            break;
+        }
+        match load_config(&args.config).and_then(|c| check_service(args, &c).map(|()| c)) {
+            Ok(new) => {
+                config = new;
+                say("SIGHUP: the configuration was read again");
+            }
+            Err(e) => say(&format!(
+                "ERROR: SIGHUP: {e}; the configuration in use is kept"
+            )),
+        }
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+/// What `run` needs beyond a configuration that checks: a [collector] whose key it has or
+/// can get, and targets.
+fn check_service(args: &RunArgs, config: &Config) -> Result<()> {
+    let collector = config.collector.as_ref().ok_or_else(|| ConfigError {
+        path: args.config.clone(),
+        key: "collector".into(),
+        message: "missing: `run` sends what it finds to a collector; add [collector] with url and key_file".into(),
+    })?;
+    collector.check_files(&args.config)?;
+    let settings = Settings::resolve(&args.scan_args(), config)?;
+    crate::commands::scan::plan(&settings.targets)?;
+    Ok(())
+}
+
+/// How a run of the service ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// SIGTERM, SIGINT, or `--once` done.
+    Stopped,
+    /// SIGHUP: read the configuration again and go on.
+    Reload,
+}
+
+async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
+    let collector = config
+        .collector
+        .clone()
+        .ok_or_else(|| Error::Usage("no [collector]".into()))?;
+    let settings = Settings::resolve(&args.scan_args(), config)?;
+    let plan = crate::commands::scan::plan(&settings.targets)?;
+    let options = settings.run_options()?;
+    let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let uplink = Uplink::new(&collector).map_err(|e| Error::Unavailable(e.to_string()))?;
     let service = Service {
         spool: Arc::new(Mutex::new(spool)),
         work: Arc::new(Notify::new()),
@@ -58,9 +101,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         config: config.clone(),
         collector,
     };
-    let result = runtime.block_on(service.run(plan, options, uplink, args.once));
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    service.run(plan, options, uplink, args.once).await
 }
 
 struct Service {
@@ -79,14 +120,20 @@ impl Service {
         options: crate::runner::RunOptions,
         uplink: Uplink,
         once: bool,
-    ) -> Result<()> {
+    ) -> Result<Ended> {
         let stop = CancellationToken::new();
         let signals = stop.clone();
-        tokio::spawn(async move {
-            terminated().await;
-            say(
-                "stopping: the scans in flight are dropped (what finished is spooled), the upload in flight finishes",
-            );
+        let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hup = reload.clone();
+        let watcher = tokio::spawn(async move {
+            if signalled().await == Ended::Reload {
+                hup.store(true, std::sync::atomic::Ordering::SeqCst);
+                say("SIGHUP: reading the configuration again");
+            } else {
+                say(
+                    "stopping: the scans in flight are dropped (what finished is spooled), the upload in flight finishes",
+                );
+            }
             signals.cancel();
         });
         let sender = Arc::new(self);
@@ -120,10 +167,17 @@ impl Service {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             sender.work.notify_one();
         }
-        match uploads.await {
+        let uploaded = match uploads.await {
             Ok(r) => r,
             Err(e) => Err(Error::Unavailable(format!("the upload task failed: {e}"))),
-        }
+        };
+        watcher.abort();
+        uploaded?;
+        Ok(if reload.load(std::sync::atomic::Ordering::SeqCst) {
+            Ended::Reload
+        } else {
+            Ended::Stopped
+        })
     }
 
     fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
@@ -335,23 +389,19 @@ fn unavailable(e: spool::SpoolError) -> Error {
     Error::Unavailable(e.to_string())
 }
 
-/// SIGTERM or SIGINT.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM or SIGINT (stop), or SIGHUP (reload).
+async fn signalled() -> Ended {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => Ended::Stopped,
+        _ = tokio::signal::ctrl_c() => Ended::Stopped,
+        _ = hup.recv() => Ended::Reload,
     }
 }
 

@@ -14,3 +14,7 @@ ALTER TABLE targets ADD COLUMN protocols TEXT;
 -- Regressions (a check that passed and now fails) are read from the events by time: only
 -- those events are indexed, so the index costs ingestion next to nothing.
 CREATE INDEX events_regressions ON events (at) WHERE to_status = 'fail' AND from_status IN ('pass', 'warn');
+-- What each agent last reported of itself in its heartbeat.
+ALTER TABLE agents ADD COLUMN last_scan TEXT;
+ALTER TABLE agents ADD COLUMN spool_depth BIGINT;
+ALTER TABLE agents ADD COLUMN last_error TEXT;

@@ -129,6 +129,12 @@ pub(super) async fn agent(state: &AppState, headers: &HeaderMap) -> Result<Agent
 pub struct Heartbeat {
     /// The agent's version.
     pub version: Option<String>,
+    /// When its last round of scans finished (RFC 3339).
+    pub last_scan: Option<String>,
+    /// Observations waiting in its spool.
+    pub spool_depth: Option<u64>,
+    /// Its last error, if its last attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// An agent says it is alive.
@@ -141,9 +147,31 @@ pub async fn heartbeat(
 ) -> Result<StatusCode, ApiError> {
     let agent = agent(&state, &headers).await?;
     let Json(beat) = body?;
+    if let Some(t) = &beat.last_scan
+        && chrono::DateTime::parse_from_rfc3339(t).is_err()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "last_scan: {t:?} is not an RFC 3339 time"
+        )));
+    }
     state
         .store
         .heartbeat(&agent.id, beat.version.as_deref(), millis(Utc::now()))
+        .await?;
+    // What the agent says of itself is kept as it says it, bounded.
+    let bounded = |t: Option<String>| t.map(|t| t.chars().take(2000).collect::<String>());
+    state
+        .store
+        .report(
+            &agent.id,
+            &crate::store::Reported {
+                last_scan: beat.last_scan,
+                spool_depth: beat
+                    .spool_depth
+                    .map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+                last_error: bounded(beat.last_error),
+            },
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -400,6 +400,12 @@ pub struct AgentView {
     pub version: Option<String>,
     /// Whether its key was revoked.
     pub revoked: bool,
+    /// When its last round of scans finished, as it said (RFC 3339).
+    pub last_scan: Option<String>,
+    /// Observations waiting in its spool, as it said.
+    pub spool_depth: Option<i64>,
+    /// Its last error, as it said.
+    pub last_error: Option<String>,
 }
 
 /// Agents the caller may see.
@@ -427,6 +433,9 @@ pub async fn agents(
                 .map(|t| t.to_rfc3339()),
             version: a.version,
             revoked: a.revoked,
+            last_scan: a.reported.last_scan,
+            spool_depth: a.reported.spool_depth,
+            last_error: a.reported.last_error,
         })
         .collect();
     Ok(Json(paginate(all, q)?))

@@ -48,6 +48,20 @@ pub struct Agent {
     pub version: Option<String>,
     /// Whether its key was revoked.
     pub revoked: bool,
+    /// What it last said of itself: when its last round of scans finished (RFC 3339),
+    /// observations waiting in its spool, its last error.
+    pub reported: Reported,
+}
+
+/// What an agent says of itself in its heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reported {
+    /// When its last round of scans finished (RFC 3339).
+    pub last_scan: Option<String>,
+    /// Observations waiting in its spool.
+    pub spool_depth: Option<i64>,
+    /// Its last error.
+    pub last_error: Option<String>,
 }
 
 /// What a token lets its holder do.
@@ -500,7 +514,7 @@ impl Store {
     /// The agent whose key has this hash.
     pub async fn agent_by_key(&self, key_hash: &str) -> Result<Option<Agent>> {
         let row = sqlx::query(
-            "SELECT id, organisation, name, last_seen, version, revoked_at FROM agents WHERE key_hash = $1",
+            "SELECT id, organisation, name, last_seen, version, revoked_at, last_scan, spool_depth, last_error FROM agents WHERE key_hash = $1",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
@@ -511,7 +525,7 @@ impl Store {
     /// Every agent, or `organisation`'s.
     pub async fn agents(&self, organisation: Option<&str>) -> Result<Vec<Agent>> {
         let rows = sqlx::query(
-            "SELECT id, organisation, name, last_seen, version, revoked_at FROM agents WHERE ($1 = '' OR organisation = $1) ORDER BY organisation, name",
+            "SELECT id, organisation, name, last_seen, version, revoked_at, last_scan, spool_depth, last_error FROM agents WHERE ($1 = '' OR organisation = $1) ORDER BY organisation, name",
         )
         .bind(organisation.unwrap_or(""))
         .fetch_all(&self.pool)
@@ -531,6 +545,20 @@ impl Store {
         )
         .bind(now)
         .bind(version)
+        .bind(agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Keep what `agent` said of itself in its heartbeat.
+    pub async fn report(&self, agent: &str, reported: &Reported) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET last_scan = $1, spool_depth = $2, last_error = $3 WHERE id = $4",
+        )
+        .bind(reported.last_scan.as_deref())
+        .bind(reported.spool_depth)
+        .bind(reported.last_error.as_deref())
         .bind(agent)
         .execute(&self.pool)
         .await?;
@@ -1222,6 +1250,11 @@ fn agent_of(r: &AnyRow) -> Result<Agent> {
         last_seen: r.try_get(3)?,
         version: r.try_get(4)?,
         revoked: revoked.is_some(),
+        reported: Reported {
+            last_scan: r.try_get(6)?,
+            spool_depth: r.try_get(7)?,
+            last_error: r.try_get(8)?,
+        },
     })
 }
 

@@ -200,8 +200,10 @@ async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a["last_seen"].is_string()),
-        "{agents}"
+            .any(|a| a["last_seen"].is_string()
+                && a["last_scan"].is_string()
+                && a["spool_depth"].is_u64()),
+        "the heartbeat says when the agent last scanned and what it has spooled: {agents}"
     );
 }
 
@@ -303,4 +305,83 @@ fn a_bad_service_configuration_exits_64_naming_the_key() {
             "{text}: {err}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reads_the_targets_file_again() {
+    let pki = Pki::new();
+    let c = Collector::start(&pki);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let national = c.admin(&["token", "create", "--national"]);
+    let servers = lab_servers(&pki, 2).await;
+    let refs: Vec<&Running> = servers.iter().collect();
+    let agent = AgentFiles::new(&pki, &c.url, &secret, &refs, "");
+    // The targets come from a file (the first server only), rounds every two seconds.
+    let first = format!("tls://www.a.test:{}", servers[0].addr.port());
+    let second = format!("tls://www.a.test:{}", servers[1].addr.port());
+    agent
+        .dir
+        .write("targets.txt", format!("# internal endpoints\n{first}\n"));
+    let text = std::fs::read_to_string(&agent.config).unwrap();
+    let start = text.find("targets = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!(
+        "{}targets_file = \"targets.txt\"{}",
+        &text[..start],
+        &text[end..]
+    )
+    .replace("interval = \"1h\"", "interval = \"2s\"");
+    std::fs::write(&agent.config, text).unwrap();
+    let mut run = agent.spawn(false);
+    let seen = |port: u16| {
+        let c = &c;
+        let national = national.clone();
+        async move {
+            let (_, found) = c
+                .get("/api/v1/findings?organisation=RX1&per_page=1000", &national)
+                .await;
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["target"]["port"] == port)
+        }
+    };
+    let mut first_seen = false;
+    for _ in 0..100 {
+        if seen(servers[0].addr.port()).await {
+            first_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(first_seen, "{}", agent.log());
+    assert!(!seen(servers[1].addr.port()).await);
+    // The second server added to the file, then SIGHUP: the next rounds scan it too.
+    agent
+        .dir
+        .write("targets.txt", format!("{first}\n{second}  # added\n"));
+    let status = Command::new("kill")
+        .args(["-HUP", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut second_seen = false;
+    for _ in 0..150 {
+        if seen(servers[1].addr.port()).await {
+            second_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(second_seen, "{}", agent.log());
+    assert!(
+        agent
+            .log()
+            .contains("SIGHUP: the configuration was read again"),
+        "{}",
+        agent.log()
+    );
+    terminate(&run);
+    assert_eq!(exit_of(&mut run, 20), Some(0), "{}", agent.log());
 }

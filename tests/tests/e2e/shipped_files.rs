@@ -52,3 +52,38 @@ fn an_unknown_key_is_tolerated_by_readers_and_never_shipped() {
         assert!(unknown.is_empty(), "{}: {unknown:?}", file.display());
     }
 }
+
+/// The agent's systemd unit keeps the exposure `systemd-analyze security` rates at 2.0 or
+/// below (the README gives the figure), and names the binary and configuration the README does.
+#[test]
+fn the_agent_unit_is_locked_down() {
+    let unit = repository_root().join("packaging/posture-agent.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(
+            "ExecStart=/usr/local/bin/posture-agent run --config /etc/posture/agent.toml"
+        )
+    );
+    for key in [
+        "DynamicUser=yes",
+        "StateDirectory=posture-agent",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=\n",
+    ] {
+        assert!(text.contains(key), "{key}");
+    }
+    let o = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package)");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let level: f64 = out
+        .lines()
+        .find_map(|l| l.split("posture-agent.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}{}", String::from_utf8_lossy(&o.stderr)));
+    assert!(level <= 2.0, "exposure {level}: {out}");
+}
