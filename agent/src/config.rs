@@ -51,6 +51,14 @@ struct RawConfig {
     schedule: RawSchedule,
     #[serde(default)]
     spool: RawSpool,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +189,8 @@ pub struct Config {
     pub schedule: Schedule,
     /// The on-disk spool `run` keeps observations in until the collector has them (`[spool]`).
     pub spool: SpoolConfig,
+    /// Where `run` serves its own Prometheus metrics (`[metrics] listen`; `None`: nowhere).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[collector]`: where the agent service sends its observations.
@@ -332,6 +342,19 @@ impl Config {
             collector: raw.collector.map(|r| c.collector(r)).transpose()?,
             schedule: c.schedule(&raw.schedule)?,
             spool: c.spool(&raw.spool)?,
+            metrics_listen: raw
+                .metrics
+                .listen
+                .as_deref()
+                .map(|a| {
+                    a.parse::<SocketAddr>().map_err(|_| {
+                        c.err(
+                            "metrics.listen",
+                            format!("{a:?} is not an address and port such as \"127.0.0.1:9464\""),
+                        )
+                    })
+                })
+                .transpose()?,
         })
     }
 }

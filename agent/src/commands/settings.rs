@@ -511,5 +511,12 @@ fn print_service(config: &Config, out: &mut dyn Write) -> Result<()> {
         config.spool.dir.display(),
         config.spool.max_bytes / (1024 * 1024)
     )?;
+    writeln!(
+        out,
+        "agent metrics:      {}",
+        config
+            .metrics_listen
+            .map_or("not served".into(), |a| format!("http://{a}/metrics"))
+    )?;
     Ok(())
 }

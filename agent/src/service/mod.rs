@@ -7,6 +7,7 @@
 //!
 //! `posture-agent status` reads the same state directory.
 
+pub mod metrics;
 pub mod spool;
 pub mod uplink;
 
@@ -94,8 +95,26 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
     let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     let uplink = Uplink::new(&collector).map_err(|e| Error::Unavailable(e.to_string()))?;
+    let metrics = metrics::AgentMetrics::new().map_err(Error::Unavailable)?;
+    let spool = Arc::new(Mutex::new(spool));
+    let serving = CancellationToken::new();
+    if let Some(addr) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Unavailable(format!("metrics.listen {addr}: {e}")))?;
+        let shown = listener.local_addr().map_or(addr, |a| a);
+        say(&format!("metrics on http://{shown}/metrics"));
+        tokio::spawn(metrics::serve(
+            listener,
+            metrics.clone(),
+            spool.clone(),
+            serving.clone(),
+        ));
+    }
+    let _serving = serving.drop_guard();
     let service = Service {
-        spool: Arc::new(Mutex::new(spool)),
+        metrics,
+        spool,
         work: Arc::new(Notify::new()),
         scans_done: std::sync::atomic::AtomicBool::new(false),
         config: config.clone(),
@@ -105,6 +124,7 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
 }
 
 struct Service {
+    metrics: metrics::AgentMetrics,
     spool: Arc<Mutex<Spool>>,
     work: Arc<Notify>,
     /// This process has finished its rounds (`--once`: the upload loop ends with the spool).
@@ -223,6 +243,7 @@ impl Service {
                 ));
             }
             spooled += 1;
+            self.metrics.scanned(&o);
             self.work.notify_one();
         }
         let _ = run.finish().await;
@@ -242,6 +263,7 @@ impl Service {
             .and_then(|()| spool.set_state("next_scan", &next.to_rfc3339()))
             .map_err(unavailable)?;
         drop(spool);
+        self.metrics.round();
         say(&format!("round finished: {spooled} observation(s) spooled"));
         Ok(())
     }
@@ -303,6 +325,11 @@ impl Service {
                     }
                 }
             };
+            self.metrics.upload(match &sent {
+                Ok(_) => "ok",
+                Err(UplinkError::Rejected { .. }) => "rejected",
+                Err(_) => "failed",
+            });
             match sent {
                 Ok(ack) => {
                     let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
@@ -422,9 +449,27 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
         .collector
         .as_ref()
         .map_or("(no [collector])".to_owned(), |c| c.url.clone());
+    // Whether the collector answers now.
+    let reachable = match &config.collector {
+        None => "-".to_owned(),
+        Some(c) => {
+            let checked = Uplink::new(c).and_then(|uplink| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| UplinkError::Files(e.to_string()))?
+                    .block_on(uplink.reachable())
+            });
+            match checked {
+                Ok(()) => "yes".to_owned(),
+                Err(e) => format!("no: {e}"),
+            }
+        }
+    };
     let report = serde_json::json!({
         "state_dir": config.spool.dir.display().to_string(),
         "collector": collector,
+        "collector_reachable": reachable,
         "next_scan": state("next_scan")?,
         "last_scan": state("last_scan")?,
         "last_upload": state("last_upload")?,
@@ -447,6 +492,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
     for (label, key) in [
         ("state directory", "state_dir"),
         ("collector", "collector"),
+        ("reachable", "collector_reachable"),
         ("next scan", "next_scan"),
         ("last scan", "last_scan"),
         ("last upload", "last_upload"),

@@ -197,6 +197,25 @@ impl Uplink {
         }
     }
 
+    /// Whether the collector answers (its OpenAPI document, which needs no key).
+    pub async fn reachable(&self) -> Result<(), UplinkError> {
+        let response = self
+            .client
+            .get(format!("{}/api/v1/openapi.json", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| UplinkError::Unreachable(chain(&e)))?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            status => Err(UplinkError::Later {
+                status,
+                after: None,
+                message: format!("HTTP {status}"),
+            }),
+        }
+    }
+
     /// Say the agent is alive, with its state.
     pub async fn heartbeat(&mut self, beat: &Beat) -> Result<(), UplinkError> {
         let key = self.key().await?;

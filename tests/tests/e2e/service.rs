@@ -137,7 +137,14 @@ async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent
     let national = c.admin(&["token", "create", "--national"]);
     let servers = lab_servers(&pki, 3).await;
     let refs: Vec<&Running> = servers.iter().collect();
-    let agent = AgentFiles::new(&pki, &c.url, &secret, &refs, "");
+    let metrics_port = posture_lab::servers::free_port();
+    let agent = AgentFiles::new(
+        &pki,
+        &c.url,
+        &secret,
+        &refs,
+        &format!("\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
 
     // The collector is away for the whole round: every observation waits in the spool.
     c.stop();
@@ -145,7 +152,44 @@ async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent
     let waiting = agent.wait_for("three observations spooled", |s| {
         s["spool"]["observations"] == 3 && s["last_scan"] != "-"
     });
+    assert!(
+        waiting["collector_reachable"]
+            .as_str()
+            .unwrap()
+            .starts_with("no: the collector cannot be reached"),
+        "{waiting}"
+    );
     assert_ne!(waiting["last_error"], "-", "{waiting}");
+    // The agent's own metrics say so (promtool reads them).
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "posture_agent_targets_scanned_total 3",
+        "posture_agent_spool_observations 3",
+        "posture_agent_rounds_total 1",
+        "posture_agent_scan_duration_seconds_count 3",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
     // Back: the agent enrols, uploads the spool and (--once) exits.
     c.start_again();
     assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
@@ -159,6 +203,7 @@ async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent
     assert_eq!(store.counts().await.unwrap().0, 3, "{}", agent.log());
     let after = agent.status();
     assert_eq!(after["spool"]["observations"], 0, "{after}");
+    assert_eq!(after["collector_reachable"], "yes", "{after}");
     assert_ne!(after["last_upload"], "-");
     let (_, found) = c
         .get("/api/v1/findings?organisation=RX1&per_page=1000", &national)
