@@ -53,6 +53,18 @@ struct RawConfig {
     spool: RawSpool,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    group: Vec<RawGroup>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: Option<String>,
+    interval: Option<String>,
+    #[serde(default)]
+    targets: Vec<String>,
+    targets_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +89,7 @@ struct RawSchedule {
     interval: Option<String>,
     jitter: Option<String>,
     heartbeat: Option<String>,
+    quiet_hours: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +204,19 @@ pub struct Config {
     pub spool: SpoolConfig,
     /// Where `run` serves its own Prometheus metrics (`[metrics] listen`; `None`: nowhere).
     pub metrics_listen: Option<SocketAddr>,
+    /// Target groups `run` scans on their own intervals (`[[group]]`), beside `targets`.
+    pub groups: Vec<TargetGroup>,
+}
+
+/// `[[group]]`: targets scanned on their own interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroup {
+    /// Its name (letters, digits, `-`), unique.
+    pub name: String,
+    /// Its interval (`schedule.interval` when absent).
+    pub interval: Option<Duration>,
+    /// Its targets: its `targets` and its `targets_file`'s lines.
+    pub targets: Vec<String>,
 }
 
 /// `[collector]`: where the agent service sends its observations.
@@ -217,6 +243,9 @@ pub struct Schedule {
     pub jitter: Duration,
     /// Time between heartbeats.
     pub heartbeat: Duration,
+    /// No round starts between these two times of day (local time; the window may span
+    /// midnight): a round due then waits for its end.
+    pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
 }
 
 impl Default for Schedule {
@@ -225,6 +254,7 @@ impl Default for Schedule {
             interval: Duration::from_secs(6 * 3600),
             jitter: Duration::from_secs(600),
             heartbeat: Duration::from_secs(300),
+            quiet_hours: None,
         }
     }
 }
@@ -342,6 +372,7 @@ impl Config {
             collector: raw.collector.map(|r| c.collector(r)).transpose()?,
             schedule: c.schedule(&raw.schedule)?,
             spool: c.spool(&raw.spool)?,
+            groups: c.groups(raw.group)?,
             metrics_listen: raw
                 .metrics
                 .listen
@@ -692,7 +723,84 @@ impl Checker<'_> {
                 raw.heartbeat.as_deref(),
                 d.heartbeat,
             )?,
+            quiet_hours: raw
+                .quiet_hours
+                .as_deref()
+                .map(|q| self.quiet_hours(q))
+                .transpose()?,
         })
+    }
+
+    fn quiet_hours(
+        &self,
+        text: &str,
+    ) -> Result<(chrono::NaiveTime, chrono::NaiveTime), ConfigError> {
+        let bad = || {
+            self.err(
+                "schedule.quiet_hours",
+                format!("{text:?}: give two times of day such as \"08:00-18:00\""),
+            )
+        };
+        let (from, to) = text.split_once('-').ok_or_else(bad)?;
+        let time =
+            |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        let (from, to) = (time(from)?, time(to)?);
+        if from == to {
+            return Err(bad());
+        }
+        Ok((from, to))
+    }
+
+    fn groups(&self, raw: Vec<RawGroup>) -> Result<Vec<TargetGroup>, ConfigError> {
+        let mut out: Vec<TargetGroup> = Vec::new();
+        for (i, g) in raw.into_iter().enumerate() {
+            let key = |k: &str| format!("group[{i}].{k}");
+            let name = g
+                .name
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && n != "default"
+                })
+                .ok_or_else(|| {
+                    self.err(
+                        &key("name"),
+                        "name the group (letters, digits and '-'; not \"default\")".into(),
+                    )
+                })?;
+            if out.iter().any(|o| o.name == name) {
+                return Err(self.err(&key("name"), format!("{name:?} names two groups")));
+            }
+            let interval = g
+                .interval
+                .as_deref()
+                .map(|t| self.interval(&key("interval"), Some(t), Duration::ZERO))
+                .transpose()?;
+            for (j, t) in g.targets.iter().enumerate() {
+                let checked = if t.contains("://") {
+                    crate::target::parse_target(t).map(|_| ())
+                } else {
+                    crate::target::parse_domain(t).map(|_| ())
+                };
+                checked.map_err(|m| self.err(&format!("group[{i}].targets[{j}]"), m))?;
+            }
+            let mut targets = g.targets;
+            if let Some(file) = g.targets_file.as_deref() {
+                targets.extend(
+                    self.targets_file(file)
+                        .map_err(|e| self.err(&key("targets_file"), e.message))?,
+                );
+            }
+            if targets.is_empty() {
+                return Err(self.err(&key("targets"), "the group has no target".into()));
+            }
+            out.push(TargetGroup {
+                name,
+                interval,
+                targets,
+            });
+        }
+        Ok(out)
     }
 
     fn spool(&self, raw: &RawSpool) -> Result<SpoolConfig, ConfigError> {
@@ -741,6 +849,58 @@ mod tests {
         assert_eq!(
             c.source.as_deref(),
             Some(Path::new("/nonexistent/agent.toml"))
+        );
+    }
+
+    #[test]
+    fn groups_and_quiet_hours_are_checked() {
+        let c = parse(
+            r#"
+[schedule]
+interval = "6h"
+quiet_hours = "22:00-06:00"
+[[group]]
+name = "internal"
+interval = "1h"
+targets = ["tls://10.1.2.3:8443"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].interval, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            c.schedule
+                .quiet_hours
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+            Some(("22:00:00".into(), "06:00:00".into()))
+        );
+        let key_of = |text: &str| parse(text).unwrap_err().key;
+        assert_eq!(
+            key_of("[[group]]\ntargets = [\"a.example\"]\n"),
+            "group[0].name"
+        );
+        assert_eq!(
+            key_of(
+                "[[group]]\nname = \"a\"\ntargets = [\"a.example\"]\n[[group]]\nname = \"a\"\ntargets = [\"b.example\"]\n"
+            ),
+            "group[1].name"
+        );
+        assert_eq!(key_of("[[group]]\nname = \"a\"\n"), "group[0].targets");
+        assert_eq!(
+            key_of("[[group]]\nname = \"a\"\ntargets = [\"nope://x\"]\n"),
+            "group[0].targets[0]"
+        );
+        assert_eq!(
+            key_of("[[group]]\nname = \"a\"\ninterval = \"often\"\ntargets = [\"a.example\"]\n"),
+            "group[0].interval"
+        );
+        assert_eq!(
+            key_of("[schedule]\nquiet_hours = \"late\"\n"),
+            "schedule.quiet_hours"
+        );
+        assert_eq!(
+            key_of("[[group]]\nname = \"a\"\ncolour = 1\n"),
+            "group[0].colour"
         );
     }
 

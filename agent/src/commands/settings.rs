@@ -505,6 +505,25 @@ fn print_service(config: &Config, out: &mut dyn Write) -> Result<()> {
         s.jitter.as_secs(),
         s.heartbeat.as_secs()
     )?;
+    if let Some((from, to)) = s.quiet_hours {
+        writeln!(
+            out,
+            "quiet hours:        {}-{} (local time: no round starts)",
+            from.format("%H:%M"),
+            to.format("%H:%M")
+        )?;
+    }
+    for g in &config.groups {
+        writeln!(
+            out,
+            "group {}:{:pad$}{} target(s), every {}s",
+            g.name,
+            "",
+            g.targets.len(),
+            g.interval.unwrap_or(s.interval).as_secs(),
+            pad = 13usize.saturating_sub(g.name.len())
+        )?;
+    }
     writeln!(
         out,
         "spool:              {} (at most {} MiB)",

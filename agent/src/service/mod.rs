@@ -71,8 +71,69 @@ fn check_service(args: &RunArgs, config: &Config) -> Result<()> {
     })?;
     collector.check_files(&args.config)?;
     let settings = Settings::resolve(&args.scan_args(), config)?;
-    crate::commands::scan::plan(&settings.targets)?;
+    groups(&settings, config)?;
     Ok(())
+}
+
+/// A group of targets scanned on its own interval.
+#[derive(Debug, Clone)]
+struct Group {
+    name: String,
+    plan: crate::runner::Plan,
+    interval: Duration,
+}
+
+/// The `default` group (`targets` and `targets_file`) and each `[[group]]`.
+fn groups(settings: &Settings, config: &Config) -> Result<Vec<Group>> {
+    let mut out = Vec::new();
+    if !settings.targets.is_empty() {
+        out.push(Group {
+            name: "default".into(),
+            plan: crate::commands::scan::plan(&settings.targets)?,
+            interval: config.schedule.interval,
+        });
+    }
+    for g in &config.groups {
+        out.push(Group {
+            name: g.name.clone(),
+            plan: crate::commands::scan::plan(&g.targets)?,
+            interval: g.interval.unwrap_or(config.schedule.interval),
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(
+            "nothing to scan: give `targets`, `targets_file` or a [[group]]".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// `due`, or the end of the quiet hours (in `tz`) it falls in.
+fn after_quiet<Tz: chrono::TimeZone>(
+    due: DateTime<Utc>,
+    quiet: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
+    tz: &Tz,
+) -> DateTime<Utc> {
+    let Some((from, to)) = quiet else {
+        return due;
+    };
+    let local = due.with_timezone(tz);
+    let t = local.time();
+    let inside = if from < to {
+        t >= from && t < to
+    } else {
+        t >= from || t < to
+    };
+    if !inside {
+        return due;
+    }
+    let mut day = local.date_naive();
+    if from > to && t >= from {
+        day = day.succ_opt().unwrap_or(day);
+    }
+    tz.from_local_datetime(&day.and_time(to))
+        .earliest()
+        .map_or(due, |end| end.with_timezone(&Utc))
 }
 
 /// How a run of the service ended.
@@ -90,7 +151,7 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
         .clone()
         .ok_or_else(|| Error::Usage("no [collector]".into()))?;
     let settings = Settings::resolve(&args.scan_args(), config)?;
-    let plan = crate::commands::scan::plan(&settings.targets)?;
+    let groups = groups(&settings, config)?;
     let options = settings.run_options()?;
     let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
         .map_err(|e| Error::Unavailable(e.to_string()))?;
@@ -120,7 +181,7 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
         config: config.clone(),
         collector,
     };
-    service.run(plan, options, uplink, args.once).await
+    service.run(groups, options, uplink, args.once).await
 }
 
 struct Service {
@@ -136,7 +197,7 @@ struct Service {
 impl Service {
     async fn run(
         self,
-        plan: crate::runner::Plan,
+        groups: Vec<Group>,
         options: crate::runner::RunOptions,
         uplink: Uplink,
         once: bool,
@@ -163,22 +224,39 @@ impl Service {
             tokio::spawn(async move { s.upload_loop(uplink, stop, once).await })
         };
         let mut scans_done = false;
+        // --once scans each group now, one after another; the service resumes the schedule
+        // it kept, the group due first going first, none starting in the quiet hours.
+        let mut once_left: Vec<usize> = (0..groups.len()).rev().collect();
         while !stop.is_cancelled() {
-            // --once scans now; the service resumes the schedule it kept.
-            let due = if once { Utc::now() } else { sender.next_due()? };
+            let (i, due) = if once {
+                match once_left.pop() {
+                    Some(i) => (i, Utc::now()),
+                    None => {
+                        scans_done = true;
+                        break;
+                    }
+                }
+            } else {
+                let (i, due) = sender.next_due(&groups)?;
+                (
+                    i,
+                    after_quiet(due, sender.config.schedule.quiet_hours, &chrono::Local),
+                )
+            };
             let wait = (due - Utc::now()).to_std().unwrap_or_default();
             if !wait.is_zero() {
-                say(&format!("next round of scans at {}", due.to_rfc3339()));
+                say(&format!(
+                    "next round of scans ({}) at {}",
+                    groups[i].name,
+                    due.to_rfc3339()
+                ));
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => break,
                 }
             }
-            sender.round(plan.clone(), options.clone(), &stop).await?;
-            if once {
-                scans_done = true;
-                break;
-            }
+            sender.round(&groups[i], options.clone(), &stop).await?;
+            sender.note_next(&groups)?;
         }
         if scans_done {
             // --once: the upload loop ends when the spool is empty (or on SIGTERM).
@@ -204,25 +282,51 @@ impl Service {
         self.spool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// When the next round is due: as kept in the state (a restart resumes the schedule),
+    /// The group due first, and when: as kept in the state (a restart resumes the schedule),
     /// else now.
-    fn next_due(&self) -> Result<DateTime<Utc>> {
-        let kept = self.spool().state("next_scan").map_err(unavailable)?;
-        Ok(kept
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)))
+    fn next_due(&self, groups: &[Group]) -> Result<(usize, DateTime<Utc>)> {
+        let mut first: Option<(usize, DateTime<Utc>)> = None;
+        for (i, g) in groups.iter().enumerate() {
+            let kept = self
+                .spool()
+                .state(&format!("next_scan.{}", g.name))
+                .map_err(unavailable)?;
+            let due = kept
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+            if first.is_none_or(|(_, f)| due < f) {
+                first = Some((i, due));
+            }
+        }
+        Ok(first.unwrap_or((0, Utc::now())))
+    }
+
+    /// Keep the soonest next round as `next_scan`, for `status`.
+    fn note_next(&self, groups: &[Group]) -> Result<()> {
+        let (i, due) = self.next_due(groups)?;
+        let due = after_quiet(due, self.config.schedule.quiet_hours, &chrono::Local);
+        self.spool()
+            .set_state(
+                "next_scan",
+                &format!("{} ({})", due.to_rfc3339(), groups[i].name),
+            )
+            .map_err(unavailable)
     }
 
     /// One round: every target scanned, each observation spooled as it finishes.
     async fn round(
         &self,
-        plan: crate::runner::Plan,
+        group: &Group,
         options: crate::runner::RunOptions,
         stop: &CancellationToken,
     ) -> Result<()> {
         let started = Utc::now();
-        say(&format!("scanning {} target(s)", plan.asked().len()));
-        let mut run = crate::runner::start(plan, options, stop.child_token());
+        say(&format!(
+            "scanning {} target(s) ({})",
+            group.plan.asked().len(),
+            group.name
+        ));
+        let mut run = crate::runner::start(group.plan.clone(), options, stop.child_token());
         let mut spooled = 0;
         while let Some(mut o) = run.next().await {
             let id = o
@@ -247,9 +351,11 @@ impl Service {
             self.work.notify_one();
         }
         let _ = run.finish().await;
-        let interval =
-            chrono::Duration::from_std(self.config.schedule.interval).unwrap_or_default();
-        let jitter_ms = u64::try_from(self.config.schedule.jitter.as_millis()).unwrap_or(0);
+        let interval = chrono::Duration::from_std(group.interval).unwrap_or_default();
+        // A group scanned more often than the fleet's jitter starts within a quarter of its
+        // own interval.
+        let jitter = self.config.schedule.jitter.min(group.interval / 4);
+        let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(0);
         let jitter = if jitter_ms == 0 {
             0
         } else {
@@ -260,11 +366,16 @@ impl Service {
         let mut spool = self.spool();
         spool
             .set_state("last_scan", &Utc::now().to_rfc3339())
-            .and_then(|()| spool.set_state("next_scan", &next.to_rfc3339()))
+            .and_then(|()| {
+                spool.set_state(&format!("next_scan.{}", group.name), &next.to_rfc3339())
+            })
             .map_err(unavailable)?;
         drop(spool);
         self.metrics.round();
-        say(&format!("round finished: {spooled} observation(s) spooled"));
+        say(&format!(
+            "round finished ({}): {spooled} observation(s) spooled",
+            group.name
+        ));
         Ok(())
     }
 
@@ -506,4 +617,52 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
         "spool", depth.observations, depth.bytes, depth.dropped, depth.rejected
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveTime;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn rounds_due_in_the_quiet_hours_wait_for_their_end() {
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        let day = Some((hm(8, 0), hm(18, 0)));
+        assert_eq!(
+            after_quiet(at("2026-12-01T09:30:00Z"), day, &Utc),
+            at("2026-12-01T18:00:00Z")
+        );
+        assert_eq!(
+            after_quiet(at("2026-12-01T07:59:00Z"), day, &Utc),
+            at("2026-12-01T07:59:00Z")
+        );
+        assert_eq!(
+            after_quiet(at("2026-12-01T18:00:00Z"), day, &Utc),
+            at("2026-12-01T18:00:00Z")
+        );
+        // A window over midnight.
+        let night = Some((hm(22, 0), hm(6, 0)));
+        assert_eq!(
+            after_quiet(at("2026-12-01T23:00:00Z"), night, &Utc),
+            at("2026-12-02T06:00:00Z")
+        );
+        assert_eq!(
+            after_quiet(at("2026-12-02T05:00:00Z"), night, &Utc),
+            at("2026-12-02T06:00:00Z")
+        );
+        assert_eq!(
+            after_quiet(at("2026-12-02T12:00:00Z"), night, &Utc),
+            at("2026-12-02T12:00:00Z")
+        );
+        assert_eq!(
+            after_quiet(at("2026-12-02T12:00:00Z"), None, &Utc),
+            at("2026-12-02T12:00:00Z")
+        );
+    }
 }

@@ -86,21 +86,29 @@ fn an_unknown_key_anywhere_is_refused_by_name() {
     std::fs::create_dir_all(&dir).unwrap();
     for path in example_configs() {
         let text = std::fs::read_to_string(&path).unwrap();
-        let sections: Vec<String> = text
+        // (header line, the key an unknown key under it is named by): `[s]` gives `s.KEY`,
+        // the first `[[g]]` gives `g[0].KEY`.
+        let sections: Vec<(String, String)> = text
             .lines()
             .filter_map(|l| {
-                l.trim()
-                    .strip_prefix('[')?
-                    .strip_suffix(']')
-                    .map(str::to_owned)
+                let l = l.trim();
+                if let Some(array) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+                    return Some((l.to_owned(), format!("{array}[0]")));
+                }
+                let name = l.strip_prefix('[')?.strip_suffix(']')?;
+                Some((l.to_owned(), name.to_owned()))
             })
             .collect();
         assert!(!sections.is_empty(), "{}", path.display());
         let mut variants = vec![(format!("surprise = 1\n{text}"), "surprise".to_owned())];
-        for s in &sections {
+        for (header, key) in &sections {
             variants.push((
-                text.replacen(&format!("[{s}]\n"), &format!("[{s}]\nsurprise = 1\n"), 1),
-                format!("{s}.surprise"),
+                text.replacen(
+                    &format!("{header}\n"),
+                    &format!("{header}\nsurprise = 1\n"),
+                    1,
+                ),
+                format!("{key}.surprise"),
             ));
         }
         for (i, (bad, key)) in variants.iter().enumerate() {

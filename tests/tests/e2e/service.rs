@@ -430,3 +430,54 @@ async fn sighup_reads_the_targets_file_again() {
     terminate(&run);
     assert_eq!(exit_of(&mut run, 20), Some(0), "{}", agent.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_scanned_on_its_own_interval() {
+    let pki = Pki::new();
+    let c = Collector::start(&pki);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let servers = lab_servers(&pki, 2).await;
+    // The first server in `targets` (every hour), the second in a group every two seconds.
+    let agent = AgentFiles::new(&pki, &c.url, &secret, &[&servers[0]], "");
+    let mut text = std::fs::read_to_string(&agent.config).unwrap();
+    text.push_str(&format!(
+        "\n[[group]]\nname = \"often\"\ninterval = \"2s\"\ntargets = [\"tls://www.a.test:{}\"]\n",
+        servers[1].addr.port()
+    ));
+    std::fs::write(&agent.config, text).unwrap();
+    let mut agent = agent;
+    agent.connect_to.push(format!(
+        "www.a.test:{0}:127.0.0.1:{0}",
+        servers[1].addr.port()
+    ));
+    let mut run = agent.spawn(false);
+    let store = c.store().await;
+    let mut rounds = 0;
+    for _ in 0..150 {
+        rounds = agent.log().matches("round finished (often)").count();
+        if rounds >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(rounds >= 3, "{}", agent.log());
+    assert_eq!(
+        agent.log().matches("round finished (default)").count(),
+        1,
+        "{}",
+        agent.log()
+    );
+    terminate(&run);
+    assert_eq!(exit_of(&mut run, 20), Some(0), "{}", agent.log());
+    // Every round's observation reached the collector once.
+    let stored = store.counts().await.unwrap().0;
+    assert!(stored >= 4, "{stored}: {}", agent.log());
+    assert!(
+        agent.status()["next_scan"]
+            .as_str()
+            .unwrap()
+            .ends_with("(often)"),
+        "{}",
+        agent.status()
+    );
+}
