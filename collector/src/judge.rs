@@ -89,6 +89,11 @@ impl Judge {
         self.set.digest()
     }
 
+    /// The policy files (name, text) the set was made from.
+    pub fn sources(&self) -> &[(String, String)] {
+        self.set.sources()
+    }
+
     /// The standards.
     pub fn standards(&self) -> &[Standard] {
         self.set.standards()

@@ -30,6 +30,8 @@ pub struct AgentMetrics {
     duration: Histogram,
     depth: IntGauge,
     dropped: IntGauge,
+    findings: IntGauge,
+    failing: IntGauge,
 }
 
 fn err(e: prometheus::Error) -> String {
@@ -86,6 +88,16 @@ impl AgentMetrics {
                 "Observations dropped, ever, because the spool was full.",
             )
             .map_err(err)?,
+            findings: IntGauge::new(
+                "posture_agent_round_findings",
+                "Findings of the last round, judged here with the local policy set.",
+            )
+            .map_err(err)?,
+            failing: IntGauge::new(
+                "posture_agent_round_failing",
+                "Failing findings of the last round, judged here.",
+            )
+            .map_err(err)?,
             registry,
         };
         for c in [&m.rounds, &m.targets, &m.connections, &m.spooled] {
@@ -116,6 +128,13 @@ impl AgentMetrics {
         self.connections.inc_by(u64::from(o.scan.connections));
         let took = (o.scan.finished - o.scan.started).num_milliseconds().max(0);
         self.duration.observe(took as f64 / 1000.0);
+    }
+
+    /// A round was judged here: its findings, and how many fail.
+    pub fn judged(&self, findings: usize, failing: usize) {
+        self.findings
+            .set(i64::try_from(findings).unwrap_or(i64::MAX));
+        self.failing.set(i64::try_from(failing).unwrap_or(i64::MAX));
     }
 
     /// A round finished.

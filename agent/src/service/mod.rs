@@ -174,6 +174,7 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
     }
     let _serving = serving.drop_guard();
     let service = Service {
+        policy: Mutex::new(LocalPolicy::load(&config.spool.dir)?),
         metrics,
         spool,
         work: Arc::new(Notify::new()),
@@ -185,6 +186,9 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
 }
 
 struct Service {
+    /// The policy set rounds are judged with locally: the collector's once pulled (kept in
+    /// the state directory across restarts), the built-in one before.
+    policy: Mutex<LocalPolicy>,
     metrics: metrics::AgentMetrics,
     spool: Arc<Mutex<Spool>>,
     work: Arc<Notify>,
@@ -328,6 +332,7 @@ impl Service {
         ));
         let mut run = crate::runner::start(group.plan.clone(), options, stop.child_token());
         let mut spooled = 0;
+        let mut made = Vec::new();
         while let Some(mut o) = run.next().await {
             let id = o
                 .scan
@@ -349,6 +354,7 @@ impl Service {
             spooled += 1;
             self.metrics.scanned(&o);
             self.work.notify_one();
+            made.push(o);
         }
         let _ = run.finish().await;
         let interval = chrono::Duration::from_std(group.interval).unwrap_or_default();
@@ -373,8 +379,9 @@ impl Service {
         drop(spool);
         self.metrics.round();
         say(&format!(
-            "round finished ({}): {spooled} observation(s) spooled",
-            group.name
+            "round finished ({}): {spooled} observation(s) spooled; {}",
+            group.name,
+            self.judge_locally(made)
         ));
         Ok(())
     }
@@ -399,6 +406,7 @@ impl Service {
                 if let Err(e) = uplink.heartbeat(&beat).await {
                     self.note_error(&e);
                 }
+                self.refresh_policy(&uplink).await;
             }
             let items = self.spool().oldest(batch).map_err(unavailable)?;
             if items.is_empty() {
@@ -498,6 +506,69 @@ impl Service {
         }
     }
 
+    /// Pull the collector's policy set when it changed (ETag), and keep it.
+    async fn refresh_policy(&self, uplink: &Uplink) {
+        let etag = self.local_policy().etag.clone();
+        match uplink.policy(etag.as_deref()).await {
+            Ok(None) => {}
+            Ok(Some((tag, digest, files))) => {
+                match posture_policies::PolicySet::from_files(files.clone()) {
+                    Ok(set) if set.digest() == digest => {
+                        let kept = LocalPolicy {
+                            etag: Some(tag),
+                            files,
+                            set: Arc::new(set),
+                        };
+                        if let Err(e) = kept.save(&self.config.spool.dir) {
+                            say(&format!("WARNING: keeping the policy set: {e}"));
+                        }
+                        say(&format!(
+                            "policy set {digest} from the collector ({} standards): rounds are judged with it here too",
+                            kept.set.standards().len()
+                        ));
+                        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = kept;
+                    }
+                    Ok(set) => say(&format!(
+                        "WARNING: the collector's policy set has digest {digest} but its files make {}; the one in use is kept",
+                        set.digest()
+                    )),
+                    Err(e) => say(&format!(
+                        "WARNING: the collector's policy set does not load here ({e}); the one in use is kept"
+                    )),
+                }
+            }
+            Err(e) => self.note_error(&e),
+        }
+    }
+
+    fn local_policy(&self) -> LocalPolicy {
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Judge a round's observations with the local policy set: what the collector will find.
+    fn judge_locally(&self, observations: Vec<posture_policies::model::Observation>) -> String {
+        let policy = self.local_policy();
+        let set = posture_policies::model::ObservationSet {
+            schema: posture_policies::model::Schema,
+            organisation: self.config.organisation.clone(),
+            observations,
+        };
+        let findings = policy.set.evaluate_set(&set, None, None);
+        let failing = findings
+            .iter()
+            .filter(|f| f.status == posture_policies::model::Status::Fail)
+            .count();
+        self.metrics.judged(findings.len(), failing);
+        format!(
+            "judged here with policy set {}: {} finding(s), {failing} failing",
+            policy.set.digest(),
+            findings.len()
+        )
+    }
+
     fn beat(&self) -> Result<Beat> {
         let spool = self.spool();
         Ok(Beat {
@@ -520,6 +591,49 @@ impl Service {
             if loud { "ERROR: " } else { "" }
         ));
         let _ = self.spool().set_state("last_error", &text);
+    }
+}
+
+/// The policy set an agent judges with locally, and where it came from.
+#[derive(Clone)]
+struct LocalPolicy {
+    /// The collector's ETag for it (`None`: the built-in set).
+    etag: Option<String>,
+    /// Its files (name, text), as the collector sent them.
+    files: Vec<(String, String)>,
+    set: Arc<posture_policies::PolicySet>,
+}
+
+impl LocalPolicy {
+    /// The set kept in `dir` (`policy.json`), else the built-in one.
+    fn load(dir: &std::path::Path) -> Result<LocalPolicy> {
+        let kept = std::fs::read(dir.join("policy.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<(String, Vec<(String, String)>)>(&b).ok())
+            .and_then(|(etag, files)| {
+                let set = posture_policies::PolicySet::from_files(files.clone()).ok()?;
+                Some(LocalPolicy {
+                    etag: Some(etag),
+                    files,
+                    set: Arc::new(set),
+                })
+            });
+        match kept {
+            Some(k) => Ok(k),
+            None => Ok(LocalPolicy {
+                etag: None,
+                files: Vec::new(),
+                set: Arc::new(posture_policies::PolicySet::builtin()?),
+            }),
+        }
+    }
+
+    fn save(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let text = serde_json::to_vec(&(self.etag.as_deref().unwrap_or_default(), &self.files))
+            .map_err(std::io::Error::other)?;
+        let partial = dir.join("policy.json.partial");
+        std::fs::write(&partial, text)?;
+        std::fs::rename(partial, dir.join("policy.json"))
     }
 }
 

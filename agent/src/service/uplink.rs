@@ -197,6 +197,63 @@ impl Uplink {
         }
     }
 
+    /// The collector's policy set, unless it is still `etag`: (its ETag, its digest, its files).
+    pub async fn policy(
+        &self,
+        etag: Option<&str>,
+    ) -> Result<Option<(String, String, Vec<(String, String)>)>, UplinkError> {
+        let mut request = self
+            .client
+            .get(format!("{}/api/v1/policy", self.url))
+            .timeout(Duration::from_secs(30));
+        if let Some(tag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, tag);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| UplinkError::Unreachable(chain(&e)))?;
+        let status = response.status().as_u16();
+        if status == 304 {
+            return Ok(None);
+        }
+        let tag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| UplinkError::Unreachable(chain(&e)))?;
+        if status != 200 || bytes.len() > 16 << 20 {
+            return Err(UplinkError::Later {
+                status,
+                after: None,
+                message: format!("the policy set: HTTP {status}, {} bytes", bytes.len()),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct File {
+            name: String,
+            text: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Policy {
+            digest: String,
+            #[serde(default)]
+            files: Vec<File>,
+        }
+        let policy: Policy = serde_json::from_slice(&bytes)
+            .map_err(|e| UplinkError::Unreachable(format!("the policy set: {e}")))?;
+        Ok(Some((
+            tag,
+            policy.digest,
+            policy.files.into_iter().map(|f| (f.name, f.text)).collect(),
+        )))
+    }
+
     /// Whether the collector answers (its OpenAPI document, which needs no key).
     pub async fn reachable(&self) -> Result<(), UplinkError> {
         let response = self

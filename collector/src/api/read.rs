@@ -100,6 +100,17 @@ pub struct Policy {
     pub method: &'static str,
     /// The standards.
     pub standards: Vec<PolicyStandard>,
+    /// The policy files, which agents judge with locally (the digest is over them).
+    pub files: Vec<PolicyFile>,
+}
+
+/// One policy file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyFile {
+    /// Its name (`NCSC-TLS.yaml`).
+    pub name: String,
+    /// Its text.
+    pub text: String,
 }
 
 /// The policy set the collector judges with, with an ETag (its digest).
@@ -124,6 +135,15 @@ pub async fn policy(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .map(|s| PolicyStandard {
                 id: s.id.clone(),
                 name: s.title.clone(),
+            })
+            .collect(),
+        files: state
+            .judge
+            .sources()
+            .iter()
+            .map(|(name, text)| PolicyFile {
+                name: name.clone(),
+                text: text.clone(),
             })
             .collect(),
     };

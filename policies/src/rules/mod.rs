@@ -132,6 +132,9 @@ pub struct PolicySet {
     variants: Vec<Variant>,
     fixtures: Fixtures,
     digest: String,
+    /// Each policy file's name and text, in name order: what the digest is over, and what a
+    /// collector hands its agents.
+    sources: Vec<(String, String)>,
 }
 
 /// `sha256:` over each policy file's name and text, in name order.
@@ -220,6 +223,18 @@ impl PolicySet {
     /// reported, each naming its file, rule and key.
     pub fn from_sources(sources: Vec<(PathBuf, String)>, fixtures: Fixtures) -> Result<PolicySet> {
         let digest = digest_of(&sources);
+        let mut kept: Vec<(String, String)> = sources
+            .iter()
+            .map(|(p, t)| {
+                (
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    t.clone(),
+                )
+            })
+            .collect();
+        kept.sort();
         let mut errors = Vec::new();
         let mut standards = Vec::new();
         let mut checks: BTreeMap<String, Check> = BTreeMap::new();
@@ -366,7 +381,23 @@ impl PolicySet {
             variants,
             fixtures,
             digest,
+            sources: kept,
         })
+    }
+
+    /// A policy set from files a collector handed out (name, text), with the built-in
+    /// fixtures; its digest is the collector's when the files are the same.
+    pub fn from_files(files: Vec<(String, String)>) -> Result<PolicySet> {
+        let sources = files
+            .into_iter()
+            .map(|(name, text)| (PathBuf::from(name), text))
+            .collect();
+        PolicySet::from_sources(sources, Fixtures::builtin()?)
+    }
+
+    /// Each policy file's name and text, in name order.
+    pub fn sources(&self) -> &[(String, String)] {
+        &self.sources
     }
 
     /// All standards, by id.

@@ -135,3 +135,18 @@ fn a_misspelt_key_in_an_example_patch_is_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// What a collector hands its agents (each file's name and text) makes the same set, with the
+/// same digest, on the agent's side.
+#[test]
+fn a_policy_set_rebuilt_from_its_files_has_the_same_digest() {
+    let set = posture_policies::PolicySet::builtin().unwrap();
+    assert!(set.sources().len() >= 10);
+    let again = posture_policies::PolicySet::from_files(set.sources().to_vec()).unwrap();
+    assert_eq!(again.digest(), set.digest());
+    assert_eq!(again.standards().len(), set.standards().len());
+    let mut edited = set.sources().to_vec();
+    edited[0].1.push_str("\n# edited\n");
+    let other = posture_policies::PolicySet::from_files(edited).unwrap();
+    assert_ne!(other.digest(), set.digest());
+}

@@ -55,7 +55,7 @@ impl Collector {
 
     /// Serve over HTTPS with `database` (a `[database]` section, or none for SQLite in the
     /// scratch dir), setting up the organisations when `setup`.
-    fn start_on(pki: &Pki, database: &str, setup: bool) -> Collector {
+    pub(crate) fn start_on(pki: &Pki, database: &str, setup: bool) -> Collector {
         let dir = TempDir::new("collector");
         let leaf = pki.leaf(&LeafSpec::valid(&["localhost"]));
         dir.write("cert.pem", leaf.full_chain_pem());

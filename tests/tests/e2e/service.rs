@@ -77,7 +77,12 @@ impl AgentFiles {
         for rule in &self.connect_to {
             c.args(["--connect-to", rule]);
         }
-        let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
+        // Each run's lines are added to the one log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .unwrap();
         c.stdout(Stdio::null()).stderr(log).spawn().unwrap()
     }
 
@@ -132,7 +137,25 @@ async fn lab_servers(pki: &Pki, n: usize) -> Vec<Running> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent_is_killed() {
     let pki = Pki::new();
-    let mut c = Collector::start(&pki);
+    // The collector judges with its own edition of the standards (the shipped files with a
+    // comment added), which its agents pull.
+    let policies = TempDir::new("collector-policies");
+    let shipped = posture_lab::repository_root().join("policies/standards");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            policies.write(
+                path.file_name().unwrap().to_str().unwrap(),
+                format!("# the national edition\n{text}"),
+            );
+        }
+    }
+    let mut c = Collector::start_on(
+        &pki,
+        &format!("[policy]\ndir = \"{}\"\n", policies.path().display()),
+        true,
+    );
     let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
     let national = c.admin(&["token", "create", "--national"]);
     let servers = lab_servers(&pki, 3).await;
@@ -238,6 +261,24 @@ async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent
         agent.log()
     );
     assert_eq!(agent.status()["spool"]["observations"], 0);
+    // The agent pulled the collector's policy set, kept it, and judged its rounds with it.
+    let (_, policy) = c.get("/api/v1/policy", &national).await;
+    let digest = policy["digest"].as_str().unwrap();
+    assert_ne!(
+        digest,
+        posture_policies::PolicySet::builtin().unwrap().digest(),
+        "the collector's edition is its own"
+    );
+    let log = agent.log();
+    assert!(
+        log.contains(&format!("policy set {digest} from the collector")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("judged here with policy set {digest}: ")),
+        "{log}"
+    );
+    assert!(agent.dir.path().join("state/policy.json").exists());
     // The heartbeat reached the collector.
     let (_, agents) = c.get("/api/v1/agents", &national).await;
     assert!(
