@@ -541,3 +541,127 @@ async fn a_group_is_scanned_on_its_own_interval_and_a_collector_away_mid_run_los
         agent.status()
     );
 }
+
+/// A TCP relay to `target` whose answers (server to client) can be held back: each chunk waits
+/// `delay_ms` before it is passed on.
+async fn relay(
+    target: std::net::SocketAddr,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        delay_ms: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    ) {
+        let mut buf = vec![0u8; 16384];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            if let Some(d) = &delay_ms {
+                let ms = d.load(std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pipe(cr, sw, None));
+            tokio::spawn(pipe(sr, cw, Some(delay_ms.clone())));
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_the_collector_stored_a_batch_but_before_the_answer_nothing_is_stored_twice() {
+    let pki = Pki::new();
+    let c = Collector::start(&pki);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let servers = lab_servers(&pki, 3).await;
+    let refs: Vec<&Running> = servers.iter().collect();
+    let port: u16 = c.url.rsplit(':').next().unwrap().parse().unwrap();
+    let delay = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1000));
+    let relayed = relay(([127, 0, 0, 1], port).into(), delay.clone()).await;
+    // The agent reaches the collector through the relay, whose answers arrive late (a second
+    // a chunk: the policy set it pulls first takes a while).
+    let metrics_port = posture_lab::servers::free_port();
+    let agent = AgentFiles::new(
+        &pki,
+        &format!("https://localhost:{relayed}"),
+        &secret,
+        &refs,
+        &format!("\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
+    let mut run = agent.spawn(true);
+    let store = c.store().await;
+    // The spool's depth, from the agent's own metrics (local: not through the relay).
+    let spooled = || async {
+        let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("posture_agent_spool_observations "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    // Wait until the collector holds an observation the agent has not seen acknowledged (its
+    // answer is still in the relay), then SIGKILL the agent.
+    let mut caught = None;
+    for _ in 0..1200 {
+        let stored = store.counts().await.unwrap().0 as u64;
+        let Some(waiting) = spooled().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if waiting > 0 && stored > 3 - waiting {
+            caught = Some((stored, waiting));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let (stored, waiting) = caught.unwrap_or_else(|| panic!("{}", agent.log()));
+    assert!(
+        stored + waiting > 3,
+        "stored {stored}, still spooled {waiting}"
+    );
+    let first_run = agent.log().len();
+    // Started again (answers on time now): the batch is sent again, recognised, stored once.
+    delay.store(0, std::sync::atomic::Ordering::SeqCst);
+    let mut run = agent.spawn(true);
+    assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
+    let store = c.store().await;
+    let log = agent.log();
+    // Three from the first run; the second run's own round adds three more: none twice.
+    assert_eq!(store.counts().await.unwrap().0, 6, "{log}");
+    // The observations stored but not acknowledged were sent again and recognised.
+    let had: u64 = log[first_run..]
+        .lines()
+        .filter_map(|l| {
+            l.split(" new, ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(had >= 1, "{log}");
+    assert_eq!(agent.status()["spool"]["observations"], 0);
+}
