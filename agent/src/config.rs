@@ -65,6 +65,8 @@ struct RawGroup {
     #[serde(default)]
     targets: Vec<String>,
     targets_file: Option<PathBuf>,
+    #[serde(default)]
+    roles: Vec<DomainRole>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +219,8 @@ pub struct TargetGroup {
     pub interval: Option<Duration>,
     /// Its targets: its `targets` and its `targets_file`'s lines.
     pub targets: Vec<String>,
+    /// The roles of its domains (empty: `mail.roles`, else inferred).
+    pub roles: Vec<DomainRole>,
 }
 
 /// `[collector]`: where the agent service sends its observations.
@@ -798,6 +802,7 @@ impl Checker<'_> {
                 name,
                 interval,
                 targets,
+                roles: g.roles,
             });
         }
         Ok(out)
@@ -862,11 +867,13 @@ quiet_hours = "22:00-06:00"
 [[group]]
 name = "internal"
 interval = "1h"
-targets = ["tls://10.1.2.3:8443"]
+targets = ["tls://10.1.2.3:8443", "comms.example.nhs.uk"]
+roles = ["non-sending"]
 "#,
         )
         .unwrap();
         assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].roles, [DomainRole::NonSending]);
         assert_eq!(c.groups[0].interval, Some(Duration::from_secs(3600)));
         assert_eq!(
             c.schedule

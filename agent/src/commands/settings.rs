@@ -514,9 +514,21 @@ fn print_service(config: &Config, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     for g in &config.groups {
+        let roles = if g.roles.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", roles {}",
+                g.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         writeln!(
             out,
-            "group {}:{:pad$}{} target(s), every {}s",
+            "group {}:{:pad$}{} target(s), every {}s{roles}",
             g.name,
             "",
             g.targets.len(),

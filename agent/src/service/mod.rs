@@ -81,6 +81,8 @@ struct Group {
     name: String,
     plan: crate::runner::Plan,
     interval: Duration,
+    /// Roles given to its domains instead of the configuration's (empty: those).
+    roles: Vec<posture_policies::model::DomainRole>,
 }
 
 /// The `default` group (`targets` and `targets_file`) and each `[[group]]`.
@@ -91,6 +93,7 @@ fn groups(settings: &Settings, config: &Config) -> Result<Vec<Group>> {
             name: "default".into(),
             plan: crate::commands::scan::plan(&settings.targets)?,
             interval: config.schedule.interval,
+            roles: Vec::new(),
         });
     }
     for g in &config.groups {
@@ -98,6 +101,7 @@ fn groups(settings: &Settings, config: &Config) -> Result<Vec<Group>> {
             name: g.name.clone(),
             plan: crate::commands::scan::plan(&g.targets)?,
             interval: g.interval.unwrap_or(config.schedule.interval),
+            roles: g.roles.clone(),
         });
     }
     if out.is_empty() {
@@ -330,6 +334,10 @@ impl Service {
             group.plan.asked().len(),
             group.name
         ));
+        let mut options = options;
+        if !group.roles.is_empty() {
+            options.roles.clone_from(&group.roles);
+        }
         let mut run = crate::runner::start(group.plan.clone(), options, stop.child_token());
         let mut spooled = 0;
         let mut made = Vec::new();
