@@ -280,3 +280,60 @@ pub async fn endpoints(pki: &Pki) -> Vec<(&'static str, Running)> {
     ));
     s
 }
+
+/// A collector in the calling process, on SQLite in `dir`, serving plain HTTP on loopback (as
+/// its configuration allows for a local demo): its URL, its store, and how to stop it.
+pub struct LocalCollector {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its store, for setting up organisations, domains, secrets and tokens.
+    pub store: posture_collector::store::Store,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<posture_collector::Result<()>>,
+}
+
+impl LocalCollector {
+    /// Start one with its database in `dir`.
+    pub async fn start(dir: &std::path::Path) -> Result<LocalCollector, String> {
+        use posture_collector::config::{Config, Transport};
+        let config = Config {
+            listen: ([127, 0, 0, 1], 0).into(),
+            transport: Transport::Plain,
+            database_url: format!("sqlite://{}", dir.join("collector.db").display()),
+            ..Config::default()
+        };
+        let state = posture_collector::server::state(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let store = state.store.clone();
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            posture_collector::server::run(listener, &config, state, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(LocalCollector {
+            url,
+            store,
+            stop,
+            task,
+        })
+    }
+
+    /// Stop it, letting requests in flight finish.
+    pub async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}

@@ -47,3 +47,34 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `promtool check metrics` on a scrape: Ok, or what promtool said. Panics when promtool is
+/// missing (`scripts/test.sh` installs Debian's prometheus package).
+pub fn promtool_check(scrape: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus; scripts/test.sh does)");
+    let written = promtool
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(scrape.as_bytes()));
+    let checked = promtool.wait_with_output().map_err(|e| e.to_string())?;
+    if let Some(Err(e)) = written {
+        return Err(format!("writing to promtool: {e}"));
+    }
+    if checked.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        ))
+    }
+}

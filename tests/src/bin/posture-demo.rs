@@ -113,16 +113,9 @@ async fn collect(
     dir: &TempDir,
     out: &mut dyn std::io::Write,
 ) -> Result<(), String> {
-    use posture_collector::config::{Config, Transport};
-    let config = Config {
-        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-        transport: Transport::Plain,
-        database_url: format!("sqlite://{}", dir.path().join("collector.db").display()),
-        ..Config::default()
-    };
     let e = |e: posture_collector::Error| e.to_string();
-    let state = posture_collector::server::state(&config).await.map_err(e)?;
-    let store = state.store.clone();
+    let collector = posture_lab::demo::LocalCollector::start(dir.path()).await?;
+    let (store, url) = (collector.store.clone(), collector.url.clone());
     store
         .add_organisation("DEMO", "Demo trust", 0)
         .await
@@ -144,21 +137,6 @@ async fn collect(
         )
         .await
         .map_err(e)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = config.clone();
-    let server = tokio::spawn(async move {
-        posture_collector::server::run(listener, &served, state, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
     let client = reqwest::Client::new();
     let enrolled: serde_json::Value = client
         .post(format!("{url}/api/v1/enroll"))
@@ -213,7 +191,5 @@ async fn collect(
         )
         .map_err(w)?;
     }
-    let _ = stop.send(());
-    server.await.map_err(|e| e.to_string())?.map_err(e)?;
-    Ok(())
+    collector.stop().await
 }

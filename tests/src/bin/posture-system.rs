@@ -15,7 +15,6 @@ use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use posture_collector::config::{Config, Transport};
 use posture_collector::store::Role;
 use posture_lab::pki::{Pki, TempDir};
 use serde_json::Value;
@@ -111,15 +110,9 @@ async fn system(once: bool) -> Result<(), String> {
     let domain = DomainSettings::from_args(&domain_args);
 
     // The collector, in this process.
-    let config = Config {
-        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-        transport: Transport::Plain,
-        database_url: format!("sqlite://{}", dir.path().join("collector.db").display()),
-        ..Config::default()
-    };
     let e = |e: posture_collector::Error| e.to_string();
-    let state = posture_collector::server::state(&config).await.map_err(e)?;
-    let store = state.store.clone();
+    let collector = posture_lab::demo::LocalCollector::start(dir.path()).await?;
+    let (store, url) = (collector.store.clone(), collector.url.clone());
     let national = posture_collector::auth::new_secret("pt_");
     store
         .add_token(
@@ -154,22 +147,6 @@ async fn system(once: bool) -> Result<(), String> {
             .map_err(e)?;
         viewers.push((code, viewer));
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = config.clone();
-    let server = tokio::spawn(async move {
-        posture_collector::server::run(listener, &served, state, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-
     // The agents: this program again, each with its organisation's configuration.
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut children = Vec::new();
@@ -252,11 +229,7 @@ async fn system(once: bool) -> Result<(), String> {
         let _ = tokio::signal::ctrl_c().await;
     }
     drop(agents);
-    let _ = stop.send(());
-    server
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    collector.stop().await?;
     drop(domain_servers);
     drop(endpoints);
     Ok(())

@@ -460,26 +460,7 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
 
     // /metrics: the text format as promtool reads it, with the scores and counters.
     let metrics = c.metrics().await;
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (apt-get install prometheus; scripts/test.sh does)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    posture_lab::promtool_check(&metrics).unwrap_or_else(|e| panic!("{e}"));
     for line in [
         "posture_compliance_score{organisation=\"RX1\",standard=\"NCSC-TLS\"}",
         "posture_compliance_score{organisation=\"RX2\",standard=\"NCSC-TLS\"}",

@@ -198,21 +198,7 @@ async fn nothing_is_lost_or_stored_twice_when_the_collector_is_away_or_the_agent
     ] {
         assert!(text.contains(line), "{line} in {text}");
     }
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    posture_lab::promtool_check(&text).unwrap_or_else(|e| panic!("{e}"));
     // Back: the agent enrols, uploads the spool and (--once) exits.
     c.start_again();
     assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
