@@ -87,3 +87,40 @@ fn the_agent_unit_is_locked_down() {
         .unwrap_or_else(|| panic!("{out}{}", String::from_utf8_lossy(&o.stderr)));
     assert!(level <= 2.0, "exposure {level}: {out}");
 }
+
+/// The Prometheus rules: promtool checks them and runs their unit tests (each alert fires when
+/// it should and not before), and every metric they query is one the collector exports.
+#[test]
+fn the_prometheus_rules_check_pass_their_tests_and_query_real_metrics() {
+    let dir = repository_root().join("dashboards/prometheus");
+    for args in [
+        ["check", "rules", "posture.rules.yml"],
+        ["test", "rules", "posture.rules.test.yml"],
+    ] {
+        let o = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool (Debian's prometheus package; scripts/test.sh installs it)");
+        assert!(
+            o.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let rules = std::fs::read_to_string(dir.join("posture.rules.yml")).unwrap();
+    let mut queried: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("posture_"))
+        .collect();
+    queried.sort_unstable();
+    queried.dedup();
+    assert!(queried.len() >= 5, "{queried:?}");
+    for name in queried {
+        assert!(
+            posture_collector::metrics::NAMES.contains(&name),
+            "{name} is queried by a rule but the collector does not export it"
+        );
+    }
+}
