@@ -124,3 +124,65 @@ fn the_prometheus_rules_check_pass_their_tests_and_query_real_metrics() {
         );
     }
 }
+
+/// The Grafana dashboards: each parses, has a unique uid, unique panel ids, a `datasource`
+/// variable every panel uses, and queries only metrics the collector exports.
+#[test]
+fn the_grafana_dashboards_are_well_formed_and_query_real_metrics() {
+    let files = files_with_suffix(&repository_root().join("dashboards/grafana"), ".json");
+    assert!(files.len() >= 3, "{files:?}");
+    let mut uids = std::collections::BTreeSet::new();
+    for file in files {
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let uid = d["uid"].as_str().unwrap().to_owned();
+        assert!(
+            uids.insert(uid.clone()),
+            "{}: uid {uid} twice",
+            file.display()
+        );
+        assert!(
+            d["templating"]["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["name"] == "datasource" && v["type"] == "datasource"),
+            "{}",
+            file.display()
+        );
+        let panels = d["panels"].as_array().unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for p in panels {
+            assert!(
+                ids.insert(p["id"].as_u64().unwrap()),
+                "{}: panel id twice",
+                file.display()
+            );
+            assert_eq!(
+                p["datasource"]["uid"],
+                "${datasource}",
+                "{}",
+                file.display()
+            );
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                let names: Vec<&str> = expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("posture_"))
+                    .collect();
+                assert!(!names.is_empty(), "{}: {expr}", file.display());
+                for name in names {
+                    let base = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .unwrap_or(name);
+                    assert!(
+                        posture_collector::metrics::NAMES.contains(&base),
+                        "{}: {name} is not exported by the collector",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+}
