@@ -8,10 +8,14 @@
 //! `posture-agent status` reads the same state directory.
 
 pub mod metrics;
+mod policy;
 pub mod spool;
+mod status;
 pub mod uplink;
 
-use std::io::Write;
+use policy::LocalPolicy;
+pub use status::status;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +23,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{RunArgs, StatusArgs};
+use crate::cli::RunArgs;
 use crate::commands::settings::{Settings, load_config};
 use crate::config::{CollectorConfig, Config, ConfigError};
 use crate::error::{Error, Result};
@@ -231,7 +235,6 @@ impl Service {
             let stop = stop.clone();
             tokio::spawn(async move { s.upload_loop(uplink, stop, once).await })
         };
-        let mut scans_done = false;
         // --once scans each group now, one after another; the service resumes the schedule
         // it kept, the group due first going first, none starting in the quiet hours.
         let mut once_left: Vec<usize> = (0..groups.len()).rev().collect();
@@ -240,7 +243,11 @@ impl Service {
                 match once_left.pop() {
                     Some(i) => (i, Utc::now()),
                     None => {
-                        scans_done = true;
+                        // The upload loop ends when the spool is empty (or on SIGTERM).
+                        sender
+                            .scans_done
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                        sender.work.notify_one();
                         break;
                     }
                 }
@@ -265,13 +272,6 @@ impl Service {
             }
             sender.round(&groups[i], options.clone(), &stop).await?;
             sender.note_next(&groups)?;
-        }
-        if scans_done {
-            // --once: the upload loop ends when the spool is empty (or on SIGTERM).
-            sender
-                .scans_done
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            sender.work.notify_one();
         }
         let uploaded = match uploads.await {
             Ok(r) => r,
@@ -602,49 +602,6 @@ impl Service {
     }
 }
 
-/// The policy set an agent judges with locally, and where it came from.
-#[derive(Clone)]
-struct LocalPolicy {
-    /// The collector's ETag for it (`None`: the built-in set).
-    etag: Option<String>,
-    /// Its files (name, text), as the collector sent them.
-    files: Vec<(String, String)>,
-    set: Arc<posture_policies::PolicySet>,
-}
-
-impl LocalPolicy {
-    /// The set kept in `dir` (`policy.json`), else the built-in one.
-    fn load(dir: &std::path::Path) -> Result<LocalPolicy> {
-        let kept = std::fs::read(dir.join("policy.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<(String, Vec<(String, String)>)>(&b).ok())
-            .and_then(|(etag, files)| {
-                let set = posture_policies::PolicySet::from_files(files.clone()).ok()?;
-                Some(LocalPolicy {
-                    etag: Some(etag),
-                    files,
-                    set: Arc::new(set),
-                })
-            });
-        match kept {
-            Some(k) => Ok(k),
-            None => Ok(LocalPolicy {
-                etag: None,
-                files: Vec::new(),
-                set: Arc::new(posture_policies::PolicySet::builtin()?),
-            }),
-        }
-    }
-
-    fn save(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        let text = serde_json::to_vec(&(self.etag.as_deref().unwrap_or_default(), &self.files))
-            .map_err(std::io::Error::other)?;
-        let partial = dir.join("policy.json.partial");
-        std::fs::write(&partial, text)?;
-        std::fs::rename(partial, dir.join("policy.json"))
-    }
-}
-
 fn unavailable(e: spool::SpoolError) -> Error {
     Error::Unavailable(e.to_string())
 }
@@ -665,82 +622,6 @@ async fn signalled() -> Ended {
     }
 }
 
-/// `status --config FILE`: what the state directory says.
-pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
-    let config = load_config(&args.config)?;
-    let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
-    let depth = spool.depth().map_err(unavailable)?;
-    let state = |k: &str| -> Result<String> {
-        Ok(spool
-            .state(k)
-            .map_err(unavailable)?
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "-".into()))
-    };
-    let collector = config
-        .collector
-        .as_ref()
-        .map_or("(no [collector])".to_owned(), |c| c.url.clone());
-    // Whether the collector answers now.
-    let reachable = match &config.collector {
-        None => "-".to_owned(),
-        Some(c) => {
-            let checked = Uplink::new(c).and_then(|uplink| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| UplinkError::Files(e.to_string()))?
-                    .block_on(uplink.reachable())
-            });
-            match checked {
-                Ok(()) => "yes".to_owned(),
-                Err(e) => format!("no: {e}"),
-            }
-        }
-    };
-    let report = serde_json::json!({
-        "state_dir": config.spool.dir.display().to_string(),
-        "collector": collector,
-        "collector_reachable": reachable,
-        "next_scan": state("next_scan")?,
-        "last_scan": state("last_scan")?,
-        "last_upload": state("last_upload")?,
-        "last_error": state("last_error")?,
-        "spool": {
-            "observations": depth.observations,
-            "bytes": depth.bytes,
-            "dropped": depth.dropped,
-            "rejected": depth.rejected,
-        },
-    });
-    if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        )?;
-        return Ok(());
-    }
-    for (label, key) in [
-        ("state directory", "state_dir"),
-        ("collector", "collector"),
-        ("reachable", "collector_reachable"),
-        ("next scan", "next_scan"),
-        ("last scan", "last_scan"),
-        ("last upload", "last_upload"),
-        ("last error", "last_error"),
-    ] {
-        writeln!(out, "{label:<16} {}", report[key].as_str().unwrap_or("-"))?;
-    }
-    writeln!(
-        out,
-        "{:<16} {} observation(s), {} bytes waiting; {} dropped (spool full), {} refused by the collector",
-        "spool", depth.observations, depth.bytes, depth.dropped, depth.rejected
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,35 +637,24 @@ mod tests {
     fn rounds_due_in_the_quiet_hours_wait_for_their_end() {
         let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
         let day = Some((hm(8, 0), hm(18, 0)));
-        assert_eq!(
-            after_quiet(at("2026-12-01T09:30:00Z"), day, &Utc),
-            at("2026-12-01T18:00:00Z")
-        );
-        assert_eq!(
-            after_quiet(at("2026-12-01T07:59:00Z"), day, &Utc),
-            at("2026-12-01T07:59:00Z")
-        );
-        assert_eq!(
-            after_quiet(at("2026-12-01T18:00:00Z"), day, &Utc),
-            at("2026-12-01T18:00:00Z")
-        );
         // A window over midnight.
         let night = Some((hm(22, 0), hm(6, 0)));
-        assert_eq!(
-            after_quiet(at("2026-12-01T23:00:00Z"), night, &Utc),
-            at("2026-12-02T06:00:00Z")
-        );
-        assert_eq!(
-            after_quiet(at("2026-12-02T05:00:00Z"), night, &Utc),
-            at("2026-12-02T06:00:00Z")
-        );
-        assert_eq!(
-            after_quiet(at("2026-12-02T12:00:00Z"), night, &Utc),
-            at("2026-12-02T12:00:00Z")
-        );
-        assert_eq!(
-            after_quiet(at("2026-12-02T12:00:00Z"), None, &Utc),
-            at("2026-12-02T12:00:00Z")
-        );
+        // (due, quiet hours, when the round starts)
+        let cases = [
+            ("2026-12-01T09:30:00Z", day, "2026-12-01T18:00:00Z"),
+            ("2026-12-01T07:59:00Z", day, "2026-12-01T07:59:00Z"),
+            ("2026-12-01T18:00:00Z", day, "2026-12-01T18:00:00Z"),
+            ("2026-12-01T23:00:00Z", night, "2026-12-02T06:00:00Z"),
+            ("2026-12-02T05:00:00Z", night, "2026-12-02T06:00:00Z"),
+            ("2026-12-02T12:00:00Z", night, "2026-12-02T12:00:00Z"),
+            ("2026-12-02T12:00:00Z", None, "2026-12-02T12:00:00Z"),
+        ];
+        for (due, quiet, starts) in cases {
+            assert_eq!(
+                after_quiet(at(due), quiet, &Utc),
+                at(starts),
+                "{due} {quiet:?}"
+            );
+        }
     }
 }

@@ -91,13 +91,6 @@ impl Spool {
         })
     }
 
-    fn fail(&self, e: rusqlite::Error) -> SpoolError {
-        SpoolError {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
-    }
-
     /// Keep an observation (`id`, one JSON line) until it is acknowledged. Past the size cap
     /// the oldest are dropped, never this one; returns how many were dropped.
     pub fn push(&mut self, id: &str, body: &[u8], now_ms: i64) -> Result<u64, SpoolError> {
@@ -141,7 +134,7 @@ impl Spool {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT seq, id, body FROM spool ORDER BY seq LIMIT ?1")
-            .map_err(|e| self.fail(e))?;
+            .map_err(|e| fail_at(&self.path, e))?;
         let rows = stmt
             .query_map(params![i64::try_from(n).unwrap_or(i64::MAX)], |r| {
                 Ok(Spooled {
@@ -150,8 +143,9 @@ impl Spool {
                     body: r.get(2)?,
                 })
             })
-            .map_err(|e| self.fail(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+            .map_err(|e| fail_at(&self.path, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| fail_at(&self.path, e))
     }
 
     /// The collector has these (by `seq`): forget them.
@@ -193,7 +187,7 @@ impl Spool {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(|e| self.fail(e))?;
+            .map_err(|e| fail_at(&self.path, e))?;
         let number = |key: &str| -> Result<u64, SpoolError> {
             Ok(self
                 .state(key)?
@@ -217,7 +211,7 @@ impl Spool {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| self.fail(e))
+            .map_err(|e| fail_at(&self.path, e))
     }
 
     /// Set a state value.
@@ -227,7 +221,7 @@ impl Spool {
                 "INSERT INTO state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value],
             )
-            .map_err(|e| self.fail(e))?;
+            .map_err(|e| fail_at(&self.path, e))?;
         Ok(())
     }
 }
@@ -295,23 +289,19 @@ mod tests {
             dropped += spool.push(&format!("o{i}"), &body, i).unwrap();
         }
         assert_eq!(dropped, 3);
-        let left: Vec<String> = spool
-            .oldest(10)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(left, ["o3", "o4"]);
+        let ids = |spool: &Spool| -> Vec<String> {
+            spool
+                .oldest(10)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(&spool), ["o3", "o4"]);
         assert_eq!(spool.depth().unwrap().dropped, 3);
         // One bigger than the cap is still kept (alone): the newest is never dropped.
         spool.push("big", &[b'y'; 400], 9).unwrap();
-        let left: Vec<String> = spool
-            .oldest(10)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(left, ["big"]);
+        assert_eq!(ids(&spool), ["big"]);
         assert_eq!(spool.depth().unwrap().dropped, 5);
         let item = spool.oldest(1).unwrap().remove(0);
         spool.reject(&item, "403: not ours", 10).unwrap();

@@ -138,7 +138,7 @@ impl Uplink {
             .await
             .map_err(|e| UplinkError::Unreachable(chain(&e)))?;
         let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let body = read_json(response).await?;
         if status != 201 {
             return Err(answer(status, None, &body, true));
         }
@@ -177,7 +177,7 @@ impl Uplink {
                 .map_err(|e| UplinkError::Unreachable(chain(&e)))?;
             let status = response.status().as_u16();
             let after = retry_after(response.headers());
-            let answer_body: serde_json::Value = response.json().await.unwrap_or_default();
+            let answer_body = read_json(response).await?;
             if status == 200 {
                 return serde_json::from_value(answer_body)
                     .map_err(|e| UplinkError::Unreachable(format!("the collector's answer: {e}")));
@@ -223,11 +223,8 @@ impl Uplink {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| UplinkError::Unreachable(chain(&e)))?;
-        if status != 200 || bytes.len() > 16 << 20 {
+        let bytes = read_body(response, MAX_POLICY).await?;
+        if status != 200 {
             return Err(UplinkError::Later {
                 status,
                 after: None,
@@ -290,9 +287,40 @@ impl Uplink {
             return Ok(());
         }
         let after = retry_after(response.headers());
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let body = read_json(response).await?;
         Err(answer(status, after, &body, status == 401))
     }
+}
+
+/// Most bytes read of an answer: acknowledgements, enrolments and errors are small.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Most bytes read of the policy set (every standard's file).
+const MAX_POLICY: usize = 16 << 20;
+
+/// The body of `response`, read a chunk at a time and refused past `max` bytes (the client's
+/// time-out bounds the time).
+async fn read_body(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, UplinkError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| UplinkError::Unreachable(chain(&e)))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(UplinkError::Unreachable(format!(
+                "the collector's answer is over {max} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The body of `response` as JSON (`Null` when it is not JSON), at most `MAX_ANSWER` bytes.
+async fn read_json(response: reqwest::Response) -> Result<serde_json::Value, UplinkError> {
+    let body = read_body(response, MAX_ANSWER).await?;
+    Ok(serde_json::from_slice(&body).unwrap_or_default())
 }
 
 /// An unsuccessful answer, as an error.
@@ -381,4 +409,43 @@ pub(super) fn say(message: &str) {
         "{} posture-agent: {message}",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP server on loopback that answers every request with `body`.
+    async fn answering(body: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_a_limit() {
+        let small = answering(br#"{"accepted": 1}"#.to_vec()).await;
+        let r = reqwest::get(&small).await.unwrap();
+        assert_eq!(read_json(r).await.unwrap()["accepted"], 1);
+        let big = answering(vec![b' '; MAX_ANSWER + 1]).await;
+        let r = reqwest::get(&big).await.unwrap();
+        let e = read_json(r).await.unwrap_err();
+        assert_eq!(
+            e,
+            UplinkError::Unreachable(format!("the collector's answer is over {MAX_ANSWER} bytes"))
+        );
+    }
 }

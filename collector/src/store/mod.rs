@@ -123,6 +123,12 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     e.finish().map_err(Error::Io)
 }
 
+/// A stored observation body (gzip'd JSON).
+fn decode_observation(body: &[u8]) -> Result<Observation> {
+    serde_json::from_slice(&gunzip(body)?)
+        .map_err(|e| Error::Corrupt(format!("a stored observation: {e}")))
+}
+
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
@@ -733,11 +739,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                let body: Vec<u8> = r.try_get(0)?;
-                serde_json::from_slice(&gunzip(&body)?)
-                    .map_err(|e| Error::Corrupt(format!("a stored observation: {e}")))
-            })
+            .map(|r| decode_observation(&r.try_get::<Vec<u8>, _>(0)?))
             .collect()
     }
 
@@ -768,11 +770,7 @@ impl Store {
                 .bind(&id)
                 .fetch_one(&self.pool)
                 .await?;
-            let body: Vec<u8> = row.try_get(0)?;
-            out.push(
-                serde_json::from_slice(&gunzip(&body)?)
-                    .map_err(|e| Error::Corrupt(format!("a stored observation: {e}")))?,
-            );
+            out.push(decode_observation(&row.try_get::<Vec<u8>, _>(0)?)?);
         }
         Ok(out)
     }

@@ -264,17 +264,12 @@ async fn wait_for_both(
         for (code, ..) in ORGANISATIONS {
             let mut totals = [0u64; 2];
             for (i, status) in ["", "&status=fail"].into_iter().enumerate() {
-                let page: Value = client
-                    .get(format!(
-                        "{url}/api/v1/findings?organisation={code}&per_page=1{status}"
-                    ))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let page = get_json(
+                    client,
+                    &format!("{url}/api/v1/findings?organisation={code}&per_page=1{status}"),
+                    token,
+                )
+                .await?;
                 totals[i] = page["total"].as_u64().unwrap_or(0);
             }
             now.push((code.to_owned(), totals[0], totals[1]));
@@ -286,23 +281,31 @@ async fn wait_for_both(
     Err("the agents did not report within five minutes (see their logs)".into())
 }
 
-async fn print_scores(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    out: &mut dyn Write,
-) -> Result<(), String> {
-    let scores: Value = client
-        .get(format!(
-            "{url}/api/v1/scores?level=organisation&per_page=1000"
-        ))
+/// GET `url` with `token`, as JSON.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Result<Value, String> {
+    client
+        .get(url)
         .bearer_auth(token)
         .send()
         .await
         .map_err(|e| e.to_string())?
         .json()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+async fn print_scores(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let scores = get_json(
+        client,
+        &format!("{url}/api/v1/scores?level=organisation&per_page=1000"),
+        token,
+    )
+    .await?;
     let w = |e: std::io::Error| e.to_string();
     writeln!(out, "\nScores per organisation and standard (0-100):").map_err(w)?;
     for s in scores["items"].as_array().into_iter().flatten() {
