@@ -33,6 +33,10 @@ command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # promtool, which parses the collector's /metrics as Prometheus does.
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# Headless Chromium and its WebDriver, for the collector's page tests.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 # To build OpenSSL 1.1.1w (SSLv3, zlib compression) for the lab.
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 command -v make >/dev/null 2>&1 || need_apt+=(make)

@@ -99,6 +99,11 @@ impl Judge {
         self.set.standards()
     }
 
+    /// The check `id` of the policy set, if there is one.
+    pub fn check(&self, id: &str) -> Option<&posture_policies::rules::Check> {
+        self.set.check(id).ok()
+    }
+
     /// Judge `domain` again from the latest observation of each of its targets and store
     /// the findings (with an event for each status that changed). Returns how many findings.
     pub async fn rejudge(&self, store: &Store, domain: &str, organisation: &str) -> Result<usize> {

@@ -18,6 +18,7 @@ pub mod judge;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod web;
 
 use std::io::Write;
 

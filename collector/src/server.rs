@@ -49,13 +49,15 @@ pub async fn state(config: &Config) -> Result<AppState> {
         max_batch_observations: config.max_batch_observations,
         ingest_slots: Arc::new(tokio::sync::Semaphore::new(INGEST_SLOTS)),
         enrol_limit: Arc::new(api::ingest_rate_limit(config.enrol_per_minute)),
+        secure_cookies: !matches!(config.transport, Transport::Plain),
     })
 }
 
-/// How often the housekeeping runs: retention and the daily score snapshot.
-const HOUSEKEEPING: Duration = Duration::from_secs(3600);
+/// How often the housekeeping runs: retention and the daily score snapshot (today's is
+/// replaced each time, so the pages' trends end at the scores of the last few minutes).
+const HOUSEKEEPING: Duration = Duration::from_secs(600);
 
-/// Housekeeping, at start and then every hour: raw observations past the retention are
+/// Housekeeping, at start and then every ten minutes: raw observations past the retention are
 /// removed (each target's latest stays) and today's scores are kept in the snapshots.
 async fn housekeeping(state: AppState, retention_days: u32) {
     let mut every = tokio::time::interval(HOUSEKEEPING);

@@ -10,6 +10,7 @@
 //! - [`scan`]: scan a lab server with the agent's engine and judge it with the policies;
 //! - [`web`]: HTTP/HTTPS servers answering as each test's handler says.
 
+pub mod browser;
 pub mod demo;
 pub mod dns;
 pub mod pki;

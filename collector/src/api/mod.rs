@@ -41,6 +41,8 @@ pub struct AppState {
     pub ingest_slots: Arc<tokio::sync::Semaphore>,
     /// Enrolment attempts left this minute.
     pub enrol_limit: Arc<RateLimit>,
+    /// Whether the pages' cookies are marked `Secure` (served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 /// Every route: method and path (the OpenAPI test checks each is documented).
@@ -113,6 +115,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/scores", get(read::scores))
         .route("/api/v1/openapi.json", get(read::openapi))
         .route("/metrics", get(read::metrics))
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestDecompressionLayer::new().gzip(true))

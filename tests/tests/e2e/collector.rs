@@ -124,7 +124,7 @@ impl Collector {
         out
     }
 
-    async fn enrol(&self, secret: &str) -> (u16, Value) {
+    pub(crate) async fn enrol(&self, secret: &str) -> (u16, Value) {
         let r = self
             .client
             .post(format!("{}/api/v1/enroll", self.url))
@@ -168,7 +168,7 @@ impl Collector {
     }
 
     /// `posture-collector submit FILE --key KEY`: exit code and what it printed.
-    fn submit(&self, file: &Path, key: &str, ca: &Path) -> (Option<i32>, String) {
+    pub(crate) fn submit(&self, file: &Path, key: &str, ca: &Path) -> (Option<i32>, String) {
         let o = Command::new(COLLECTOR)
             .arg("submit")
             .arg(file)
@@ -253,6 +253,45 @@ fn scan_target(target: &str, extra: &[&str], ca: &Path, out: &Path) -> Value {
         .unwrap();
     assert!(matches!(status.code(), Some(0 | 1)), "{status}");
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+/// A collector fed by lab scans, as the page and Prometheus tests need it: RX1's site
+/// (`www.a.test`, a valid certificate) and RX2's (`www.b.test`, a certificate that expires in
+/// ten days), each scanned by the agent and submitted with its organisation's agent key.
+pub(crate) struct Fed {
+    pub(crate) c: Collector,
+    pub(crate) national: String,
+    pub(crate) viewer_a: String,
+    pub(crate) viewer_b: String,
+    _scratch: TempDir,
+}
+
+pub(crate) async fn fed(pki: &Pki) -> Fed {
+    let ca = pki.root_file();
+    let c = Collector::start(pki);
+    let scratch = TempDir::new("fed-scans");
+    let a_server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+        .start()
+        .await;
+    let mut expiring = LeafSpec::valid(&["www.b.test"]);
+    expiring.not_after = chrono::Utc::now() + chrono::Duration::days(10);
+    let b_server = RustlsServer::new(&pki.leaf(&expiring)).start().await;
+    for (org, domain, server) in [("RX1", "a.test", &a_server), ("RX2", "b.test", &b_server)] {
+        let file = scratch.path().join(format!("{domain}.json"));
+        scan(domain, server, &ca, &file);
+        let secret = c.admin(&["enrol-secret", "create", "--org", org]);
+        let (status, agent) = c.enrol(&secret).await;
+        assert_eq!(status, 201, "{agent}");
+        let (code, out) = c.submit(&file, agent["key"].as_str().unwrap(), &ca);
+        assert_eq!(code, Some(0), "{out}");
+    }
+    Fed {
+        national: c.admin(&["token", "create", "--national"]),
+        viewer_a: c.admin(&["token", "create", "--org", "RX1"]),
+        viewer_b: c.admin(&["token", "create", "--org", "RX2"]),
+        c,
+        _scratch: scratch,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

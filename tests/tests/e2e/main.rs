@@ -25,6 +25,7 @@ mod dnssec;
 mod hostile;
 mod mail;
 mod mail_domain;
+mod pages;
 mod reference;
 mod service;
 mod shipped_files;

@@ -1,0 +1,1010 @@
+//! The three kinds of page: national, organisation, domain. Each handler gathers what its page
+//! shows into tables and charts; `?csv=TABLE` answers one of those tables as CSV instead.
+
+use std::collections::{BTreeMap, HashMap};
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use posture_policies::model::{Finding, Status};
+use serde::Deserialize;
+
+use super::chart::{self, SPARK, WIDE};
+use super::table::{Cell, Table};
+use super::{PageError, Session, html, session};
+use crate::api::AppState;
+use crate::auth;
+use crate::store::{FindingFilter, Role};
+
+/// A target's status changes: (check, from, to, at).
+type Events = Vec<(String, Option<String>, String, i64)>;
+
+const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+
+/// A page's filters and export, from its query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    /// Only this standard.
+    standard: Option<String>,
+    /// Only this severity.
+    severity: Option<String>,
+    /// Only this status.
+    status: Option<String>,
+    /// Answer this table as CSV.
+    csv: Option<String>,
+}
+
+impl Filters {
+    /// The filters, each checked against what it may be (a standard of the policy set, a
+    /// severity, a status); empty means none.
+    fn checked(mut self, state: &AppState) -> Result<Filters, PageError> {
+        let empty = |v: &mut Option<String>| {
+            if v.as_deref() == Some("") {
+                *v = None;
+            }
+        };
+        empty(&mut self.standard);
+        empty(&mut self.severity);
+        empty(&mut self.status);
+        if let Some(s) = &self.standard
+            && !state.judge.standards().iter().any(|x| &x.id == s)
+        {
+            return Err(PageError::BadRequest(format!(
+                "standard: no standard {s:?}"
+            )));
+        }
+        if let Some(s) = &self.severity
+            && !SEVERITIES.contains(&s.as_str())
+        {
+            return Err(PageError::BadRequest(format!(
+                "severity: {s:?} is not one of {}",
+                SEVERITIES.join(", ")
+            )));
+        }
+        if let Some(s) = &self.status
+            && !Status::ALL.iter().any(|x| x.as_str() == s)
+        {
+            return Err(PageError::BadRequest(format!(
+                "status: {s:?} is not a status"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The query string of these filters (each value checked, so nothing needs escaping
+    /// beyond what the template does).
+    fn query(&self) -> String {
+        [
+            ("standard", &self.standard),
+            ("severity", &self.severity),
+            ("status", &self.status),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+
+    fn keeps(&self, f: &Finding, standard_checks: Option<&[String]>) -> bool {
+        self.severity
+            .as_ref()
+            .is_none_or(|s| f.severity.as_str() == s)
+            && self.status.as_ref().is_none_or(|s| f.status.as_str() == s)
+            && self.standard.as_ref().is_none_or(|s| {
+                f.standards.contains(s) || standard_checks.is_some_and(|c| c.contains(&f.check))
+            })
+    }
+}
+
+/// What the filter form offers.
+pub struct FilterForm {
+    /// The standards (id, title).
+    pub standards: Vec<(String, String)>,
+    /// The severities.
+    pub severities: Vec<&'static str>,
+    /// The statuses.
+    pub statuses: Vec<&'static str>,
+    /// Chosen standard, severity and status (empty: all).
+    pub standard: String,
+    /// Chosen severity.
+    pub severity: String,
+    /// Chosen status.
+    pub status: String,
+}
+
+/// A finding with what a domain owner needs to fix it.
+pub struct FindingView {
+    /// Its anchor on the page.
+    pub anchor: String,
+    /// The check.
+    pub check: String,
+    /// Its title.
+    pub title: String,
+    /// The target, as shown.
+    pub target: String,
+    /// Status and severity.
+    pub status: Cell,
+    /// Severity.
+    pub severity: Cell,
+    /// What was found.
+    pub message: String,
+    /// The evidence, as indented JSON (empty when none).
+    pub evidence: String,
+    /// Why it matters (the policy's `why`).
+    pub why: String,
+    /// The fix, with its server examples (the policy's remediation).
+    pub fix: String,
+    /// Published sources.
+    pub references: Vec<String>,
+    /// When it was observed, and whether that is too long ago to be scored.
+    pub observed: String,
+    /// The check's status changes on this target, newest first.
+    pub history: Table,
+}
+
+/// A part of a page.
+pub enum Block {
+    /// A table.
+    Table(Table),
+    /// A trend chart with its text alternative.
+    Chart {
+        /// Its heading.
+        heading: String,
+        /// What it shows, in words.
+        text: String,
+        /// The SVG.
+        svg: String,
+    },
+    /// The findings, each in full.
+    Findings(Vec<FindingView>),
+}
+
+#[derive(Template)]
+#[template(path = "page.html")]
+struct PageView {
+    title: String,
+    crumbs: Vec<(String, String)>,
+    who: String,
+    csrf: String,
+    intro: String,
+    filters: Option<FilterForm>,
+    query: String,
+    blocks: Vec<Block>,
+}
+
+/// A page, or the table `?csv=` names as CSV.
+fn answer(page: PageView, csv: Option<&str>, file: &str) -> Result<Response, PageError> {
+    let Some(id) = csv else {
+        return Ok(html(StatusCode::OK, &page));
+    };
+    let table = page
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            Block::Table(t) if t.id == id => Some(t),
+            _ => None,
+        })
+        .ok_or_else(|| PageError::BadRequest(format!("csv: this page has no table {id:?}")))?;
+    let mut r = table.csv().into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let name: String = format!("{file}-{id}.csv")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+fn form(state: &AppState, f: &Filters, severity: bool, status: bool) -> FilterForm {
+    FilterForm {
+        standards: state
+            .judge
+            .standards()
+            .iter()
+            .map(|s| (s.id.clone(), s.title.clone()))
+            .collect(),
+        severities: if severity {
+            SEVERITIES.to_vec()
+        } else {
+            Vec::new()
+        },
+        statuses: if status {
+            Status::ALL.iter().map(|s| s.as_str()).collect()
+        } else {
+            Vec::new()
+        },
+        standard: f.standard.clone().unwrap_or_default(),
+        severity: f.severity.clone().unwrap_or_default(),
+        status: f.status.clone().unwrap_or_default(),
+    }
+}
+
+/// Snapshots by standard: standard → [(day, score)].
+async fn trends(
+    state: &AppState,
+    level: &str,
+    subject: &str,
+) -> Result<HashMap<String, Vec<(NaiveDate, f64)>>, PageError> {
+    let mut out: HashMap<String, Vec<(NaiveDate, f64)>> = HashMap::new();
+    for (day, standard, score) in state.store.score_history(level, subject).await? {
+        if let (Ok(d), Some(s)) = (day.parse::<NaiveDate>(), score) {
+            out.entry(standard).or_default().push((d, s));
+        }
+    }
+    Ok(out)
+}
+
+fn spark(points: Option<&Vec<(NaiveDate, f64)>>, today: NaiveDate) -> Cell {
+    let (text, svg) = chart::trend(points.map_or(&[][..], Vec::as_slice), today, SPARK);
+    Cell::chart(text, svg)
+}
+
+fn when(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+fn org_link(code: &str) -> String {
+    format!("/ui/org/{}", escape_path(code))
+}
+
+fn domain_link(name: &str) -> String {
+    format!("/ui/domain/{}", escape_path(name))
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn escape_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The national overview: a national token's home; a viewer is sent to its organisation.
+pub async fn national(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(f): Query<Filters>,
+) -> Result<Response, PageError> {
+    let s = session(&state, &headers).await?;
+    if let Role::Viewer(own) = &s.role {
+        return Ok(Redirect::to(&org_link(own)).into_response());
+    }
+    let f = f.checked(&state)?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let board = state.judge.scores(&state.store, now).await?;
+    let national_trends = trends(&state, "national", "national").await?;
+    let titles: BTreeMap<&str, &str> = state
+        .judge
+        .standards()
+        .iter()
+        .map(|x| (x.id.as_str(), x.title.as_str()))
+        .collect();
+    // The standard to rank by: the one chosen, or the one most organisations have a score
+    // in (the policy set's order breaks ties).
+    let chosen = f
+        .standard
+        .clone()
+        .or_else(|| {
+            let scored = |id: &str| {
+                board
+                    .national
+                    .iter()
+                    .find(|n| n.standard == id)
+                    .map_or(0, |n| n.organisations)
+            };
+            let standards = state.judge.standards();
+            standards
+                .iter()
+                .filter(|x| scored(&x.id) > 0)
+                .min_by_key(|x| std::cmp::Reverse(scored(&x.id)))
+                .map(|x| x.id.clone())
+        })
+        .unwrap_or_default();
+    let standards = Table::new(
+        "standards",
+        "National score by standard (mean of the organisations' scores)",
+        vec![
+            "Standard",
+            "Title",
+            "Score",
+            "Organisations scored",
+            "Trend (90 days)",
+        ],
+        board
+            .national
+            .iter()
+            .filter(|n| f.standard.as_ref().is_none_or(|s| *s == n.standard))
+            .map(|n| {
+                vec![
+                    Cell::link(n.standard.clone(), format!("/ui/?standard={}", n.standard)),
+                    Cell::text(titles.get(n.standard.as_str()).copied().unwrap_or("")),
+                    Cell::score(n.score),
+                    Cell::text(n.organisations.to_string()),
+                    spark(national_trends.get(&n.standard), today),
+                ]
+            })
+            .collect(),
+        "No organisation has a score yet: no agent has sent findings.",
+    );
+    let mut ranked: Vec<_> = board
+        .organisations
+        .iter()
+        .filter(|o| o.standard == chosen)
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .unwrap_or(-1.0)
+            .total_cmp(&a.score.unwrap_or(-1.0))
+            .then(a.organisation.cmp(&b.organisation))
+    });
+    let names: HashMap<String, String> = state.store.organisations().await?.into_iter().collect();
+    let mut rows = Vec::new();
+    for (i, o) in ranked.iter().enumerate() {
+        let t = trends(&state, "organisation", &o.organisation).await?;
+        rows.push(vec![
+            Cell::text((i + 1).to_string()),
+            Cell::link(o.organisation.clone(), org_link(&o.organisation)),
+            Cell::text(names.get(&o.organisation).cloned().unwrap_or_default()),
+            Cell::score(o.score),
+            Cell::text(format!("{} of {}", o.scored_domains, o.domains)),
+            Cell::text(format!("{:.0}%", o.critical_share * 100.0)),
+            spark(t.get(&chosen), today),
+        ]);
+    }
+    let ranking = Table::new(
+        "organisations",
+        format!("Organisations ranked by their {chosen} score"),
+        vec![
+            "Rank",
+            "Organisation",
+            "Name",
+            "Score",
+            "Domains scored",
+            "Domains with a critical failure",
+            "Trend (90 days)",
+        ],
+        rows,
+        "No organisation has a score for this standard.",
+    );
+    let (text, svg) = chart::trend(
+        national_trends.get(&chosen).map_or(&[][..], Vec::as_slice),
+        today,
+        WIDE,
+    );
+    let failing = failing_checks(&state, &f, None).await?;
+    let page = PageView {
+        title: "National overview".into(),
+        crumbs: vec![("National".into(), "/ui/".into())],
+        who: s.who(),
+        csrf: s.csrf.clone(),
+        intro: format!(
+            "{} organisations, {} domains with a score. Scores are 0 to 100 as standards.md defines them; stale findings are not scored.",
+            board
+                .organisations
+                .iter()
+                .map(|o| &o.organisation)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            board
+                .domains
+                .iter()
+                .map(|d| &d.domain)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+        ),
+        filters: Some(form(&state, &f, true, false)),
+        query: f.query(),
+        blocks: vec![
+            Block::Table(standards),
+            Block::Chart {
+                heading: format!("National {chosen} score over 90 days"),
+                text,
+                svg,
+            },
+            Block::Table(ranking),
+            Block::Table(failing),
+        ],
+    };
+    answer(page, f.csv.as_deref(), "national")
+}
+
+/// The checks failing on most targets, of one organisation or all.
+async fn failing_checks(
+    state: &AppState,
+    f: &Filters,
+    organisation: Option<&str>,
+) -> Result<Table, PageError> {
+    let in_standard = |check: &str| {
+        f.standard.as_ref().is_none_or(|s| {
+            state
+                .judge
+                .standards()
+                .iter()
+                .any(|x| &x.id == s && x.checks.iter().any(|c| c == check))
+        })
+    };
+    let rows = state
+        .store
+        .failing_checks(organisation)
+        .await?
+        .into_iter()
+        .filter(|(check, severity, ..)| {
+            in_standard(check) && f.severity.as_ref().is_none_or(|s| s == severity)
+        })
+        .map(|(check, severity, targets, domains, orgs)| {
+            let title = state
+                .judge
+                .check(&check)
+                .map(|c| c.title.clone())
+                .unwrap_or_default();
+            let mut row = vec![
+                Cell::text(check),
+                Cell::text(title),
+                Cell::status(&severity),
+                Cell::text(targets.to_string()),
+                Cell::text(domains.to_string()),
+            ];
+            if organisation.is_none() {
+                row.push(Cell::text(orgs.to_string()));
+            }
+            row
+        })
+        .collect();
+    let mut headers = vec!["Check", "Title", "Severity", "Failing targets", "Domains"];
+    if organisation.is_none() {
+        headers.push("Organisations");
+    }
+    Ok(Table::new(
+        "failing",
+        "Checks failing most",
+        headers,
+        rows,
+        "No check fails.",
+    ))
+}
+
+/// One organisation: its scores, domains, endpoints, what changed this week, what to fix and
+/// its agents.
+pub async fn organisation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(f): Query<Filters>,
+) -> Result<Response, PageError> {
+    let s = session(&state, &headers).await?;
+    if !s.may_read(&code) {
+        return Err(forbidden(&s));
+    }
+    let f = f.checked(&state)?;
+    let name = state
+        .store
+        .organisations()
+        .await?
+        .into_iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, n)| n)
+        .ok_or_else(|| PageError::NotFound(format!("no organisation {code}")))?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let board = state.judge.scores(&state.store, now).await?;
+    let org_trends = trends(&state, "organisation", &code).await?;
+    let wanted = |std: &str| f.standard.as_ref().is_none_or(|s| s == std);
+    let scores = Table::new(
+        "scores",
+        format!("{code}'s score by standard (mean of its domains' scores)"),
+        vec![
+            "Standard",
+            "Score",
+            "Domains scored",
+            "Domains with a critical failure",
+            "Trend (90 days)",
+        ],
+        board
+            .organisations
+            .iter()
+            .filter(|o| o.organisation == code && wanted(&o.standard))
+            .map(|o| {
+                vec![
+                    Cell::text(o.standard.clone()),
+                    Cell::score(o.score),
+                    Cell::text(format!("{} of {}", o.scored_domains, o.domains)),
+                    Cell::text(format!("{:.0}%", o.critical_share * 100.0)),
+                    spark(org_trends.get(&o.standard), today),
+                ]
+            })
+            .collect(),
+        "No score yet: no findings of this organisation have been received.",
+    );
+    let mut columns: Vec<String> = board
+        .organisations
+        .iter()
+        .filter(|o| o.organisation == code && wanted(&o.standard))
+        .map(|o| o.standard.clone())
+        .collect();
+    columns.sort();
+    let mut per_domain: BTreeMap<String, HashMap<&str, (Option<f64>, usize)>> = BTreeMap::new();
+    for d in board
+        .domains
+        .iter()
+        .filter(|d| board.organisation_of(&d.domain) == code)
+    {
+        per_domain
+            .entry(d.domain.clone())
+            .or_default()
+            .insert(d.standard.as_str(), (d.score, d.critical_failures));
+    }
+    for d in state.store.domains_of(&code).await? {
+        per_domain.entry(d).or_default();
+    }
+    let domain_headers: Vec<String> = std::iter::once("Domain".to_owned())
+        .chain(columns.iter().cloned())
+        .chain(std::iter::once("Critical failures".to_owned()))
+        .collect();
+    let domains = Table::new(
+        "domains",
+        "Domains and their scores per standard (– : no score)",
+        domain_headers,
+        per_domain
+            .iter()
+            .map(|(domain, by)| {
+                let mut row = vec![Cell::link(domain.clone(), domain_link(domain))];
+                row.extend(
+                    columns
+                        .iter()
+                        .map(|c| Cell::score(by.get(c.as_str()).and_then(|x| x.0))),
+                );
+                let critical = by.values().map(|x| x.1).max().unwrap_or(0);
+                row.push(Cell::text(critical.to_string()));
+                row
+            })
+            .collect(),
+        "No domains registered.",
+    );
+    let stale_before = state.judge.stale_before(now).timestamp_millis();
+    let endpoints = Table::new(
+        "endpoints",
+        "Endpoints observed (latest observation of each)",
+        vec![
+            "Endpoint",
+            "Scored under",
+            "Protocols accepted",
+            "Certificate expires",
+            "Last observed",
+        ],
+        state
+            .store
+            .targets(Some(&code))
+            .await?
+            .into_iter()
+            .filter(|t| t.key.starts_with("endpoint:"))
+            .map(|t| {
+                let expires = t.certificate_expires.map_or_else(String::new, |at| {
+                    let days = (at - now.timestamp_millis()).div_euclid(86_400_000);
+                    format!("{} ({days} days)", when(at))
+                });
+                let seen = if t.latest_at < stale_before {
+                    format!("{} (stale)", when(t.latest_at))
+                } else {
+                    when(t.latest_at)
+                };
+                vec![
+                    Cell::text(t.display),
+                    Cell::link(t.domain.clone(), domain_link(&t.domain)),
+                    Cell::text(t.protocols.unwrap_or_default().replace(',', ", ")),
+                    Cell::text(expires),
+                    Cell::text(seen),
+                ]
+            })
+            .collect(),
+        "No endpoint observed yet.",
+    );
+    let changes = changes(&state, &code, now).await?;
+    let fix = to_fix(&state, &f, &code).await?;
+    let agents = Table::new(
+        "agents",
+        "Agents and their last heartbeat",
+        vec![
+            "Agent",
+            "Last heartbeat",
+            "Version",
+            "Last scan",
+            "Spooled",
+            "Last error",
+            "State",
+        ],
+        state
+            .store
+            .agents(Some(&code))
+            .await?
+            .into_iter()
+            .map(|a| {
+                vec![
+                    Cell::text(a.name),
+                    Cell::text(a.last_seen.map(when).unwrap_or_else(|| "never".into())),
+                    Cell::text(a.version.unwrap_or_default()),
+                    Cell::text(a.reported.last_scan.unwrap_or_default()),
+                    Cell::text(
+                        a.reported
+                            .spool_depth
+                            .map(|d| d.to_string())
+                            .unwrap_or_default(),
+                    ),
+                    Cell::text(a.reported.last_error.unwrap_or_default()),
+                    Cell::status(if a.revoked { "revoked" } else { "enrolled" }),
+                ]
+            })
+            .collect(),
+        "No agent enrolled.",
+    );
+    let registered = Table::new(
+        "registered",
+        "Endpoints registered to this organisation outside its domains",
+        vec!["Host", "Port"],
+        state
+            .store
+            .endpoints(Some(&code))
+            .await?
+            .into_iter()
+            .map(|(h, p, _)| {
+                vec![
+                    Cell::text(h),
+                    Cell::text(if p == 0 { "any".into() } else { p.to_string() }),
+                ]
+            })
+            .collect(),
+        "None.",
+    );
+    let page = PageView {
+        title: format!("{name} ({code})"),
+        crumbs: crumbs(&s, Some(&code)),
+        who: s.who(),
+        csrf: s.csrf.clone(),
+        intro: format!("{} domains.", per_domain.len()),
+        filters: Some(form(&state, &f, true, true)),
+        query: f.query(),
+        blocks: vec![
+            Block::Table(scores),
+            Block::Table(changes),
+            Block::Table(fix),
+            Block::Table(domains),
+            Block::Table(endpoints),
+            Block::Table(registered),
+            Block::Table(agents),
+        ],
+    };
+    answer(page, f.csv.as_deref(), &code)
+}
+
+fn forbidden(s: &Session) -> PageError {
+    match &s.role {
+        Role::Viewer(own) => PageError::Forbidden(format!(
+            "You are logged in as a viewer of {own}; this page is another organisation's."
+        )),
+        _ => PageError::Forbidden("Not allowed.".into()),
+    }
+}
+
+fn crumbs(s: &Session, org: Option<&str>) -> Vec<(String, String)> {
+    let mut c = Vec::new();
+    if !matches!(s.role, Role::Viewer(_)) {
+        c.push(("National".into(), "/ui/".into()));
+    }
+    if let Some(o) = org {
+        c.push((o.to_owned(), org_link(o)));
+    }
+    c
+}
+
+/// What changed in the last seven days, regressions first (checks seen for the first time
+/// are counted in the caption, not listed).
+async fn changes(state: &AppState, code: &str, now: DateTime<Utc>) -> Result<Table, PageError> {
+    let week_ago = (now - chrono::Duration::days(7)).timestamp_millis();
+    let all = state.store.changes(Some(code), week_ago, 5000).await?;
+    let first_seen = all.iter().filter(|c| c.from.is_none()).count();
+    let mut rows: Vec<(u8, Vec<Cell>)> = all
+        .into_iter()
+        .filter_map(|c| {
+            let from = c.from?;
+            let (rank, kind) = match (from.as_str(), c.to.as_str()) {
+                ("pass" | "warn", "fail") => (0, "regression"),
+                ("pass", "warn") => (1, "worse"),
+                ("fail" | "warn", "pass") | ("fail", "warn") => (2, "fixed"),
+                _ => (3, "changed"),
+            };
+            Some((
+                rank,
+                vec![
+                    Cell::marked(kind, if rank == 0 { "bad" } else { "" }),
+                    Cell::link(c.domain.clone(), domain_link(&c.domain)),
+                    Cell::text(c.target),
+                    Cell::text(c.check),
+                    Cell::status(&from),
+                    Cell::status(&c.to),
+                    Cell::text(when(c.at)),
+                ],
+            ))
+        })
+        .collect();
+    rows.sort_by_key(|(rank, _)| *rank);
+    Ok(Table::new(
+        "changes",
+        format!(
+            "What changed in the last 7 days, regressions first ({first_seen} checks seen for the first time are not listed)"
+        ),
+        vec!["Change", "Domain", "Target", "Check", "From", "To", "When"],
+        rows.into_iter().map(|(_, r)| r).collect(),
+        "No check changed status in the last 7 days.",
+    ))
+}
+
+/// The organisation's findings to fix (failures and warnings unless a status is chosen).
+async fn to_fix(state: &AppState, f: &Filters, code: &str) -> Result<Table, PageError> {
+    let filter = FindingFilter {
+        organisation: Some(code.to_owned()),
+        ..FindingFilter::default()
+    };
+    let standard_checks = standard_checks(state, f);
+    let rows = state
+        .store
+        .findings(&filter)
+        .await?
+        .into_iter()
+        .map(|s| s.finding)
+        .filter(|x| {
+            f.keeps(x, standard_checks.as_deref())
+                && (f.status.is_some() || matches!(x.status, Status::Fail | Status::Warn))
+        })
+        .map(|x| {
+            vec![
+                Cell::link(x.domain.clone(), domain_link(&x.domain)),
+                Cell::text(x.target.to_string()),
+                Cell::text(x.check.clone()),
+                Cell::status(x.severity.as_str()),
+                Cell::status(x.status.as_str()),
+                Cell::text(x.message.clone()),
+            ]
+        })
+        .collect();
+    Ok(Table::new(
+        "findings",
+        "Findings to fix (failures and warnings unless a status is chosen)",
+        vec![
+            "Domain",
+            "Target",
+            "Check",
+            "Severity",
+            "Status",
+            "What was found",
+        ],
+        rows,
+        "Nothing to fix.",
+    ))
+}
+
+fn standard_checks(state: &AppState, f: &Filters) -> Option<Vec<String>> {
+    let s = f.standard.as_ref()?;
+    state
+        .judge
+        .standards()
+        .iter()
+        .find(|x| &x.id == s)
+        .map(|x| x.checks.clone())
+}
+
+/// One domain (or an endpoint's host it is scored under): its scores and every finding with
+/// its evidence, why it matters, the fix and its history.
+pub async fn domain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(f): Query<Filters>,
+) -> Result<Response, PageError> {
+    let s = session(&state, &headers).await?;
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let organisation = match &s.role {
+        Role::Viewer(own) => {
+            let owned = state.store.domains_of(own).await?;
+            if !auth::owns(&owned, &name) && !state.store.is_endpoint_of(&name, own).await? {
+                return Err(forbidden(&s));
+            }
+            Some(own.clone())
+        }
+        _ => None,
+    };
+    let f = f.checked(&state)?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let stale_before = state.judge.stale_before(now);
+    let all: Vec<Finding> = state
+        .store
+        .findings(&FindingFilter {
+            organisation: organisation.clone(),
+            domain: Some(name.clone()),
+            ..FindingFilter::default()
+        })
+        .await?
+        .into_iter()
+        .map(|x| x.finding)
+        .collect();
+    let owner = match &organisation {
+        Some(o) => o.clone(),
+        None => state
+            .judge
+            .scores(&state.store, now)
+            .await?
+            .organisation_of(&name),
+    };
+    if all.is_empty()
+        && organisation.is_none()
+        && !state
+            .store
+            .all_domains()
+            .await?
+            .iter()
+            .any(|(d, _)| *d == name)
+    {
+        return Err(PageError::NotFound(format!(
+            "no findings and no registered domain {name}"
+        )));
+    }
+    let board = state.judge.scores(&state.store, now).await?;
+    let domain_trends = trends(&state, "domain", &name).await?;
+    let scores = Table::new(
+        "scores",
+        format!("{name}'s score by standard"),
+        vec![
+            "Standard",
+            "Score",
+            "Weight earned of possible",
+            "Critical failures",
+            "Trend (90 days)",
+        ],
+        board
+            .domains
+            .iter()
+            .filter(|d| d.domain == name && f.standard.as_ref().is_none_or(|x| *x == d.standard))
+            .map(|d| {
+                vec![
+                    Cell::text(d.standard.clone()),
+                    Cell::score(d.score),
+                    Cell::text(format!("{:.0} of {:.0}", d.earned, d.possible)),
+                    Cell::text(d.critical_failures.to_string()),
+                    spark(domain_trends.get(&d.standard), today),
+                ]
+            })
+            .collect(),
+        "No score: no fresh finding counted.",
+    );
+    let standard_checks = standard_checks(&state, &f);
+    let shown: Vec<&Finding> = all
+        .iter()
+        .filter(|x| f.keeps(x, standard_checks.as_deref()))
+        .collect();
+    let mut histories: HashMap<String, Events> = HashMap::new();
+    let mut views = Vec::new();
+    let mut rows = Vec::new();
+    for (i, x) in shown.iter().enumerate() {
+        let key = x.target.key();
+        if !histories.contains_key(&key) {
+            histories.insert(key.clone(), state.store.history(&key).await?);
+        }
+        let anchor = format!("f{}", i + 1);
+        let stale = x.observed_at < stale_before;
+        rows.push(vec![
+            Cell::link(x.check.clone(), format!("#{anchor}")),
+            Cell::text(x.target.to_string()),
+            Cell::status(x.status.as_str()),
+            Cell::status(x.severity.as_str()),
+            Cell::text(x.title.clone()),
+            Cell::text(if stale { "yes" } else { "no" }),
+        ]);
+        views.push(view(&state, x, anchor, stale, histories.get(&key)));
+    }
+    let findings = Table::new(
+        "findings",
+        "Findings (latest of each check and target)",
+        vec!["Check", "Target", "Status", "Severity", "Title", "Stale"],
+        rows,
+        "No finding matches.",
+    );
+    let page = PageView {
+        title: name.clone(),
+        crumbs: {
+            let mut c = crumbs(&s, Some(&owner));
+            c.push((name.clone(), domain_link(&name)));
+            c
+        },
+        who: s.who(),
+        csrf: s.csrf.clone(),
+        intro: format!(
+            "{} findings of {} targets; stale findings (observed before {}) are shown but not scored.",
+            all.len(),
+            all.iter()
+                .map(|x| x.target.key())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            stale_before.format("%Y-%m-%d %H:%M UTC")
+        ),
+        filters: Some(form(&state, &f, true, true)),
+        query: f.query(),
+        blocks: vec![
+            Block::Table(scores),
+            Block::Table(findings),
+            Block::Findings(views),
+        ],
+    };
+    answer(page, f.csv.as_deref(), &name)
+}
+
+fn view(
+    state: &AppState,
+    x: &Finding,
+    anchor: String,
+    stale: bool,
+    history: Option<&Events>,
+) -> FindingView {
+    let check = state.judge.check(&x.check);
+    let history = Table::new(
+        "history",
+        format!("History of {} on {}", x.check, x.target),
+        vec!["When", "From", "To"],
+        history
+            .into_iter()
+            .flatten()
+            .filter(|(c, ..)| *c == x.check)
+            .map(|(_, from, to, at)| {
+                vec![
+                    Cell::text(when(*at)),
+                    Cell::text(from.clone().unwrap_or_else(|| "–".into())),
+                    Cell::status(to),
+                ]
+            })
+            .collect(),
+        "No change recorded.",
+    );
+    FindingView {
+        anchor,
+        check: x.check.clone(),
+        title: x.title.clone(),
+        target: x.target.to_string(),
+        status: Cell::status(x.status.as_str()),
+        severity: Cell::status(x.severity.as_str()),
+        message: x.message.clone(),
+        evidence: if x.evidence.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&x.evidence).unwrap_or_default()
+        },
+        why: check.map(|c| c.why.trim().to_owned()).unwrap_or_default(),
+        fix: x.remediation.clone(),
+        references: x.references.clone(),
+        observed: format!(
+            "{}{}",
+            x.observed_at.format("%Y-%m-%d %H:%M UTC"),
+            if stale { " (stale: not scored)" } else { "" }
+        ),
+        history,
+    }
+}
