@@ -161,6 +161,34 @@ impl Browser {
         Ok(v.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Wait (up to 10 s) until the page's URL ends with `suffix`, as it does once a form's
+    /// answer has loaded; the URL it has then.
+    pub async fn wait_for_url(&self, suffix: &str) -> Result<String> {
+        let mut url = String::new();
+        for _ in 0..100 {
+            url = self.url().await?;
+            if url.ends_with(suffix) {
+                return Ok(url);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("the page stayed at {url}, not …{suffix}"))
+    }
+
+    /// Wait (up to 10 s) until the page's text holds `needle`; the text then.
+    pub async fn wait_for_text(&self, needle: &str) -> Result<String> {
+        let mut text = String::new();
+        for _ in 0..100 {
+            // Between pages there may be no body for a moment.
+            text = self.text().await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("the page never said {needle:?}: {text}"))
+    }
+
     /// The page's title.
     pub async fn title(&self) -> Result<String> {
         let v = self.call(reqwest::Method::GET, "/title", None).await?;

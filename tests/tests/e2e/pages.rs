@@ -38,35 +38,48 @@ async fn a_viewer_sees_its_organisation_in_a_browser_and_nothing_of_another() {
     let pki = Pki::new();
     let fed = fed(&pki).await;
     let base = fed.c.url.clone();
+    // Two earlier days of RX1's daily score snapshots, as the collector keeps them, so its
+    // trend has a line to draw.
+    let store = fed.c.store().await;
+    let today = chrono::Utc::now().date_naive();
+    for (days_ago, score) in [(2, 60.0), (1, 80.0)] {
+        let day = (today - chrono::Duration::days(days_ago)).to_string();
+        let row = |level: &str, subject: &str| {
+            (
+                level.to_owned(),
+                subject.to_owned(),
+                "NCSC-TLS".to_owned(),
+                Some(score),
+            )
+        };
+        store
+            .snapshot_scores(
+                &day,
+                &[row("organisation", "RX1"), row("national", "national")],
+            )
+            .await
+            .unwrap();
+    }
     let browser = Browser::start(1600).await.unwrap();
     let shots = screenshots();
 
     // Not logged in: every page leads to the login form.
     browser.goto(&format!("{base}/ui/org/RX1")).await.unwrap();
-    assert!(browser.url().await.unwrap().ends_with("/ui/login"));
+    browser.wait_for_url("/ui/login").await.unwrap();
     browser.screenshot(&shots.join("login.png")).await.unwrap();
 
     // A wrong token is refused on the form, with the reason.
     browser.type_into("#token", "pt_wrong").await.unwrap();
     browser.click("#login").await.unwrap();
-    assert!(
-        browser
-            .text()
-            .await
-            .unwrap()
-            .contains("That token is unknown or revoked."),
-        "{}",
-        browser.source().await.unwrap()
-    );
+    browser
+        .wait_for_text("That token is unknown or revoked.")
+        .await
+        .unwrap();
 
     // RX1's viewer logs in and lands on RX1's page.
     browser.type_into("#token", &fed.viewer_a).await.unwrap();
     browser.click("#login").await.unwrap();
-    assert!(
-        browser.url().await.unwrap().ends_with("/ui/org/RX1"),
-        "{}",
-        browser.url().await.unwrap()
-    );
+    browser.wait_for_url("/ui/org/RX1").await.unwrap();
     let text = browser.text().await.unwrap();
     assert!(text.contains("Trust A (RX1)"), "{text}");
     assert!(text.contains("Logged in as viewer of RX1"), "{text}");
@@ -149,7 +162,7 @@ async fn a_viewer_sees_its_organisation_in_a_browser_and_nothing_of_another() {
         .unwrap();
     // The national page sends a viewer to its own organisation.
     browser.goto(&format!("{base}/ui/")).await.unwrap();
-    assert!(browser.url().await.unwrap().ends_with("/ui/org/RX1"));
+    browser.wait_for_url("/ui/org/RX1").await.unwrap();
 
     // The same, as HTTP sees it: statuses, CSV, no scripts.
     let client = reqwest::Client::builder()
@@ -244,14 +257,14 @@ async fn a_viewer_sees_its_organisation_in_a_browser_and_nothing_of_another() {
     // Log out in the browser; the pages ask for a token again.
     browser.goto(&format!("{base}/ui/org/RX1")).await.unwrap();
     browser.click(".logout button").await.unwrap();
-    assert!(browser.url().await.unwrap().ends_with("/ui/login"));
+    browser.wait_for_url("/ui/login").await.unwrap();
     browser.goto(&format!("{base}/ui/org/RX1")).await.unwrap();
-    assert!(browser.url().await.unwrap().ends_with("/ui/login"));
+    browser.wait_for_url("/ui/login").await.unwrap();
 
     // A national viewer sees the overview: both organisations ranked.
     browser.type_into("#token", &fed.national).await.unwrap();
     browser.click("#login").await.unwrap();
-    assert!(browser.url().await.unwrap().ends_with("/ui/"));
+    browser.wait_for_url("/ui/").await.unwrap();
     let text = browser.text().await.unwrap();
     assert!(text.contains("National overview"), "{text}");
     assert!(text.contains("Organisations ranked by their"), "{text}");
