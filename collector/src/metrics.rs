@@ -44,6 +44,8 @@ pub const NAMES: &[&str] = &[
     "posture_certificate_expiry_timestamp_seconds",
     "posture_regressions",
     "posture_agent_spool_observations",
+    "posture_failing_targets",
+    "posture_targets",
 ];
 
 /// Certificates expiring within this many days are counted, and the soonest listed.
@@ -317,10 +319,53 @@ async fn computed(store: &Store, judge: &Judge) -> Result<String> {
             spooled.with_label_values(&[&a.organisation]).add(depth);
         }
     }
+    freshness_gauges(&registry, store, judge, now).await?;
     let (size, idle) = store.pool_state();
     pool.with_label_values(&["open"]).set(i64::from(size));
     pool.with_label_values(&["idle"]).set(idle as i64);
     encode(&registry)
+}
+
+/// Targets failing each critical check (the policy set says which are critical; alert rules
+/// pick checks by id, `TLS-CERT-TRUST`, ...), and targets whose latest
+/// observation is stale (older than three scan intervals), per organisation.
+async fn freshness_gauges(
+    registry: &Registry,
+    store: &Store,
+    judge: &Judge,
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    let failing = IntGaugeVec::new(
+        Opts::new(
+            NAMES[17],
+            "Targets failing each critical check, per organisation (latest findings).",
+        ),
+        &["organisation", "check"],
+    )
+    .map_err(metric)?;
+    let targets = IntGaugeVec::new(
+        Opts::new(
+            NAMES[18],
+            "Observed targets per organisation, by freshness: stale when the latest observation is older than three scan intervals.",
+        ),
+        &["organisation", "freshness"],
+    )
+    .map_err(metric)?;
+    registry
+        .register(Box::new(failing.clone()))
+        .map_err(metric)?;
+    registry
+        .register(Box::new(targets.clone()))
+        .map_err(metric)?;
+    for (org, check, n) in store.failing_critical().await? {
+        failing.with_label_values(&[&org, &check]).set(n);
+    }
+    let stale_before = judge.stale_before(now).timestamp_millis();
+    for (org, stale, all) in store.target_freshness(stale_before).await? {
+        targets.with_label_values(&[&org, "stale"]).set(stale);
+        targets.with_label_values(&[&org, "fresh"]).set(all - stale);
+    }
+    Ok(())
 }
 
 /// The protocol mix and the certificates about to expire, from each target's latest

@@ -1201,22 +1201,18 @@ impl Store {
             .collect()
     }
 
-    /// Targets failing each of `checks`, per organisation: (organisation, check, targets).
-    pub async fn failing_targets(&self, checks: &[&str]) -> Result<Vec<(String, String, i64)>> {
-        let mut out = Vec::new();
-        for check in checks {
-            let rows = sqlx::query(
-                "SELECT organisation, COUNT(DISTINCT target_key) FROM findings \
-                 WHERE status = 'fail' AND check_id = $1 GROUP BY organisation ORDER BY organisation",
-            )
-            .bind(*check)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                out.push((r.try_get(0)?, (*check).to_owned(), r.try_get(1)?));
-            }
-        }
-        Ok(out)
+    /// Targets failing each critical check, per organisation: (organisation, check, targets).
+    pub async fn failing_critical(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT organisation, check_id, COUNT(DISTINCT target_key) FROM findings \
+             WHERE status = 'fail' AND severity = 'critical' GROUP BY organisation, check_id \
+             ORDER BY organisation, check_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
     }
 
     /// Whether `host` is a registered endpoint of `organisation`.

@@ -423,6 +423,88 @@ async fn batches_and_judgement(backend: &str) {
     assert!(store.regressions(None, i64::MAX).await.unwrap().is_empty());
     let after = store.counts().await.unwrap().1;
 
+    // What the pages and /metrics read: every change (newest first, limited), failing
+    // checks counted by target, the observed targets and their freshness.
+    let changes = store.changes(None, 0, i64::MAX).await.unwrap();
+    assert_eq!(changes.len() as i64, after, "{backend}");
+    assert!(changes.windows(2).all(|w| w[0].at >= w[1].at));
+    assert_eq!(store.changes(Some("RX1"), 0, 3).await.unwrap().len(), 3);
+    assert!(store.changes(Some("RX2"), 0, 100).await.unwrap().is_empty());
+    let regressed: std::collections::BTreeSet<_> = changes
+        .iter()
+        .filter(|c| matches!(c.from.as_deref(), Some("pass" | "warn")) && c.to == "fail")
+        .map(|c| (c.target.clone(), c.check.clone()))
+        .collect();
+    let recorded: std::collections::BTreeSet<_> = store
+        .regressions(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.target, r.check))
+        .collect();
+    assert!(!recorded.is_empty());
+    assert_eq!(regressed, recorded, "{backend}");
+    let latest = store.findings(&FindingFilter::default()).await.unwrap();
+    let mut by_check: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    let mut critical: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for f in latest
+        .iter()
+        .filter(|f| f.finding.status.to_string() == "fail")
+    {
+        by_check
+            .entry(f.finding.check.clone())
+            .or_default()
+            .insert(f.finding.target.key());
+        if f.finding.severity.as_str() == "critical" {
+            critical
+                .entry(f.finding.check.clone())
+                .or_default()
+                .insert(f.finding.target.key());
+        }
+    }
+    let counted: std::collections::BTreeMap<String, i64> = store
+        .failing_checks(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(check, _, targets, domains, orgs)| {
+            assert_eq!((domains, orgs), (1, 1), "{backend}: {check}");
+            (check, targets)
+        })
+        .collect();
+    let want_counts: std::collections::BTreeMap<String, i64> = by_check
+        .iter()
+        .map(|(c, t)| (c.clone(), t.len() as i64))
+        .collect();
+    assert_eq!(counted, want_counts, "{backend}");
+    assert!(store.failing_checks(Some("RX2")).await.unwrap().is_empty());
+    let critical_counted: Vec<(String, String, i64)> = store.failing_critical().await.unwrap();
+    let want_critical: Vec<(String, String, i64)> = critical
+        .iter()
+        .map(|(c, t)| ("RX1".to_owned(), c.clone(), t.len() as i64))
+        .collect();
+    assert!(
+        !want_critical.is_empty(),
+        "{backend}: the weak example fails a critical check"
+    );
+    assert_eq!(critical_counted, want_critical, "{backend}");
+    let targets = store.targets(Some("RX1")).await.unwrap();
+    assert_eq!(targets.len(), 4, "{backend}");
+    assert!(targets.iter().all(|t| t.domain == "weak-trust.example"));
+    assert!(store.targets(Some("RX2")).await.unwrap().is_empty());
+    assert_eq!(
+        store.target_freshness(0).await.unwrap(),
+        [("RX1".to_owned(), 0, 4)],
+        "{backend}"
+    );
+    assert_eq!(
+        store.target_freshness(i64::MAX).await.unwrap(),
+        [("RX1".to_owned(), 4, 4)],
+        "{backend}"
+    );
+
     // Daily snapshots: today's scores kept, a second snapshot the same day replaces them.
     let rows = judge.snapshot(&store, chrono::Utc::now()).await.unwrap();
     assert!(rows > 0);

@@ -191,7 +191,8 @@ async fn system(once: bool) -> Result<(), String> {
     writeln!(
         out,
         "posture: the whole system on loopback\n\
-         \n  collector     {url}   (SQLite: {db})\n  metrics       {url}/metrics\n  \
+         \n  collector     {url}   (SQLite: {db})\n  web pages     {url}/ui/   (log in with a token below)\n  \
+         metrics       {url}/metrics\n  \
          API           {url}/api/v1/openapi.json\n  national token {national}",
         db = dir.path().join("collector.db").display()
     )

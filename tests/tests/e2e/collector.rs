@@ -147,7 +147,7 @@ impl Collector {
     }
 
     /// POST a raw batch body (already gzip when `gzip`).
-    async fn post_batch(
+    pub(crate) async fn post_batch(
         &self,
         key: &str,
         body: Vec<u8>,
@@ -263,6 +263,8 @@ pub(crate) struct Fed {
     pub(crate) national: String,
     pub(crate) viewer_a: String,
     pub(crate) viewer_b: String,
+    /// Each organisation's agent key and its scan report (RX1, RX2).
+    pub(crate) agents: Vec<(String, Value)>,
     _scratch: TempDir,
 }
 
@@ -276,16 +278,20 @@ pub(crate) async fn fed(pki: &Pki) -> Fed {
     let mut expiring = LeafSpec::valid(&["www.b.test"]);
     expiring.not_after = chrono::Utc::now() + chrono::Duration::days(10);
     let b_server = RustlsServer::new(&pki.leaf(&expiring)).start().await;
+    let mut agents = Vec::new();
     for (org, domain, server) in [("RX1", "a.test", &a_server), ("RX2", "b.test", &b_server)] {
         let file = scratch.path().join(format!("{domain}.json"));
-        scan(domain, server, &ca, &file);
+        let report = scan(domain, server, &ca, &file);
         let secret = c.admin(&["enrol-secret", "create", "--org", org]);
         let (status, agent) = c.enrol(&secret).await;
         assert_eq!(status, 201, "{agent}");
-        let (code, out) = c.submit(&file, agent["key"].as_str().unwrap(), &ca);
+        let key = agent["key"].as_str().unwrap().to_owned();
+        let (code, out) = c.submit(&file, &key, &ca);
         assert_eq!(code, Some(0), "{out}");
+        agents.push((key, report));
     }
     Fed {
+        agents,
         national: c.admin(&["token", "create", "--national"]),
         viewer_a: c.admin(&["token", "create", "--org", "RX1"]),
         viewer_b: c.admin(&["token", "create", "--org", "RX2"]),

@@ -26,6 +26,7 @@ mod hostile;
 mod mail;
 mod mail_domain;
 mod pages;
+mod prometheus;
 mod reference;
 mod service;
 mod shipped_files;

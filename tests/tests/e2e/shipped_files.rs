@@ -88,6 +88,30 @@ fn the_agent_unit_is_locked_down() {
     assert!(level <= 2.0, "exposure {level}: {out}");
 }
 
+/// The metric names (histogram series by their family's name) the shipped rules and
+/// dashboards query, each with the file that queries it.
+pub(crate) fn queried_metrics() -> std::collections::BTreeMap<String, String> {
+    let root = repository_root().join("dashboards");
+    let mut files = files_with_suffix(&root.join("grafana"), ".json");
+    files.push(root.join("prometheus/posture.rules.yml"));
+    let mut out = std::collections::BTreeMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for word in text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| w.starts_with("posture_"))
+        {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s))
+                .unwrap_or(word);
+            out.entry(base.to_owned())
+                .or_insert_with(|| file.display().to_string());
+        }
+    }
+    out
+}
+
 /// The Prometheus rules: promtool checks them and runs their unit tests (each alert fires when
 /// it should and not before), and every metric they query is one the collector exports.
 #[test]
