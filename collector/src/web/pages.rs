@@ -1,7 +1,7 @@
 //! The three kinds of page: national, organisation, domain. Each handler gathers what its page
 //! shows into tables and charts; `?csv=TABLE` answers one of those tables as CSV instead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,7 @@ use super::table::{Cell, Table};
 use super::{PageError, Session, html, session};
 use crate::api::AppState;
 use crate::auth;
+use crate::judge::ScoreBoard;
 use crate::store::{FindingFilter, Role};
 
 /// A target's status changes: (check, from, to, at).
@@ -85,6 +86,10 @@ impl Filters {
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
         .collect::<Vec<_>>()
         .join("&")
+    }
+
+    fn wants_standard(&self, standard: &str) -> bool {
+        self.standard.as_ref().is_none_or(|s| s == standard)
     }
 
     fn keeps(&self, f: &Finding, standard_checks: Option<&[String]>) -> bool {
@@ -234,12 +239,11 @@ fn form(state: &AppState, f: &Filters, severity: bool, status: bool) -> FilterFo
     }
 }
 
-/// Snapshots by standard: standard → [(day, score)].
-async fn trends(
-    state: &AppState,
-    level: &str,
-    subject: &str,
-) -> Result<HashMap<String, Vec<(NaiveDate, f64)>>, PageError> {
+/// Score snapshots by standard: standard → [(day, score)].
+type Trends = HashMap<String, Vec<(NaiveDate, f64)>>;
+
+/// The snapshots of `subject` at `level`, by standard.
+async fn trends(state: &AppState, level: &str, subject: &str) -> Result<Trends, PageError> {
     let mut out: HashMap<String, Vec<(NaiveDate, f64)>> = HashMap::new();
     for (day, standard, score) in state.store.score_history(level, subject).await? {
         if let (Ok(d), Some(s)) = (day.parse::<NaiveDate>(), score) {
@@ -295,34 +299,86 @@ pub async fn national(
     let today = now.date_naive();
     let board = state.judge.scores(&state.store, now).await?;
     let national_trends = trends(&state, "national", "national").await?;
+    let chosen = ranking_standard(&state, &board, &f);
+    let standards = national_standards(&state, &board, &f, &national_trends, today);
+    let ranking = ranking(&state, &board, &chosen, today).await?;
+    let (text, svg) = chart::trend(
+        national_trends.get(&chosen).map_or(&[][..], Vec::as_slice),
+        today,
+        WIDE,
+    );
+    let failing = failing_checks(&state, &f, None).await?;
+    let count = |names: Vec<&String>| names.into_iter().collect::<BTreeSet<_>>().len();
+    let page = PageView {
+        title: "National overview".into(),
+        crumbs: vec![("National".into(), "/ui/".into())],
+        who: s.who(),
+        csrf: s.csrf.clone(),
+        intro: format!(
+            "{} organisations, {} domains with a score. Scores are 0 to 100 as standards.md defines them; stale findings are not scored.",
+            count(
+                board
+                    .organisations
+                    .iter()
+                    .map(|o| &o.organisation)
+                    .collect()
+            ),
+            count(board.domains.iter().map(|d| &d.domain).collect()),
+        ),
+        filters: Some(form(&state, &f, true, false)),
+        query: f.query(),
+        blocks: vec![
+            Block::Table(standards),
+            Block::Chart {
+                heading: format!("National {chosen} score over 90 days"),
+                text,
+                svg,
+            },
+            Block::Table(ranking),
+            Block::Table(failing),
+        ],
+    };
+    answer(page, f.csv.as_deref(), "national")
+}
+
+/// The standard organisations are ranked by: the one chosen, or the one most organisations
+/// have a score in (the policy set's order breaks ties).
+fn ranking_standard(state: &AppState, board: &ScoreBoard, f: &Filters) -> String {
+    if let Some(s) = &f.standard {
+        return s.clone();
+    }
+    let scored = |id: &str| {
+        board
+            .national
+            .iter()
+            .find(|n| n.standard == id)
+            .map_or(0, |n| n.organisations)
+    };
+    state
+        .judge
+        .standards()
+        .iter()
+        .filter(|x| scored(&x.id) > 0)
+        .min_by_key(|x| std::cmp::Reverse(scored(&x.id)))
+        .map(|x| x.id.clone())
+        .unwrap_or_default()
+}
+
+/// The national score of each standard, with its trend.
+fn national_standards(
+    state: &AppState,
+    board: &ScoreBoard,
+    f: &Filters,
+    trends: &Trends,
+    today: NaiveDate,
+) -> Table {
     let titles: BTreeMap<&str, &str> = state
         .judge
         .standards()
         .iter()
         .map(|x| (x.id.as_str(), x.title.as_str()))
         .collect();
-    // The standard to rank by: the one chosen, or the one most organisations have a score
-    // in (the policy set's order breaks ties).
-    let chosen = f
-        .standard
-        .clone()
-        .or_else(|| {
-            let scored = |id: &str| {
-                board
-                    .national
-                    .iter()
-                    .find(|n| n.standard == id)
-                    .map_or(0, |n| n.organisations)
-            };
-            let standards = state.judge.standards();
-            standards
-                .iter()
-                .filter(|x| scored(&x.id) > 0)
-                .min_by_key(|x| std::cmp::Reverse(scored(&x.id)))
-                .map(|x| x.id.clone())
-        })
-        .unwrap_or_default();
-    let standards = Table::new(
+    Table::new(
         "standards",
         "National score by standard (mean of the organisations' scores)",
         vec![
@@ -342,16 +398,26 @@ pub async fn national(
                     Cell::text(titles.get(n.standard.as_str()).copied().unwrap_or("")),
                     Cell::score(n.score),
                     Cell::text(n.organisations.to_string()),
-                    spark(national_trends.get(&n.standard), today),
+                    spark(trends.get(&n.standard), today),
                 ]
             })
             .collect(),
         "No organisation has a score yet: no agent has sent findings.",
-    );
+    )
+}
+
+/// Organisations ranked by their `standard` score, best first, with the share of their
+/// domains with a critical failure and their trend.
+async fn ranking(
+    state: &AppState,
+    board: &ScoreBoard,
+    standard: &str,
+    today: NaiveDate,
+) -> Result<Table, PageError> {
     let mut ranked: Vec<_> = board
         .organisations
         .iter()
-        .filter(|o| o.standard == chosen)
+        .filter(|o| o.standard == standard)
         .collect();
     ranked.sort_by(|a, b| {
         b.score
@@ -362,7 +428,7 @@ pub async fn national(
     let names: HashMap<String, String> = state.store.organisations().await?.into_iter().collect();
     let mut rows = Vec::new();
     for (i, o) in ranked.iter().enumerate() {
-        let t = trends(&state, "organisation", &o.organisation).await?;
+        let t = trends(state, "organisation", &o.organisation).await?;
         rows.push(vec![
             Cell::text((i + 1).to_string()),
             Cell::link(o.organisation.clone(), org_link(&o.organisation)),
@@ -370,12 +436,12 @@ pub async fn national(
             Cell::score(o.score),
             Cell::text(format!("{} of {}", o.scored_domains, o.domains)),
             Cell::text(format!("{:.0}%", o.critical_share * 100.0)),
-            spark(t.get(&chosen), today),
+            spark(t.get(standard), today),
         ]);
     }
-    let ranking = Table::new(
+    Ok(Table::new(
         "organisations",
-        format!("Organisations ranked by their {chosen} score"),
+        format!("Organisations ranked by their {standard} score"),
         vec![
             "Rank",
             "Organisation",
@@ -387,47 +453,7 @@ pub async fn national(
         ],
         rows,
         "No organisation has a score for this standard.",
-    );
-    let (text, svg) = chart::trend(
-        national_trends.get(&chosen).map_or(&[][..], Vec::as_slice),
-        today,
-        WIDE,
-    );
-    let failing = failing_checks(&state, &f, None).await?;
-    let page = PageView {
-        title: "National overview".into(),
-        crumbs: vec![("National".into(), "/ui/".into())],
-        who: s.who(),
-        csrf: s.csrf.clone(),
-        intro: format!(
-            "{} organisations, {} domains with a score. Scores are 0 to 100 as standards.md defines them; stale findings are not scored.",
-            board
-                .organisations
-                .iter()
-                .map(|o| &o.organisation)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
-            board
-                .domains
-                .iter()
-                .map(|d| &d.domain)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
-        ),
-        filters: Some(form(&state, &f, true, false)),
-        query: f.query(),
-        blocks: vec![
-            Block::Table(standards),
-            Block::Chart {
-                heading: format!("National {chosen} score over 90 days"),
-                text,
-                svg,
-            },
-            Block::Table(ranking),
-            Block::Table(failing),
-        ],
-    };
-    answer(page, f.csv.as_deref(), "national")
+    ))
 }
 
 /// The checks failing on most targets, of one organisation or all.
@@ -507,11 +533,40 @@ pub async fn organisation(
         .map(|(_, n)| n)
         .ok_or_else(|| PageError::NotFound(format!("no organisation {code}")))?;
     let now = Utc::now();
-    let today = now.date_naive();
     let board = state.judge.scores(&state.store, now).await?;
-    let org_trends = trends(&state, "organisation", &code).await?;
-    let wanted = |std: &str| f.standard.as_ref().is_none_or(|s| s == std);
-    let scores = Table::new(
+    let scores = organisation_scores(&state, &board, &code, &f, now.date_naive()).await?;
+    let (domains, count) = organisation_domains(&state, &board, &code, &f).await?;
+    let page = PageView {
+        title: format!("{name} ({code})"),
+        crumbs: crumbs(&s, Some(&code)),
+        who: s.who(),
+        csrf: s.csrf.clone(),
+        intro: format!("{count} domains."),
+        filters: Some(form(&state, &f, true, true)),
+        query: f.query(),
+        blocks: vec![
+            Block::Table(scores),
+            Block::Table(changes(&state, &code, now).await?),
+            Block::Table(to_fix(&state, &f, &code).await?),
+            Block::Table(domains),
+            Block::Table(endpoints(&state, &code, now).await?),
+            Block::Table(registered(&state, &code).await?),
+            Block::Table(agents(&state, &code).await?),
+        ],
+    };
+    answer(page, f.csv.as_deref(), &code)
+}
+
+/// An organisation's score per standard, with its trend.
+async fn organisation_scores(
+    state: &AppState,
+    board: &ScoreBoard,
+    code: &str,
+    f: &Filters,
+    today: NaiveDate,
+) -> Result<Table, PageError> {
+    let org_trends = trends(state, "organisation", code).await?;
+    Ok(Table::new(
         "scores",
         format!("{code}'s score by standard (mean of its domains' scores)"),
         vec![
@@ -524,7 +579,7 @@ pub async fn organisation(
         board
             .organisations
             .iter()
-            .filter(|o| o.organisation == code && wanted(&o.standard))
+            .filter(|o| o.organisation == code && f.wants_standard(&o.standard))
             .map(|o| {
                 vec![
                     Cell::text(o.standard.clone()),
@@ -536,11 +591,21 @@ pub async fn organisation(
             })
             .collect(),
         "No score yet: no findings of this organisation have been received.",
-    );
+    ))
+}
+
+/// An organisation's domains (registered, and scored under it) with a score per standard;
+/// and how many.
+async fn organisation_domains(
+    state: &AppState,
+    board: &ScoreBoard,
+    code: &str,
+    f: &Filters,
+) -> Result<(Table, usize), PageError> {
     let mut columns: Vec<String> = board
         .organisations
         .iter()
-        .filter(|o| o.organisation == code && wanted(&o.standard))
+        .filter(|o| o.organisation == code && f.wants_standard(&o.standard))
         .map(|o| o.standard.clone())
         .collect();
     columns.sort();
@@ -555,35 +620,43 @@ pub async fn organisation(
             .or_default()
             .insert(d.standard.as_str(), (d.score, d.critical_failures));
     }
-    for d in state.store.domains_of(&code).await? {
+    for d in state.store.domains_of(code).await? {
         per_domain.entry(d).or_default();
     }
-    let domain_headers: Vec<String> = std::iter::once("Domain".to_owned())
+    let headers: Vec<String> = std::iter::once("Domain".to_owned())
         .chain(columns.iter().cloned())
         .chain(std::iter::once("Critical failures".to_owned()))
         .collect();
-    let domains = Table::new(
-        "domains",
-        "Domains and their scores per standard (– : no score)",
-        domain_headers,
-        per_domain
-            .iter()
-            .map(|(domain, by)| {
-                let mut row = vec![Cell::link(domain.clone(), domain_link(domain))];
-                row.extend(
-                    columns
-                        .iter()
-                        .map(|c| Cell::score(by.get(c.as_str()).and_then(|x| x.0))),
-                );
-                let critical = by.values().map(|x| x.1).max().unwrap_or(0);
-                row.push(Cell::text(critical.to_string()));
-                row
-            })
-            .collect(),
-        "No domains registered.",
-    );
+    let rows = per_domain
+        .iter()
+        .map(|(domain, by)| {
+            let mut row = vec![Cell::link(domain.clone(), domain_link(domain))];
+            row.extend(
+                columns
+                    .iter()
+                    .map(|c| Cell::score(by.get(c.as_str()).and_then(|x| x.0))),
+            );
+            let critical = by.values().map(|x| x.1).max().unwrap_or(0);
+            row.push(Cell::text(critical.to_string()));
+            row
+        })
+        .collect();
+    Ok((
+        Table::new(
+            "domains",
+            "Domains and their scores per standard (– : no score)",
+            headers,
+            rows,
+            "No domains registered.",
+        ),
+        per_domain.len(),
+    ))
+}
+
+/// The endpoints an organisation's agents observed: protocols, certificate expiry, freshness.
+async fn endpoints(state: &AppState, code: &str, now: DateTime<Utc>) -> Result<Table, PageError> {
     let stale_before = state.judge.stale_before(now).timestamp_millis();
-    let endpoints = Table::new(
+    Ok(Table::new(
         "endpoints",
         "Endpoints observed (latest observation of each)",
         vec![
@@ -595,7 +668,7 @@ pub async fn organisation(
         ],
         state
             .store
-            .targets(Some(&code))
+            .targets(Some(code))
             .await?
             .into_iter()
             .filter(|t| t.key.starts_with("endpoint:"))
@@ -619,10 +692,12 @@ pub async fn organisation(
             })
             .collect(),
         "No endpoint observed yet.",
-    );
-    let changes = changes(&state, &code, now).await?;
-    let fix = to_fix(&state, &f, &code).await?;
-    let agents = Table::new(
+    ))
+}
+
+/// An organisation's agents and what they last said.
+async fn agents(state: &AppState, code: &str) -> Result<Table, PageError> {
+    Ok(Table::new(
         "agents",
         "Agents and their last heartbeat",
         vec![
@@ -636,7 +711,7 @@ pub async fn organisation(
         ],
         state
             .store
-            .agents(Some(&code))
+            .agents(Some(code))
             .await?
             .into_iter()
             .map(|a| {
@@ -657,14 +732,18 @@ pub async fn organisation(
             })
             .collect(),
         "No agent enrolled.",
-    );
-    let registered = Table::new(
+    ))
+}
+
+/// The endpoints registered to an organisation outside its domains.
+async fn registered(state: &AppState, code: &str) -> Result<Table, PageError> {
+    Ok(Table::new(
         "registered",
         "Endpoints registered to this organisation outside its domains",
         vec!["Host", "Port"],
         state
             .store
-            .endpoints(Some(&code))
+            .endpoints(Some(code))
             .await?
             .into_iter()
             .map(|(h, p, _)| {
@@ -675,26 +754,7 @@ pub async fn organisation(
             })
             .collect(),
         "None.",
-    );
-    let page = PageView {
-        title: format!("{name} ({code})"),
-        crumbs: crumbs(&s, Some(&code)),
-        who: s.who(),
-        csrf: s.csrf.clone(),
-        intro: format!("{} domains.", per_domain.len()),
-        filters: Some(form(&state, &f, true, true)),
-        query: f.query(),
-        blocks: vec![
-            Block::Table(scores),
-            Block::Table(changes),
-            Block::Table(fix),
-            Block::Table(domains),
-            Block::Table(endpoints),
-            Block::Table(registered),
-            Block::Table(agents),
-        ],
-    };
-    answer(page, f.csv.as_deref(), &code)
+    ))
 }
 
 fn forbidden(s: &Session) -> PageError {
@@ -823,19 +883,9 @@ pub async fn domain(
 ) -> Result<Response, PageError> {
     let s = session(&state, &headers).await?;
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let organisation = match &s.role {
-        Role::Viewer(own) => {
-            let owned = state.store.domains_of(own).await?;
-            if !auth::owns(&owned, &name) && !state.store.is_endpoint_of(&name, own).await? {
-                return Err(forbidden(&s));
-            }
-            Some(own.clone())
-        }
-        _ => None,
-    };
+    let organisation = domain_reader(&state, &s, &name).await?;
     let f = f.checked(&state)?;
     let now = Utc::now();
-    let today = now.date_naive();
     let stale_before = state.judge.stale_before(now);
     let all: Vec<Finding> = state
         .store
@@ -848,87 +898,25 @@ pub async fn domain(
         .into_iter()
         .map(|x| x.finding)
         .collect();
-    let owner = match &organisation {
-        Some(o) => o.clone(),
-        None => state
-            .judge
-            .scores(&state.store, now)
-            .await?
-            .organisation_of(&name),
+    let registered = || async {
+        Ok::<_, PageError>(
+            state
+                .store
+                .all_domains()
+                .await?
+                .iter()
+                .any(|(d, _)| *d == name),
+        )
     };
-    if all.is_empty()
-        && organisation.is_none()
-        && !state
-            .store
-            .all_domains()
-            .await?
-            .iter()
-            .any(|(d, _)| *d == name)
-    {
+    if all.is_empty() && organisation.is_none() && !registered().await? {
         return Err(PageError::NotFound(format!(
             "no findings and no registered domain {name}"
         )));
     }
     let board = state.judge.scores(&state.store, now).await?;
-    let domain_trends = trends(&state, "domain", &name).await?;
-    let scores = Table::new(
-        "scores",
-        format!("{name}'s score by standard"),
-        vec![
-            "Standard",
-            "Score",
-            "Weight earned of possible",
-            "Critical failures",
-            "Trend (90 days)",
-        ],
-        board
-            .domains
-            .iter()
-            .filter(|d| d.domain == name && f.standard.as_ref().is_none_or(|x| *x == d.standard))
-            .map(|d| {
-                vec![
-                    Cell::text(d.standard.clone()),
-                    Cell::score(d.score),
-                    Cell::text(format!("{:.0} of {:.0}", d.earned, d.possible)),
-                    Cell::text(d.critical_failures.to_string()),
-                    spark(domain_trends.get(&d.standard), today),
-                ]
-            })
-            .collect(),
-        "No score: no fresh finding counted.",
-    );
-    let standard_checks = standard_checks(&state, &f);
-    let shown: Vec<&Finding> = all
-        .iter()
-        .filter(|x| f.keeps(x, standard_checks.as_deref()))
-        .collect();
-    let mut histories: HashMap<String, Events> = HashMap::new();
-    let mut views = Vec::new();
-    let mut rows = Vec::new();
-    for (i, x) in shown.iter().enumerate() {
-        let key = x.target.key();
-        if !histories.contains_key(&key) {
-            histories.insert(key.clone(), state.store.history(&key).await?);
-        }
-        let anchor = format!("f{}", i + 1);
-        let stale = x.observed_at < stale_before;
-        rows.push(vec![
-            Cell::link(x.check.clone(), format!("#{anchor}")),
-            Cell::text(x.target.to_string()),
-            Cell::status(x.status.as_str()),
-            Cell::status(x.severity.as_str()),
-            Cell::text(x.title.clone()),
-            Cell::text(if stale { "yes" } else { "no" }),
-        ]);
-        views.push(view(&state, x, anchor, stale, histories.get(&key)));
-    }
-    let findings = Table::new(
-        "findings",
-        "Findings (latest of each check and target)",
-        vec!["Check", "Target", "Status", "Severity", "Title", "Stale"],
-        rows,
-        "No finding matches.",
-    );
+    let owner = organisation.unwrap_or_else(|| board.organisation_of(&name));
+    let scores = domain_scores(&state, &board, &name, &f, now.date_naive()).await?;
+    let (findings, views) = findings(&state, &f, &all, stale_before).await?;
     let page = PageView {
         title: name.clone(),
         crumbs: {
@@ -943,7 +931,7 @@ pub async fn domain(
             all.len(),
             all.iter()
                 .map(|x| x.target.key())
-                .collect::<std::collections::BTreeSet<_>>()
+                .collect::<BTreeSet<_>>()
                 .len(),
             stale_before.format("%Y-%m-%d %H:%M UTC")
         ),
@@ -956,6 +944,105 @@ pub async fn domain(
         ],
     };
     answer(page, f.csv.as_deref(), &name)
+}
+
+/// Whose findings of domain `name` the session may read: a viewer its own organisation's,
+/// and only of a domain under its domains or a registered endpoint of it (else 403); a
+/// national token everyone's (`None`).
+async fn domain_reader(
+    state: &AppState,
+    s: &Session,
+    name: &str,
+) -> Result<Option<String>, PageError> {
+    match &s.role {
+        Role::Viewer(own) => {
+            let owned = state.store.domains_of(own).await?;
+            if !auth::owns(&owned, name) && !state.store.is_endpoint_of(name, own).await? {
+                return Err(forbidden(s));
+            }
+            Ok(Some(own.clone()))
+        }
+        Role::National | Role::Admin => Ok(None),
+    }
+}
+
+/// A domain's score per standard, with its trend.
+async fn domain_scores(
+    state: &AppState,
+    board: &ScoreBoard,
+    name: &str,
+    f: &Filters,
+    today: NaiveDate,
+) -> Result<Table, PageError> {
+    let domain_trends = trends(state, "domain", name).await?;
+    Ok(Table::new(
+        "scores",
+        format!("{name}'s score by standard"),
+        vec![
+            "Standard",
+            "Score",
+            "Weight earned of possible",
+            "Critical failures",
+            "Trend (90 days)",
+        ],
+        board
+            .domains
+            .iter()
+            .filter(|d| d.domain == name && f.wants_standard(&d.standard))
+            .map(|d| {
+                vec![
+                    Cell::text(d.standard.clone()),
+                    Cell::score(d.score),
+                    Cell::text(format!("{:.0} of {:.0}", d.earned, d.possible)),
+                    Cell::text(d.critical_failures.to_string()),
+                    spark(domain_trends.get(&d.standard), today),
+                ]
+            })
+            .collect(),
+        "No score: no fresh finding counted.",
+    ))
+}
+
+/// The findings the filters keep: a table linking to each finding's full view.
+async fn findings(
+    state: &AppState,
+    f: &Filters,
+    all: &[Finding],
+    stale_before: DateTime<Utc>,
+) -> Result<(Table, Vec<FindingView>), PageError> {
+    let standard_checks = standard_checks(state, f);
+    let mut histories: HashMap<String, Events> = HashMap::new();
+    let mut views = Vec::new();
+    let mut rows = Vec::new();
+    for (i, x) in all
+        .iter()
+        .filter(|x| f.keeps(x, standard_checks.as_deref()))
+        .enumerate()
+    {
+        let key = x.target.key();
+        if !histories.contains_key(&key) {
+            histories.insert(key.clone(), state.store.history(&key).await?);
+        }
+        let anchor = format!("f{}", i + 1);
+        let stale = x.observed_at < stale_before;
+        rows.push(vec![
+            Cell::link(x.check.clone(), format!("#{anchor}")),
+            Cell::text(x.target.to_string()),
+            Cell::status(x.status.as_str()),
+            Cell::status(x.severity.as_str()),
+            Cell::text(x.title.clone()),
+            Cell::text(if stale { "yes" } else { "no" }),
+        ]);
+        views.push(view(state, x, anchor, stale, histories.get(&key)));
+    }
+    let table = Table::new(
+        "findings",
+        "Findings (latest of each check and target)",
+        vec!["Check", "Target", "Status", "Severity", "Title", "Stale"],
+        rows,
+        "No finding matches.",
+    );
+    Ok((table, views))
 }
 
 fn view(
