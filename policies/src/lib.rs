@@ -13,6 +13,7 @@
 //! record's lookup count, whether a chain validates) and the CEL conditions in
 //! `policies/standards/*.yaml` only compare those facts with a standard's thresholds.
 
+pub mod csv;
 pub mod error;
 pub mod model;
 pub mod roles;

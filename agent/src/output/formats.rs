@@ -41,26 +41,13 @@ pub fn csv(findings: &[Finding], out: &mut dyn Write) -> std::io::Result<()> {
             f.standards.join(" "),
             f.observed_at.to_rfc3339(),
         ];
-        let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        let row: Vec<String> = cells
+            .iter()
+            .map(|c| posture_policies::csv::field(c))
+            .collect();
         writeln!(out, "{}", row.join(","))?;
     }
     Ok(())
-}
-
-/// A CSV cell: quoted when it holds a comma, a quote or a line break (RFC 4180 §2), and with
-/// a leading `=`, `+`, `-` or `@` neutralised so that a spreadsheet does not run a server's
-/// text as a formula.
-fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
 }
 
 /// SARIF's level for a finding: failures by severity, warnings as warnings.
@@ -140,18 +127,4 @@ pub fn sarif(findings: &[Finding], set: &PolicySet) -> serde_json::Value {
             "results": results,
         }],
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
-    }
 }

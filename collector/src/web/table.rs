@@ -125,7 +125,7 @@ impl Table {
     pub fn csv(&self) -> String {
         let mut out = String::new();
         let line = |out: &mut String, fields: &mut dyn Iterator<Item = &str>| {
-            let fields: Vec<String> = fields.map(field).collect();
+            let fields: Vec<String> = fields.map(posture_policies::csv::field).collect();
             let _ = write!(out, "{}\r\n", fields.join(","));
         };
         line(&mut out, &mut self.headers.iter().map(String::as_str));
@@ -133,24 +133,6 @@ impl Table {
             line(&mut out, &mut row.iter().map(|c| c.text.as_str()));
         }
         out
-    }
-}
-
-/// One CSV field: quoted when it holds a comma, a quote or a line break, and prefixed with
-/// `'` when a spreadsheet would read it as a formula (`=`, `+`, `-`, `@` first; OWASP's advice
-/// on CSV injection) unless it is a number.
-fn field(text: &str) -> String {
-    let formula =
-        text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err();
-    let text = if formula {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 

@@ -255,6 +255,19 @@ fn scan_target(target: &str, extra: &[&str], ca: &Path, out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
 }
 
+/// The first observation of a scan report made again a minute later (as `id`), its leaf
+/// certificate now expired (since 2020): TLS-CERT-EXPIRED, which passed, fails.
+pub(crate) fn expired_a_minute_later(report: &Value, id: &str) -> Value {
+    let mut later = report["observations"][0].clone();
+    later["scan"]["id"] = id.into();
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(later["scan"]["finished"].as_str().unwrap()).unwrap()
+            + chrono::Duration::minutes(1);
+    later["scan"]["finished"] = finished.to_rfc3339().into();
+    later["tls"]["certificate"]["chain"][0]["not_after"] = "2020-01-01T00:00:00Z".into();
+    later
+}
+
 /// A collector fed by lab scans, as the page and Prometheus tests need it: RX1's site
 /// (`www.a.test`, a valid certificate) and RX2's (`www.b.test`, a certificate that expires in
 /// ten days), each scanned by the agent and submitted with its organisation's agent key.
@@ -444,13 +457,7 @@ async fn two_organisations_their_agents_and_what_the_collector_makes_of_them() {
 
     // A regression: RX1's endpoint observed a minute later with its certificate expired
     // (the recorded scan, edited): TLS-CERT-EXPIRED passed and now fails.
-    let mut later = a_scan["observations"][0].clone();
-    later["scan"]["id"] = "regression-1".into();
-    let finished =
-        chrono::DateTime::parse_from_rfc3339(later["scan"]["finished"].as_str().unwrap()).unwrap()
-            + chrono::Duration::minutes(1);
-    later["scan"]["finished"] = finished.to_rfc3339().into();
-    later["tls"]["certificate"]["chain"][0]["not_after"] = "2020-01-01T00:00:00Z".into();
+    let later = expired_a_minute_later(&a_scan, "regression-1");
     let (status, outcome) = c
         .post_batch(
             &key_a,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use posture_lab::pki::{Pki, TempDir};
 use serde_json::{Value, json};
 
-use super::collector::fed;
+use super::collector::{expired_a_minute_later, fed};
 use super::shipped_files::queried_metrics;
 
 struct Prometheus {
@@ -110,13 +110,7 @@ async fn a_real_prometheus_scrapes_the_collector_and_agrees_with_its_api() {
     // A regression (RX1's certificate, observed again a minute later, has expired) and a
     // heartbeat with a spool depth, so every metric family has a series to show.
     let (key_a, report_a) = &fed.agents[0];
-    let mut later = report_a["observations"][0].clone();
-    later["scan"]["id"] = "prometheus-regression".into();
-    let finished =
-        chrono::DateTime::parse_from_rfc3339(later["scan"]["finished"].as_str().unwrap()).unwrap()
-            + chrono::Duration::minutes(1);
-    later["scan"]["finished"] = finished.to_rfc3339().into();
-    later["tls"]["certificate"]["chain"][0]["not_after"] = "2020-01-01T00:00:00Z".into();
+    let later = expired_a_minute_later(report_a, "prometheus-regression");
     let (status, body) = c
         .post_batch(
             key_a,
