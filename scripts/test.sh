@@ -72,6 +72,14 @@ if [ ! -x "$POSTURE_CHECKDMARC" ]; then
   "$venvs/checkdmarc/bin/pip" install -q --disable-pip-version-check 'checkdmarc>=5,<7'
 fi
 
+# A real SMTP server (aiosmtpd, with STARTTLS) for the collector's alert tests.
+export POSTURE_AIOSMTPD_PYTHON="$venvs/aiosmtpd/bin/python"
+if [ ! -x "$POSTURE_AIOSMTPD_PYTHON" ] || ! "$POSTURE_AIOSMTPD_PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
+  step "pip install aiosmtpd (into $venvs/aiosmtpd)"
+  python3 -m venv "$venvs/aiosmtpd"
+  "$venvs/aiosmtpd/bin/pip" install -q --disable-pip-version-check 'aiosmtpd>=1.4,<2'
+fi
+
 # The SPF community's conformance suite (the openspf RFC 7208 suite), from pyspf's source
 # distribution on PyPI: test/rfc7208-tests.yml becomes tests/tests/e2e/spf_suite.rs's input.
 if [ ! -s target/lab/rfc7208-tests.yml ]; then

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::auth;
 use crate::cli::{
-    AgentCommand, ConfigArg, DomainCommand, EndpointCommand, OrgCommand, SecretCommand, SubmitArgs,
-    TokenCommand,
+    AgentCommand, ConfigArg, ContactCommand, DomainCommand, EndpointCommand, OrgCommand,
+    SecretCommand, SubmitArgs, TokenCommand,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -107,6 +107,75 @@ pub async fn endpoint(command: EndpointCommand, out: &mut dyn Write) -> Result<(
         EndpointCommand::List { org, config } => {
             for (host, port, org) in store(&config).await?.endpoints(org.as_deref()).await? {
                 writeln!(out, "{}\t{org}", endpoint_name(&host, port)).map_err(Error::Io)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Check a contact's kind and address: an email address, or an http(s) URL.
+pub fn check_contact(kind: &str, address: &str) -> Result<()> {
+    let ok = match kind {
+        "email" => address.parse::<lettre::Address>().is_ok(),
+        "webhook" | "chat" => address.starts_with("https://") || address.starts_with("http://"),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadInput(format!(
+            "{kind} {address:?}: an email address, or an http(s) URL for a webhook"
+        )))
+    }
+}
+
+/// `contact add|remove|list`.
+pub async fn contact(command: ContactCommand, out: &mut dyn Write) -> Result<()> {
+    match command {
+        ContactCommand::Add {
+            org,
+            scope,
+            email,
+            webhook,
+            chat,
+            config,
+        } => {
+            let (kind, address) = match (email, webhook, chat) {
+                (Some(a), _, _) => ("email", a),
+                (_, Some(a), _) => ("webhook", a),
+                (_, _, Some(a)) => ("chat", a),
+                _ => return Err(Error::BadInput("give --email, --webhook or --chat".into())),
+            };
+            check_contact(kind, &address)?;
+            let scope = scope
+                .map(|s| s.trim_end_matches('.').to_ascii_lowercase())
+                .unwrap_or_default();
+            let id = store(&config)
+                .await?
+                .add_contact(&org, &scope, kind, &address, now())
+                .await?;
+            writeln!(out, "{id}").map_err(Error::Io)
+        }
+        ContactCommand::Remove { id, config } => {
+            if store(&config).await?.remove_contact(&id).await? {
+                writeln!(out, "{id} removed").map_err(Error::Io)
+            } else {
+                Err(Error::NotFound(format!("no contact {id}")))
+            }
+        }
+        ContactCommand::List { org, config } => {
+            for c in store(&config).await?.contacts(org.as_deref()).await? {
+                let scope = if c.scope.is_empty() {
+                    "(default)"
+                } else {
+                    &c.scope
+                };
+                writeln!(
+                    out,
+                    "{}	{}	{scope}	{}	{}",
+                    c.id, c.organisation, c.kind, c.address
+                )
+                .map_err(Error::Io)?;
             }
             Ok(())
         }

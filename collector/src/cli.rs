@@ -41,6 +41,9 @@ pub enum Command {
     /// address) that its agents may report on.
     #[command(subcommand)]
     Endpoint(EndpointCommand),
+    /// Owner contacts: who is told when a check fails, is reminded, and is fixed.
+    #[command(subcommand)]
+    Contact(ContactCommand),
     /// Enrolment secrets, which agents exchange for their keys.
     #[command(subcommand, name = "enrol-secret")]
     EnrolSecret(SecretCommand),
@@ -121,6 +124,50 @@ pub enum EndpointCommand {
         config: ConfigArg,
     },
     /// List registered endpoints.
+    List {
+        /// Only this organisation's.
+        #[arg(long)]
+        org: Option<String>,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// `contact ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Add a contact: the organisation's default, or for one domain or endpoint host
+    /// (`--for`), which then hears of that name's alerts instead of the default.
+    Add {
+        /// The organisation's code.
+        #[arg(long)]
+        org: String,
+        /// Only for this domain or endpoint host.
+        #[arg(long = "for", value_name = "NAME")]
+        scope: Option<String>,
+        /// An email address.
+        #[arg(long, conflicts_with_all = ["webhook", "chat"], required_unless_present_any = ["webhook", "chat"])]
+        email: Option<String>,
+        /// A webhook URL that receives the JSON payload.
+        #[arg(long, conflicts_with = "chat")]
+        webhook: Option<String>,
+        /// A Slack or Teams incoming-webhook URL that receives `{"text": ...}`.
+        #[arg(long)]
+        chat: Option<String>,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a contact by its id.
+    Remove {
+        /// The contact's id (from `contact list`).
+        id: String,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List contacts.
     List {
         /// Only this organisation's.
         #[arg(long)]

@@ -31,6 +31,33 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     log: RawLog,
+    notify: Option<RawNotify>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    interval: Option<String>,
+    quiet_after_start: Option<String>,
+    base_url: Option<String>,
+    min_severity: Option<String>,
+    reminder_days: Option<Vec<i64>>,
+    remind_every: Option<String>,
+    give_up_after: Option<String>,
+    retry_after: Option<String>,
+    smtp: Option<RawSmtp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: Option<String>,
+    port: Option<u16>,
+    starttls: Option<bool>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    from: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +142,8 @@ pub struct Config {
     pub log_json: bool,
     /// The log level filter (`info` unless given).
     pub log_level: String,
+    /// Alerts to owners (`[notify]`; none: no alerts are made).
+    pub notify: Option<crate::notify::Settings>,
 }
 
 impl Default for Config {
@@ -134,6 +163,7 @@ impl Default for Config {
             scan_interval: chrono::Duration::hours(24),
             log_json: false,
             log_level: "info".into(),
+            notify: None,
         }
     }
 }
@@ -307,8 +337,135 @@ impl Config {
             scan_interval,
             log_json,
             log_level: raw.log.level.unwrap_or(defaults.log_level),
+            notify: raw.notify.map(|n| notify(n, &err, &resolve)).transpose()?,
         })
     }
+}
+
+/// `[notify]`, checked.
+fn notify(
+    n: RawNotify,
+    err: &dyn Fn(&str, String) -> ConfigError,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<crate::notify::Settings, ConfigError> {
+    let d = crate::notify::Settings::default();
+    let interval = |key: &str, v: Option<String>, default: chrono::Duration| match v {
+        None => Ok(default),
+        Some(t) => posture_policies::score::parse_interval(&t)
+            .filter(|d| *d > chrono::Duration::zero())
+            .ok_or_else(|| err(key, format!("{t:?}: use e.g. 30s, 10m, 24h or 7d"))),
+    };
+    let std = |c: chrono::Duration| c.to_std().unwrap_or_default();
+    let chrono_of = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+    let min_severity = match n.min_severity.as_deref() {
+        None => d.min_severity,
+        Some(s) => {
+            serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+                err(
+                    "notify.min_severity",
+                    format!("{s:?}: use info, low, medium, high or critical"),
+                )
+            })?
+        }
+    };
+    let before_deadline = match n.reminder_days {
+        None => d.before_deadline.clone(),
+        Some(days) if days.iter().all(|x| (1..=365).contains(x)) => days,
+        Some(days) => {
+            return Err(err(
+                "notify.reminder_days",
+                format!("{days:?}: days from 1 to 365"),
+            ));
+        }
+    };
+    let base_url = match n.base_url {
+        None => d.base_url.clone(),
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => u,
+        Some(u) => {
+            return Err(err(
+                "notify.base_url",
+                format!("{u:?}: the collector's URL, https://HOST[:PORT]"),
+            ));
+        }
+    };
+    let smtp = n.smtp.map(|s| smtp(s, err, resolve)).transpose()?;
+    Ok(crate::notify::Settings {
+        interval: std(interval(
+            "notify.interval",
+            n.interval,
+            chrono_of(d.interval),
+        )?),
+        quiet_after_start: match n.quiet_after_start.as_deref() {
+            Some("0s" | "0") => std::time::Duration::ZERO,
+            _ => std(interval(
+                "notify.quiet_after_start",
+                n.quiet_after_start,
+                chrono_of(d.quiet_after_start),
+            )?),
+        },
+        base_url,
+        min_severity,
+        before_deadline,
+        remind_every: interval("notify.remind_every", n.remind_every, d.remind_every)?,
+        give_up_after: interval("notify.give_up_after", n.give_up_after, d.give_up_after)?,
+        retry_after: std(interval(
+            "notify.retry_after",
+            n.retry_after,
+            chrono_of(d.retry_after),
+        )?),
+        smtp,
+    })
+}
+
+/// `[notify.smtp]`, checked; the password and CA files are read now.
+fn smtp(
+    s: RawSmtp,
+    err: &dyn Fn(&str, String) -> ConfigError,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<crate::notify::Smtp, ConfigError> {
+    let host = s.host.filter(|h| !h.is_empty()).ok_or_else(|| {
+        err(
+            "notify.smtp.host",
+            "the mail relay's host name is needed".into(),
+        )
+    })?;
+    let from = s
+        .from
+        .filter(|f| f.parse::<lettre::message::Mailbox>().is_ok())
+        .ok_or_else(|| {
+            err(
+                "notify.smtp.from",
+                "the sender's address is needed, e.g. \"posture <posture@example.nhs.uk>\"".into(),
+            )
+        })?;
+    let read = |key: &str, p: &Path| {
+        let full = resolve(p);
+        std::fs::read_to_string(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
+    };
+    let password = s
+        .password_file
+        .as_deref()
+        .map(|p| read("notify.smtp.password_file", p).map(|t| t.trim_end().to_owned()))
+        .transpose()?;
+    if password.is_some() != s.username.is_some() {
+        return Err(err(
+            "notify.smtp.username",
+            "give both username and password_file, or neither".into(),
+        ));
+    }
+    Ok(crate::notify::Smtp {
+        host,
+        port: s.port.unwrap_or(587),
+        starttls: s.starttls.unwrap_or(true),
+        username: s.username,
+        password,
+        from,
+        ca_pem: s
+            .ca_file
+            .as_deref()
+            .map(|p| read("notify.smtp.ca_file", p))
+            .transpose()?,
+    })
 }
 
 #[cfg(test)]
@@ -362,11 +519,28 @@ mod tests {
             .lines()
             .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']'))
             .collect();
-        assert_eq!(sections, ["server", "database", "policy", "log"]);
+        assert_eq!(
+            sections,
+            [
+                "server",
+                "database",
+                "policy",
+                "log",
+                "notify",
+                "notify.smtp"
+            ]
+        );
+        let n = c.notify.as_ref().expect("[notify]");
+        assert_eq!(n.before_deadline, [30, 14, 7, 1]);
+        assert_eq!(n.smtp.as_ref().map(|s| s.port), Some(587));
         let mut variants = vec![(format!("surprise = 1\n{text}"), "surprise".to_owned())];
         for s in &sections {
+            let header = text
+                .lines()
+                .find(|l| l.starts_with(&format!("[{s}]")))
+                .unwrap_or_default();
             variants.push((
-                text.replace(&format!("[{s}]\n"), &format!("[{s}]\nsurprise = 1\n")),
+                text.replace(header, &format!("{header}\nsurprise = 1")),
                 format!("{s}.surprise"),
             ));
         }
@@ -376,6 +550,31 @@ mod tests {
             assert!(e.to_string().contains("unknown field `surprise`"), "{e}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn notify_keys_are_read_and_checked() {
+        let c = parse(
+            "[server]\nplain_http = true\n[notify]\ninterval = \"1s\"\nquiet_after_start = \"0s\"\nretry_after = \"2s\"\nremind_every = \"15s\"\nmin_severity = \"high\"\n",
+        )
+        .unwrap();
+        let n = c.notify.unwrap();
+        assert_eq!(n.interval, Duration::from_secs(1));
+        assert_eq!(n.quiet_after_start, Duration::ZERO);
+        assert_eq!(n.retry_after, Duration::from_secs(2));
+        assert_eq!(n.remind_every, chrono::Duration::seconds(15));
+        assert_eq!(n.min_severity, posture_policies::model::Severity::High);
+        for (bad, key) in [
+            ("min_severity = \"urgent\"", "notify.min_severity"),
+            ("interval = \"soon\"", "notify.interval"),
+            ("reminder_days = [0]", "notify.reminder_days"),
+            ("base_url = \"collector\"", "notify.base_url"),
+        ] {
+            let e = parse(&format!("[server]\nplain_http = true\n[notify]\n{bad}\n")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+        let e = parse("[server]\nplain_http = true\n[notify.smtp]\nhost = \"x\"\n").unwrap_err();
+        assert_eq!(e.key, "notify.smtp.from", "{e}");
     }
 
     #[test]

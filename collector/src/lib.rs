@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod judge;
 pub mod metrics;
+pub mod notify;
 pub mod server;
 pub mod store;
 pub mod web;
@@ -83,6 +84,7 @@ pub async fn run(cli: cli::Cli, out: &mut dyn Write) -> Result<()> {
         Command::Org(c) => admin::org(c, out).await,
         Command::Domain(c) => admin::domain(c, out).await,
         Command::Endpoint(c) => admin::endpoint(c, out).await,
+        Command::Contact(c) => admin::contact(c, out).await,
         Command::EnrolSecret(c) => admin::enrol_secret(c, out).await,
         Command::Token(c) => admin::token(c, out).await,
         Command::Agent(c) => admin::agent(c, out).await,

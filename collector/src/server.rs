@@ -99,6 +99,16 @@ pub async fn run(
             request_timeout: config.request_timeout,
         },
     );
+    // The notifier finishes the round it is in when asked to stop (a message half sent is
+    // not sent again by the next collector).
+    let (stop_notifier, stopping) = tokio::sync::watch::channel(false);
+    let notifier = config.notify.clone().map(|settings| {
+        tokio::spawn(crate::notify::run(
+            state_for_chores.clone(),
+            settings,
+            stopping,
+        ))
+    });
     let chores = tokio::spawn(housekeeping(state_for_chores, config.retention_days));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -145,6 +155,12 @@ pub async fn run(
         }
     }
     chores.abort();
+    let _ = stop_notifier.send(true);
+    if let Some(n) = notifier
+        && tokio::time::timeout(DRAIN, n).await.is_err()
+    {
+        tracing::warn!("the notifier did not finish its round in {DRAIN:?}");
+    }
     tracing::info!("shutting down: finishing requests in flight");
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await

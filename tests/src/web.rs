@@ -202,3 +202,45 @@ pub async fn trickle_http(every: Duration) -> (Running, Arc<AtomicUsize>) {
     });
     (Running::from_task(addr, task), hung_up)
 }
+
+/// A webhook receiver on 127.0.0.1:0: every POST body (JSON, at most 1 MiB) is kept, in the
+/// order received, and answered 200.
+pub async fn webhook_receiver() -> (Running, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use http_body_util::BodyExt;
+    let (listener, addr) = crate::servers::listen().await;
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<Incoming>| {
+                    let kept = kept.clone();
+                    async move {
+                        let body = http_body_util::Limited::new(req.into_body(), 1 << 20)
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let status = match serde_json::from_slice(&body) {
+                            Ok(v) => {
+                                kept.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+                                200
+                            }
+                            Err(_) => 400,
+                        };
+                        let resp = hyper::Response::builder()
+                            .status(status)
+                            .body(Full::new(Bytes::new()))
+                            .unwrap_or_default();
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    (Running::from_task(addr, task), received)
+}

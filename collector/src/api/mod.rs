@@ -3,6 +3,7 @@
 
 pub mod error;
 mod ingest;
+mod notify;
 mod read;
 
 use std::sync::Arc;
@@ -58,6 +59,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/regressions"),
     ("get", "/api/v1/agents"),
     ("get", "/api/v1/scores"),
+    ("get", "/api/v1/contacts"),
+    ("post", "/api/v1/contacts"),
+    ("delete", "/api/v1/contacts/{id}"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/acknowledgements"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/metrics"),
 ];
@@ -81,6 +87,11 @@ pub const ROUTES: &[(&str, &str)] = &[
         read::regressions,
         read::agents,
         read::scores,
+        notify::contacts,
+        notify::add_contact,
+        notify::remove_contact,
+        notify::notifications,
+        notify::acknowledge,
         read::openapi,
         read::metrics,
     ),
@@ -113,6 +124,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/regressions", get(read::regressions))
         .route("/api/v1/agents", get(read::agents))
         .route("/api/v1/scores", get(read::scores))
+        .route(
+            "/api/v1/contacts",
+            get(notify::contacts).post(notify::add_contact),
+        )
+        .route(
+            "/api/v1/contacts/{id}",
+            axum::routing::delete(notify::remove_contact),
+        )
+        .route("/api/v1/notifications", get(notify::notifications))
+        .route("/api/v1/acknowledgements", post(notify::acknowledge))
         .route("/api/v1/openapi.json", get(read::openapi))
         .route("/metrics", get(read::metrics))
         .merge(crate::web::routes())
@@ -199,7 +220,15 @@ mod tests {
                 "{method} {path} is not in the OpenAPI document"
             );
         }
-        let documented = doc["paths"].as_object().map_or(0, |p| p.len());
-        assert_eq!(documented, ROUTES.len(), "a documented path is not routed");
+        let documented: usize = doc["paths"].as_object().map_or(0, |p| {
+            p.values()
+                .map(|m| m.as_object().map_or(0, |m| m.len()))
+                .sum()
+        });
+        assert_eq!(
+            documented,
+            ROUTES.len(),
+            "a documented operation is not routed"
+        );
     }
 }

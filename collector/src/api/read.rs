@@ -15,7 +15,7 @@ use crate::auth;
 use crate::store::{FindingFilter, Role};
 
 /// The caller's role, from its token.
-async fn role(state: &AppState, headers: &HeaderMap) -> Result<Role, ApiError> {
+pub(super) async fn role(state: &AppState, headers: &HeaderMap) -> Result<Role, ApiError> {
     let token = auth::bearer(headers).ok_or_else(|| {
         ApiError::Unauthorized("send a viewer token as Authorization: Bearer TOKEN".into())
     })?;
@@ -28,7 +28,7 @@ async fn role(state: &AppState, headers: &HeaderMap) -> Result<Role, ApiError> {
 
 /// The organisation a request is limited to: the viewer's own (asking for another is
 /// forbidden), or what a national caller asked for.
-fn scope(role: &Role, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(super) fn scope(role: &Role, asked: Option<&str>) -> Result<Option<String>, ApiError> {
     match (role, asked) {
         (Role::Viewer(own), Some(a)) if a != own => Err(ApiError::Forbidden(format!(
             "this token may read organisation {own} only"
@@ -60,7 +60,7 @@ pub struct Page<T> {
     pub total: usize,
 }
 
-fn paginate<T>(all: Vec<T>, q: PageQuery) -> Result<Page<T>, ApiError> {
+pub(super) fn paginate<T>(all: Vec<T>, q: PageQuery) -> Result<Page<T>, ApiError> {
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(100);
     if page == 0 || per_page == 0 || per_page > 1000 {

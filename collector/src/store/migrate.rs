@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_endpoints_and_tls_summary.sql"),
         include_str!("../../migrations/postgres/0002_endpoints_and_tls_summary.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_notifications.sql"),
+        include_str!("../../migrations/postgres/0003_notifications.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock's key.

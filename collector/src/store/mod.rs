@@ -5,6 +5,7 @@
 //! finding is replaced only by one observed later.
 
 mod migrate;
+pub mod notify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/domain/{name}", get(pages::domain))
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", post(logout))
+        .route("/ui/ack", get(ack_form).post(ack))
         .route("/ui/style.css", get(style))
 }
 
@@ -325,6 +326,84 @@ async fn logout(
         set_cookie(SESSION, "", 0, state.secure_cookies),
     );
     Ok(r)
+}
+
+/// A signed acknowledgement link's fields (the signature is the credential: no login needed).
+#[derive(Debug, Deserialize)]
+pub struct AckLink {
+    target: String,
+    check: String,
+    since: i64,
+    sig: String,
+}
+
+#[derive(Template)]
+#[template(path = "ack.html")]
+struct AckPage {
+    target: String,
+    check: String,
+    since: i64,
+    sig: String,
+    done: bool,
+}
+
+async fn checked_link(state: &AppState, link: &AckLink) -> Result<(), PageError> {
+    let secret = state.store.notifier_secret().await?;
+    if crate::notify::render::ack_valid(&secret, &link.target, &link.check, link.since, &link.sig) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden(
+            "this acknowledgement link is not valid (altered, or from another collector)".into(),
+        ))
+    }
+}
+
+/// The link from a message: a page with a button (a GET changes nothing, so a mail scanner
+/// that follows links acknowledges nothing).
+async fn ack_form(
+    State(state): State<AppState>,
+    axum::extract::Query(link): axum::extract::Query<AckLink>,
+) -> Result<Response, PageError> {
+    checked_link(&state, &link).await?;
+    Ok(html(
+        StatusCode::OK,
+        &AckPage {
+            target: link.target,
+            check: link.check,
+            since: link.since,
+            sig: link.sig,
+            done: false,
+        },
+    ))
+}
+
+async fn ack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(link): Form<AckLink>,
+) -> Result<Response, PageError> {
+    same_origin(&headers)?;
+    checked_link(&state, &link).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    if !state
+        .store
+        .acknowledge(&link.target, &link.check, link.since, now)
+        .await?
+    {
+        return Err(PageError::NotFound(
+            "this alert is no longer open: it was fixed or its status changed".into(),
+        ));
+    }
+    Ok(html(
+        StatusCode::OK,
+        &AckPage {
+            target: link.target,
+            check: link.check,
+            since: link.since,
+            sig: String::new(),
+            done: true,
+        },
+    ))
 }
 
 async fn style() -> Response {

@@ -917,6 +917,7 @@ pub async fn domain(
     let owner = organisation.unwrap_or_else(|| board.organisation_of(&name));
     let scores = domain_scores(&state, &board, &name, &f, now.date_naive()).await?;
     let (findings, views) = findings(&state, &f, &all, stale_before).await?;
+    let sent = notifications(&state, organisation_filter(&s), &name).await?;
     let page = PageView {
         title: name.clone(),
         crumbs: {
@@ -940,10 +941,63 @@ pub async fn domain(
         blocks: vec![
             Block::Table(scores),
             Block::Table(findings),
+            Block::Table(sent),
             Block::Findings(views),
         ],
     };
     answer(page, f.csv.as_deref(), &name)
+}
+
+fn organisation_filter(s: &Session) -> Option<&str> {
+    match &s.role {
+        Role::Viewer(own) => Some(own),
+        _ => None,
+    }
+}
+
+/// The notifications that spoke of `domain`, newest first, with their delivery.
+async fn notifications(
+    state: &AppState,
+    organisation: Option<&str>,
+    domain: &str,
+) -> Result<Table, PageError> {
+    let rows = state
+        .store
+        .notifications(organisation, Some(domain), 200)
+        .await?
+        .into_iter()
+        .map(|(n, items)| {
+            let delivery = match (n.delivered_at, n.failed_at) {
+                (Some(at), _) => format!("delivered {}", when(at)),
+                (None, Some(_)) => format!("failed: {}", n.last_error.unwrap_or_default()),
+                _ if n.attempts > 0 => format!(
+                    "pending (attempt {}: {})",
+                    n.attempts,
+                    n.last_error.unwrap_or_default()
+                ),
+                _ => "pending".to_owned(),
+            };
+            let said: Vec<String> = items
+                .iter()
+                .filter(|i| i.2 == domain)
+                .map(|(_, check, _, reason)| format!("{check} ({reason})"))
+                .collect();
+            vec![
+                Cell::text(when(n.created_at)),
+                Cell::text(format!("{} {}", n.kind, n.address)),
+                Cell::text(n.subject),
+                Cell::text(said.join(", ")),
+                Cell::text(delivery),
+            ]
+        })
+        .collect();
+    Ok(Table::new(
+        "notifications",
+        "Alerts sent about this domain",
+        vec!["Made", "To", "Subject", "About", "Delivery"],
+        rows,
+        "No alert has been sent about this domain.",
+    ))
 }
 
 /// Whose findings of domain `name` the session may read: a viewer its own organisation's,

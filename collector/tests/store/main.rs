@@ -601,3 +601,172 @@ async fn two_replicas_store_each_observation_once() {
     assert_eq!(events as usize, findings);
     db.close().await;
 }
+
+/// What the notifier keeps, on one backend: contacts (a duplicate refused), evaluations one
+/// after another (a second waits for the first to commit), the cursor, messages leased to one
+/// sender at a time with retries, and acknowledgement of an open episode only.
+async fn notifications(backend: &str) {
+    use posture_collector::store::notify::{AlertState, NewNotification};
+    let db = Db::new(backend, "notify").await;
+    let store = Store::connect(&db.url, 4).await.unwrap();
+    with_org(&store).await;
+    let id = store
+        .add_contact("RX1", "", "email", "owner@a.test", 1)
+        .await
+        .unwrap();
+    let again = store
+        .add_contact("RX1", "", "email", "owner@a.test", 2)
+        .await;
+    assert!(
+        matches!(again, Err(posture_collector::Error::Conflict(_))),
+        "{backend}: {again:?}"
+    );
+    assert!(
+        store
+            .add_contact("RX9", "", "email", "x@y.test", 2)
+            .await
+            .is_err()
+    );
+    assert_eq!(store.contacts(Some("RX1")).await.unwrap().len(), 1);
+
+    // Evaluations one after another.
+    let first = store.begin_notify().await.unwrap();
+    assert_eq!(first.cursor, 0);
+    let other = store.clone();
+    let second = tokio::spawn(async move { other.begin_notify().await.unwrap().cursor });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "{backend}: a second evaluation waits"
+    );
+    first.commit(7).await.unwrap();
+    assert_eq!(
+        second.await.unwrap(),
+        7,
+        "{backend}: it sees the first's cursor"
+    );
+
+    // A message, leased to one sender; a failed attempt is retried when due; then delivered.
+    let mut tx = store.begin_notify().await.unwrap();
+    tx.put_state(&AlertState {
+        target: "domain:weak-trust.example".into(),
+        check: "MAIL-DMARC-POLICY".into(),
+        organisation: "RX1".into(),
+        domain: "weak-trust.example".into(),
+        state: "open".into(),
+        since: 100,
+        last_sent: 100,
+        next_reminder: Some(1_000),
+        reminders: 0,
+        acked_at: None,
+    })
+    .await
+    .unwrap();
+    tx.add_notification(
+        &NewNotification {
+            id: "n_1".into(),
+            organisation: "RX1".into(),
+            kind: "email".into(),
+            address: "owner@a.test".into(),
+            subject: "s".into(),
+            body: "{}".into(),
+            items: vec![(
+                "domain:weak-trust.example".into(),
+                "MAIL-DMARC-POLICY".into(),
+                "weak-trust.example".into(),
+                "regression".into(),
+            )],
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(tx.due(999).await.unwrap().len(), 0);
+    assert_eq!(tx.due(1_000).await.unwrap().len(), 1);
+    tx.commit(8).await.unwrap();
+    let taken = store
+        .claim_notification(200, 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.id.as_str(), taken.attempts), ("n_1", 1));
+    assert!(
+        store
+            .claim_notification(300, 10_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "{backend}: leased"
+    );
+    store
+        .delivery("n_1", 400, Err(("refused".into(), Some(1_400))))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_notification(1_000, 20_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let retried = store
+        .claim_notification(1_400, 20_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retried.attempts, 2);
+    store.delivery("n_1", 1_500, Ok(())).await.unwrap();
+    assert!(
+        store
+            .claim_notification(99_999, 200_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = store
+        .notifications(Some("RX1"), Some("weak-trust.example"), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0.delivered_at, Some(1_500));
+    assert_eq!(listed[0].1[0].3, "regression");
+    assert!(
+        store
+            .notifications(Some("RX2"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Acknowledgement: of the open episode that began at 100 only.
+    assert!(
+        !store
+            .acknowledge("domain:weak-trust.example", "MAIL-DMARC-POLICY", 99, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acknowledge("domain:weak-trust.example", "MAIL-DMARC-POLICY", 100, 5)
+            .await
+            .unwrap()
+    );
+    let mut tx = store.begin_notify().await.unwrap();
+    assert!(
+        tx.due(2_000).await.unwrap().is_empty(),
+        "{backend}: acknowledged"
+    );
+    tx.commit(8).await.unwrap();
+    assert!(store.remove_contact(&id).await.unwrap());
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_on_sqlite() {
+    notifications("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_on_postgres() {
+    notifications("postgres").await;
+}

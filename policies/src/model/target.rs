@@ -111,6 +111,14 @@ impl Target {
         }
     }
 
+    /// The name connected to: the domain's name, or the endpoint's host.
+    pub fn host(&self) -> &str {
+        match self {
+            Target::Domain(d) => &d.name,
+            Target::Endpoint(e) => &e.host,
+        }
+    }
+
     /// Whether this is the main website of its scoring domain: an HTTPS endpoint on the
     /// domain itself or on `www.` of it. An expired or untrusted certificate here zeroes the
     /// domain's score.

@@ -15,6 +15,7 @@ pub(crate) fn scanned(result: Result<(), posture_agent::Error>) -> u8 {
     }
 }
 
+mod alerts;
 mod checkdmarc;
 mod cli;
 mod collector;
