@@ -203,9 +203,12 @@ pub async fn trickle_http(every: Duration) -> (Running, Arc<AtomicUsize>) {
     (Running::from_task(addr, task), hung_up)
 }
 
-/// A webhook receiver on 127.0.0.1:0: every POST body (JSON, at most 1 MiB) is kept, in the
-/// order received, and answered 200.
-pub async fn webhook_receiver() -> (Running, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+/// What a webhook receiver was sent: (path, JSON body), in the order received.
+pub type Received = Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A webhook receiver on 127.0.0.1:0: every POST body (JSON, at most 1 MiB) is kept with its
+/// path, and answered 200.
+pub async fn webhook_receiver() -> (Running, Received) {
     use http_body_util::BodyExt;
     let (listener, addr) = crate::servers::listen().await;
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -217,6 +220,7 @@ pub async fn webhook_receiver() -> (Running, Arc<std::sync::Mutex<Vec<serde_json
                 let service = service_fn(move |req: hyper::Request<Incoming>| {
                     let kept = kept.clone();
                     async move {
+                        let path = req.uri().path().to_owned();
                         let body = http_body_util::Limited::new(req.into_body(), 1 << 20)
                             .collect()
                             .await
@@ -224,7 +228,9 @@ pub async fn webhook_receiver() -> (Running, Arc<std::sync::Mutex<Vec<serde_json
                             .unwrap_or_default();
                         let status = match serde_json::from_slice(&body) {
                             Ok(v) => {
-                                kept.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+                                kept.lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push((path, v));
                                 200
                             }
                             Err(_) => 400,

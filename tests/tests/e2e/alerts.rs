@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use super::collector::{Collector, scan_target};
 
-/// aiosmtpd on 127.0.0.1:`port` with STARTTLS required, keeping each message in a Maildir.
+/// aiosmtpd on 127.0.0.1:`port` with STARTTLS and authentication required, keeping each
+/// message in a Maildir.
 struct Smtpd {
     child: Option<Child>,
     port: u16,
@@ -32,12 +33,26 @@ fn python() -> String {
 
 impl Smtpd {
     fn start(&mut self) {
+        // aiosmtpd's controller: STARTTLS required, then AUTH (LOGIN or PLAIN) as
+        // posture / the lab's password, each message kept in a Maildir.
+        let script = "import signal, ssl, sys\n\
+            from aiosmtpd.controller import Controller\n\
+            from aiosmtpd.handlers import Mailbox\n\
+            from aiosmtpd.smtp import AuthResult, LoginPassword\n\
+            port, cert, key, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]\n\
+            def check(server, session, envelope, mechanism, data):\n\
+            \x20   return AuthResult(success=isinstance(data, LoginPassword) and data.login == b'posture' and data.password == b'lab-password')\n\
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)\n\
+            tls.load_cert_chain(cert, key)\n\
+            c = Controller(Mailbox(maildir), hostname='127.0.0.1', port=port, server_hostname='localhost', ready_timeout=10,\n\
+            \x20   tls_context=tls, require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True)\n\
+            c.start()\n\
+            signal.sigwait([signal.SIGTERM, signal.SIGINT])\n\
+            c.stop()\n";
         let child = Command::new(python())
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox", "--tlscert"])
+            .args(["-c", script])
+            .arg(self.port.to_string())
             .arg(&self.cert)
-            .arg("--tlskey")
             .arg(&self.key)
             .arg(&self.maildir)
             .stdout(Stdio::null())
@@ -197,22 +212,42 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
         "[database]\nurl = \"postgres://postgres@127.0.0.1:5432/{name}\"\n\
          [notify]\nbase_url = \"https://collector.lab.test\"\ninterval = \"1s\"\nquiet_after_start = \"0s\"\n\
          remind_every = \"15s\"\nretry_after = \"1s\"\n\
-         [notify.smtp]\nhost = \"localhost\"\nport = {}\nfrom = \"posture <posture@lab.test>\"\nca_file = \"{}\"\n",
+         [notify.smtp]\nhost = \"localhost\"\nport = {}\nfrom = \"posture <posture@lab.test>\"\nca_file = \"{}\"\n\
+         username = \"posture\"\npassword_file = \"{}\"\n",
         smtpd.port,
-        ca.display()
+        ca.display(),
+        scratch.write("smtp-password", "lab-password\n").display()
     );
     let mut one = Collector::start_on(&pki, &extra, true);
     let two = Collector::start_on(&pki, &extra, false);
-    one.admin(&["contact", "add", "--org", "RX1", "--email", "owner@a.test"]);
-    one.admin(&["contact", "add", "--org", "RX2", "--email", "certs@b.test"]);
-    one.admin(&[
-        "contact",
-        "add",
-        "--org",
-        "RX2",
-        "--webhook",
-        &format!("http://127.0.0.1:{}/hook", hook.addr.port()),
-    ]);
+    // RX1: its default contacts, a mailbox and a JSON webhook. RX2: a default JSON webhook,
+    // and for www.b.test its own mailbox and a chat webhook, which hear of www.b.test instead.
+    let hook_url = |path: &str| format!("http://127.0.0.1:{}/{path}", hook.addr.port());
+    for args in [
+        vec!["--org", "RX1", "--email", "owner@a.test"],
+        vec!["--org", "RX1", "--webhook", &hook_url("rx1")],
+        vec!["--org", "RX2", "--webhook", &hook_url("rx2")],
+        vec![
+            "--org",
+            "RX2",
+            "--for",
+            "www.b.test",
+            "--email",
+            "certs@b.test",
+        ],
+        vec![
+            "--org",
+            "RX2",
+            "--for",
+            "www.b.test",
+            "--chat",
+            &hook_url("chat"),
+        ],
+    ] {
+        let mut full = vec!["contact", "add"];
+        full.extend(args);
+        one.admin(&full);
+    }
     let key = |org: &str| one.admin(&["enrol-secret", "create", "--org", org]);
     let (_, a) = one.enrol(&key("RX1")).await;
     let (_, b) = two.enrol(&key("RX2")).await;
@@ -266,23 +301,44 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
         0,
         "RX1 hears nothing of RX2"
     );
-    // The webhook got the same, as JSON.
-    let hooked = |check: &str, reason: &str| {
+    // The chat webhook got the same text; RX2's default webhook heard nothing of www.b.test.
+    let hooked = |path: &str, check: &str, reason: &str| {
         received
             .lock()
             .unwrap()
             .iter()
-            .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
-            .filter(|i| i["check"] == check && i["reason"] == reason)
-            .count()
+            .filter(|(p, _)| p == path)
+            .map(|(_, body)| {
+                if path == "/chat" {
+                    let heading = match reason {
+                        "resolved" => format!("FIXED: {check} "),
+                        "regression" => format!("FAILING (was passing): {check} "),
+                        _ => format!("FAILING: {check} "),
+                    };
+                    body["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .matches(&heading)
+                        .count()
+                } else {
+                    body["items"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|i| i["check"] == check && i["reason"] == reason)
+                        .count()
+                }
+            })
+            .sum::<usize>()
     };
     for _ in 0..100 {
-        if hooked("TLS-CERT-EXPIRING", "failing") > 0 {
+        if hooked("/chat", "TLS-CERT-EXPIRING", "failing") > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(hooked("TLS-CERT-EXPIRING", "failing"), 1);
+    assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "failing"), 1);
+    assert_eq!(hooked("/rx2", "TLS-CERT-EXPIRING", "failing"), 0);
 
     // A restart of one collector, the SMTP server down, and RX1's DMARC goes to p=none.
     one.terminate();
@@ -434,8 +490,45 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
         assert_eq!(count(&mails_after, to, heading), 1, "{to}: {heading}");
     }
     assert!(mails_after.len() >= mails.len());
-    assert_eq!(hooked("TLS-CERT-EXPIRING", "resolved"), 1);
-    assert_eq!(hooked("TLS-CERT-EXPIRING", "failing"), 1);
+    assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "resolved"), 1);
+    assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "failing"), 1);
+    // RX1's JSON webhook: the regression and its resolution, once each, with the fix.
+    assert_eq!(hooked("/rx1", "MAIL-DMARC-POLICY", "regression"), 1);
+    assert_eq!(hooked("/rx1", "MAIL-DMARC-POLICY", "resolved"), 1);
+    let item = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == "/rx1")
+        .flat_map(|(_, b)| b["items"].as_array().cloned().unwrap_or_default())
+        .find(|i| i["check"] == "MAIL-DMARC-POLICY" && i["reason"] == "regression")
+        .unwrap();
+    assert_eq!(item["was"], "pass", "{item}");
+    assert!(
+        item["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&fix("MAIL-DMARC-POLICY")),
+        "{item}"
+    );
+    assert!(
+        item["standards"].as_array().is_some_and(|s| !s.is_empty()),
+        "{item}"
+    );
+
+    // The domain's page lists what was sent about it.
+    let page = http
+        .get(format!("{}/ui/domain/a.test", two.url))
+        .header("cookie", format!("posture_session={national}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Alerts sent about this domain"), "{page}");
+    assert!(page.contains("MAIL-DMARC-POLICY (regression)"), "{page}");
+    assert!(page.contains("MAIL-DMARC-POLICY (resolved)"), "{page}");
     drop((one, two));
     super::collector::psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
