@@ -33,6 +33,8 @@ command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # promtool, which parses the collector's /metrics as Prometheus does.
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# Alertmanager, which the collector's alerts may be routed to.
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 # Headless Chromium and its WebDriver, for the collector's page tests.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)

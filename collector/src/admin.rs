@@ -117,14 +117,16 @@ pub async fn endpoint(command: EndpointCommand, out: &mut dyn Write) -> Result<(
 pub fn check_contact(kind: &str, address: &str) -> Result<()> {
     let ok = match kind {
         "email" => address.parse::<lettre::Address>().is_ok(),
-        "webhook" | "chat" => address.starts_with("https://") || address.starts_with("http://"),
+        "webhook" | "chat" | "alertmanager" => {
+            address.starts_with("https://") || address.starts_with("http://")
+        }
         _ => false,
     };
     if ok {
         Ok(())
     } else {
         Err(Error::BadInput(format!(
-            "{kind} {address:?}: an email address, or an http(s) URL for a webhook"
+            "{kind} {address:?}: an email address, or an http(s) URL for a webhook or an Alertmanager"
         )))
     }
 }
@@ -138,13 +140,19 @@ pub async fn contact(command: ContactCommand, out: &mut dyn Write) -> Result<()>
             email,
             webhook,
             chat,
+            alertmanager,
             config,
         } => {
-            let (kind, address) = match (email, webhook, chat) {
-                (Some(a), _, _) => ("email", a),
-                (_, Some(a), _) => ("webhook", a),
-                (_, _, Some(a)) => ("chat", a),
-                _ => return Err(Error::BadInput("give --email, --webhook or --chat".into())),
+            let (kind, address) = match (email, webhook, chat, alertmanager) {
+                (Some(a), ..) => ("email", a),
+                (_, Some(a), ..) => ("webhook", a),
+                (_, _, Some(a), _) => ("chat", a),
+                (.., Some(a)) => ("alertmanager", a),
+                _ => {
+                    return Err(Error::BadInput(
+                        "give --email, --webhook, --chat or --alertmanager".into(),
+                    ));
+                }
             };
             check_contact(kind, &address)?;
             let scope = scope

@@ -139,6 +139,7 @@ pub enum EndpointCommand {
 pub enum ContactCommand {
     /// Add a contact: the organisation's default, or for one domain or endpoint host
     /// (`--for`), which then hears of that name's alerts instead of the default.
+    #[command(group(clap::ArgGroup::new("address").required(true).multiple(false)))]
     Add {
         /// The organisation's code.
         #[arg(long)]
@@ -147,14 +148,18 @@ pub enum ContactCommand {
         #[arg(long = "for", value_name = "NAME")]
         scope: Option<String>,
         /// An email address.
-        #[arg(long, conflicts_with_all = ["webhook", "chat"], required_unless_present_any = ["webhook", "chat"])]
+        #[arg(long, group = "address")]
         email: Option<String>,
         /// A webhook URL that receives the JSON payload.
-        #[arg(long, conflicts_with = "chat")]
+        #[arg(long, group = "address")]
         webhook: Option<String>,
         /// A Slack or Teams incoming-webhook URL that receives `{"text": ...}`.
-        #[arg(long)]
+        #[arg(long, group = "address")]
         chat: Option<String>,
+        /// An Alertmanager's URL: each item becomes an alert (its API v2), for teams that
+        /// route alerts there already.
+        #[arg(long, group = "address")]
+        alertmanager: Option<String>,
         /// The configuration file.
         #[command(flatten)]
         config: ConfigArg,

@@ -23,7 +23,8 @@ pub struct ContactView {
     /// The domain or endpoint host it is for; empty for the organisation's default.
     #[serde(default)]
     pub scope: String,
-    /// `email`, `webhook` (the JSON payload) or `chat` (`{"text": ...}` for Slack / Teams).
+    /// `email`, `webhook` (the JSON payload), `chat` (`{"text": ...}` for Slack / Teams) or
+    /// `alertmanager` (its URL; each item becomes an alert).
     pub kind: String,
     /// The address or URL.
     pub address: String,

@@ -187,6 +187,7 @@ fn view(i: &Item, judge: &Judge, links: &Links) -> Value {
         "fix": f.remediation,
         "references": f.references,
         "observed_at": f.observed_at.to_rfc3339(),
+        "since": chrono::DateTime::from_timestamp_millis(i.since).unwrap_or_default().to_rfc3339(),
         "page": page,
         "acknowledge": ack,
     })

@@ -4,7 +4,9 @@
 //! goes from reject to none each produce exactly one message to the right owner with the fix
 //! in it (a collector restarted in between, the SMTP server down for a while); an
 //! acknowledged failure gets no reminder while others do; fixing both produces exactly one
-//! resolution each.
+//! resolution each. Contacts for a domain hear of it instead of the organisation's default;
+//! a chat webhook gets the text, a JSON webhook the payload, and a real Alertmanager (Debian's)
+//! holds the failure as an active alert until the fix ends it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -104,6 +106,68 @@ impl Smtpd {
 impl Drop for Smtpd {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Debian's Alertmanager on 127.0.0.1:`port` (clustering off), routing everything to a
+/// receiver that sends nothing: the alerts are read back from its API.
+struct Alertmanager {
+    child: Child,
+    url: String,
+}
+
+impl Alertmanager {
+    fn start(dir: &TempDir) -> Alertmanager {
+        let port = free_port();
+        let config = dir.write(
+            "alertmanager.yml",
+            "route:\n  receiver: lab\nreceivers:\n  - name: lab\n",
+        );
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("am-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (Debian's package; scripts/test.sh installs it)");
+        Alertmanager {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The alerts it holds as active, as (check, organisation, fix annotation).
+    async fn active(&self) -> Vec<(String, String, String)> {
+        let Ok(r) = reqwest::get(format!("{}/api/v2/alerts?active=true", self.url)).await else {
+            return Vec::new();
+        };
+        let alerts: Value = r.json().await.unwrap_or_default();
+        alerts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["status"]["state"] == "active")
+            .map(|a| {
+                let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+                (
+                    s(&a["labels"]["check"]),
+                    s(&a["labels"]["organisation"]),
+                    s(&a["annotations"]["fix"]),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -208,6 +272,7 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     };
     smtpd.start();
     let (hook, received) = posture_lab::web::webhook_receiver().await;
+    let alertmanager = Alertmanager::start(&scratch);
     let extra = format!(
         "[database]\nurl = \"postgres://postgres@127.0.0.1:5432/{name}\"\n\
          [notify]\nbase_url = \"https://collector.lab.test\"\ninterval = \"1s\"\nquiet_after_start = \"0s\"\n\
@@ -242,6 +307,14 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
             "www.b.test",
             "--chat",
             &hook_url("chat"),
+        ],
+        vec![
+            "--org",
+            "RX2",
+            "--for",
+            "www.b.test",
+            "--alertmanager",
+            &alertmanager.url,
         ],
     ] {
         let mut full = vec!["contact", "add"];
@@ -339,6 +412,24 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     }
     assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "failing"), 1);
     assert_eq!(hooked("/rx2", "TLS-CERT-EXPIRING", "failing"), 0);
+    // And Alertmanager holds it as an active alert, with the fix.
+    let mut active = Vec::new();
+    for _ in 0..100 {
+        active = alertmanager.active().await;
+        if !active.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(
+        (active[0].0.as_str(), active[0].1.as_str()),
+        ("TLS-CERT-EXPIRING", "RX2")
+    );
+    assert!(
+        active[0].2.contains(&fix("TLS-CERT-EXPIRING")),
+        "{active:?}"
+    );
 
     // A restart of one collector, the SMTP server down, and RX1's DMARC goes to p=none.
     one.terminate();
@@ -491,6 +582,10 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     }
     assert!(mails_after.len() >= mails.len());
     assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "resolved"), 1);
+    assert!(
+        alertmanager.active().await.is_empty(),
+        "the fix ended the alert in Alertmanager"
+    );
     assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "failing"), 1);
     // RX1's JSON webhook: the regression and its resolution, once each, with the fix.
     assert_eq!(hooked("/rx1", "MAIL-DMARC-POLICY", "regression"), 1);
