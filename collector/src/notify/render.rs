@@ -13,6 +13,7 @@ use sha2::Sha256;
 use super::plan::{Item, Reason};
 use crate::judge::Judge;
 use crate::store::notify::{Contact, NewNotification};
+use crate::web::percent_encode;
 
 /// The signature of an acknowledgement of (target, check)'s episode that began at `since`.
 pub fn ack_signature(secret: &str, target: &str, check: &str, since: i64) -> String {
@@ -32,19 +33,6 @@ pub fn ack_valid(secret: &str, target: &str, check: &str, since: i64, signature:
     };
     mac.update(format!("{target}\n{check}\n{since}").as_bytes());
     hex::decode(signature).is_ok_and(|s| mac.verify_slice(&s).is_ok())
-}
-
-/// A query-string value, percent-encoded.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Who hears of an item: the contacts for its domain or its target's host, else the
@@ -159,13 +147,13 @@ fn view(i: &Item, judge: &Judge, links: &Links) -> Value {
         .check(&i.check)
         .map(|c| c.why.trim().to_owned())
         .unwrap_or_default();
-    let page = format!("{}/ui/domain/{}", links.base_url, encode(&i.domain));
+    let page = format!("{}/ui/domain/{}", links.base_url, percent_encode(&i.domain));
     let ack = (i.reason != Reason::Resolved).then(|| {
         format!(
             "{}/ui/ack?target={}&check={}&since={}&sig={}",
             links.base_url,
-            encode(&i.target),
-            encode(&i.check),
+            percent_encode(&i.target),
+            percent_encode(&i.check),
             i.since,
             ack_signature(&links.secret, &i.target, &i.check, i.since)
         )

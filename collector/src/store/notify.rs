@@ -119,6 +119,18 @@ pub struct NotificationRow {
     pub last_error: Option<String>,
 }
 
+const CONTACT_COLUMNS: &str = "id, organisation, scope, kind, address";
+
+fn contact(r: &sqlx::any::AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: r.try_get(0)?,
+        organisation: r.try_get(1)?,
+        scope: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        address: r.try_get(4)?,
+    })
+}
+
 const NOTIFICATION_COLUMNS: &str = "id, organisation, kind, address, subject, body, created_at, attempts, delivered_at, failed_at, last_error";
 
 fn notification(r: &sqlx::any::AnyRow) -> Result<NotificationRow> {
@@ -213,23 +225,13 @@ impl Store {
 
     /// The contacts, of one organisation or all.
     pub async fn contacts(&self, organisation: Option<&str>) -> Result<Vec<Contact>> {
-        let rows = sqlx::query(
-            "SELECT id, organisation, scope, kind, address FROM contacts WHERE ($1 IS NULL OR organisation = $1) ORDER BY organisation, scope, kind, address",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE ($1 IS NULL OR organisation = $1) ORDER BY organisation, scope, kind, address"
+        ))
         .bind(organisation)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Contact {
-                    id: r.try_get(0)?,
-                    organisation: r.try_get(1)?,
-                    scope: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    address: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(contact).collect()
     }
 
     /// The secret that signs acknowledgement links (made once, kept in the store so every
@@ -473,20 +475,14 @@ impl NotifyTx {
 
     /// Every contact, by organisation.
     pub async fn contacts(&mut self) -> Result<HashMap<String, Vec<Contact>>> {
-        let rows = sqlx::query(
-            "SELECT id, organisation, scope, kind, address FROM contacts ORDER BY organisation, scope, kind, address",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY organisation, scope, kind, address"
+        ))
         .fetch_all(&mut *self.tx)
         .await?;
         let mut out: HashMap<String, Vec<Contact>> = HashMap::new();
         for r in &rows {
-            let c = Contact {
-                id: r.try_get(0)?,
-                organisation: r.try_get(1)?,
-                scope: r.try_get(2)?,
-                kind: r.try_get(3)?,
-                address: r.try_get(4)?,
-            };
+            let c = contact(r)?;
             out.entry(c.organisation.clone()).or_default().push(c);
         }
         Ok(out)

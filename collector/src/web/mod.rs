@@ -43,6 +43,20 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/style.css", get(style))
 }
 
+/// A URL path segment or query value: everything but RFC 3986's unreserved characters
+/// percent-encoded.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Why a page is not shown: each becomes an HTML page with its status (or, for a caller who
 /// is not logged in, a redirect to the login form).
 #[derive(Debug)]

@@ -264,24 +264,11 @@ fn when(ms: i64) -> String {
 }
 
 fn org_link(code: &str) -> String {
-    format!("/ui/org/{}", escape_path(code))
+    format!("/ui/org/{}", super::percent_encode(code))
 }
 
 fn domain_link(name: &str) -> String {
-    format!("/ui/domain/{}", escape_path(name))
-}
-
-/// A path segment with everything but unreserved characters percent-encoded.
-fn escape_path(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    format!("/ui/domain/{}", super::percent_encode(name))
 }
 
 /// The national overview: a national token's home; a viewer is sent to its organisation.

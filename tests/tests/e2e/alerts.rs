@@ -171,6 +171,131 @@ impl Drop for Alertmanager {
     }
 }
 
+/// How many times `path` of the webhook receiver was told `reason` of `check`: items of the
+/// JSON payload, or headings of a chat webhook's text.
+fn hooked(received: &posture_lab::web::Received, path: &str, check: &str, reason: &str) -> usize {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, body)| {
+            if path == "/chat" {
+                let heading = match reason {
+                    "resolved" => format!("FIXED: {check} "),
+                    "regression" => format!("FAILING (was passing): {check} "),
+                    _ => format!("FAILING: {check} "),
+                };
+                body["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .matches(&heading)
+                    .count()
+            } else {
+                body["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|i| i["check"] == check && i["reason"] == reason)
+                    .count()
+            }
+        })
+        .sum()
+}
+
+/// The first line of `check`'s fix in the built-in policy set.
+fn fix(check: &str) -> String {
+    posture_policies::PolicySet::builtin()
+        .unwrap()
+        .check(check)
+        .unwrap()
+        .remediation
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The message about RX1's DMARC regression once a delivery of it was tried (and failed).
+async fn pending_regression(one: &Collector, national: &str) -> Value {
+    let mut pending = Value::Null;
+    for _ in 0..100 {
+        let (_, n) = one
+            .get("/api/v1/notifications?domain=a.test", national)
+            .await;
+        pending = n;
+        let waiting = pending["items"].as_array().unwrap().iter().any(|n| {
+            n["delivery"] == "pending"
+                && n["attempts"].as_i64().unwrap_or(0) > 0
+                && n["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["check"] == "MAIL-DMARC-POLICY" && i["reason"] == "regression")
+        });
+        if waiting {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dmarc_pending = pending["items"].as_array().unwrap().iter().find(|n| {
+        n["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["check"] == "MAIL-DMARC-POLICY")
+    });
+    dmarc_pending
+        .cloned()
+        .unwrap_or_else(|| panic!("{pending}"))
+}
+
+/// Follow the acknowledgement link for `check` in a message's `text` (its host replaced by
+/// `collector`): the page asks, the form acknowledges; the same form with another episode's
+/// time is refused.
+async fn acknowledge_by_link(text: &str, check: &str, collector: &str, http: &reqwest::Client) {
+    let link = text
+        .lines()
+        .filter_map(|l| l.split_once("Acknowledge (no more reminders until it changes): "))
+        .map(|(_, url)| url.trim().to_owned())
+        .find(|url| url.contains(check))
+        .unwrap_or_else(|| panic!("no acknowledgement link: {text}"));
+    let link = link.replace("https://collector.lab.test", collector);
+    let page = http.get(&link).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let query: Vec<(String, String)> = reqwest::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let acked = http
+        .post(format!("{collector}/ui/ack"))
+        .form(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acked.status().as_u16(), 200);
+    assert!(acked.text().await.unwrap().contains("Acknowledged"));
+    let mut forged = query.clone();
+    for (k, v) in &mut forged {
+        if k == "since" {
+            *v = "1".into();
+        }
+    }
+    let refused = http
+        .post(format!("{collector}/ui/ack"))
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        403,
+        "a link altered does not acknowledge"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -254,81 +379,131 @@ fn submit(c: &Collector, file: &Path, key: &str, ca: &Path) {
     assert_eq!(code, Some(0), "{out}");
 }
 
+/// The lab of the alert test: the collectors, the SMTP server, the webhook receiver, the
+/// Alertmanager, the contacts and the agents' keys.
+struct Lab {
+    name: String,
+    pki: Pki,
+    ca: PathBuf,
+    scratch: TempDir,
+    smtpd: Smtpd,
+    _hook: posture_lab::servers::Running,
+    received: posture_lab::web::Received,
+    alertmanager: Alertmanager,
+    one: Collector,
+    two: Collector,
+    key_a: String,
+    key_b: String,
+}
+
+impl Lab {
+    async fn start() -> Lab {
+        let name = format!("posture_e2e_alerts_{}", std::process::id());
+        super::collector::psql(&format!("DROP DATABASE IF EXISTS {name}"));
+        super::collector::psql(&format!("CREATE DATABASE {name}"));
+        let pki = Pki::new();
+        let ca = pki.root_file();
+        let scratch = TempDir::new("alerts");
+        let smtp_leaf = pki.leaf(&LeafSpec::valid(&["localhost"]));
+        let mut smtpd = Smtpd {
+            child: None,
+            port: free_port(),
+            maildir: scratch.path().join("maildir"),
+            cert: scratch.write("smtp-cert.pem", smtp_leaf.full_chain_pem()),
+            key: scratch.write("smtp-key.pem", &smtp_leaf.key_pem),
+        };
+        smtpd.start();
+        let (hook, received) = posture_lab::web::webhook_receiver().await;
+        let alertmanager = Alertmanager::start(&scratch);
+        let extra = format!(
+            "[database]\nurl = \"postgres://postgres@127.0.0.1:5432/{name}\"\n\
+             [notify]\nbase_url = \"https://collector.lab.test\"\ninterval = \"1s\"\nquiet_after_start = \"0s\"\n\
+             remind_every = \"15s\"\nretry_after = \"1s\"\n\
+             [notify.smtp]\nhost = \"localhost\"\nport = {}\nfrom = \"posture <posture@lab.test>\"\nca_file = \"{}\"\n\
+             username = \"posture\"\npassword_file = \"{}\"\n",
+            smtpd.port,
+            ca.display(),
+            scratch.write("smtp-password", "lab-password\n").display()
+        );
+        let one = Collector::start_on(&pki, &extra, true);
+        let two = Collector::start_on(&pki, &extra, false);
+        // RX1: its default contacts, a mailbox and a JSON webhook. RX2: a default JSON webhook,
+        // and for www.b.test its own mailbox and a chat webhook, which hear of www.b.test instead.
+        let hook_url = |path: &str| format!("http://127.0.0.1:{}/{path}", hook.addr.port());
+        for args in [
+            vec!["--org", "RX1", "--email", "owner@a.test"],
+            vec!["--org", "RX1", "--webhook", &hook_url("rx1")],
+            vec!["--org", "RX2", "--webhook", &hook_url("rx2")],
+            vec![
+                "--org",
+                "RX2",
+                "--for",
+                "www.b.test",
+                "--email",
+                "certs@b.test",
+            ],
+            vec![
+                "--org",
+                "RX2",
+                "--for",
+                "www.b.test",
+                "--chat",
+                &hook_url("chat"),
+            ],
+            vec![
+                "--org",
+                "RX2",
+                "--for",
+                "www.b.test",
+                "--alertmanager",
+                &alertmanager.url,
+            ],
+        ] {
+            let mut full = vec!["contact", "add"];
+            full.extend(args);
+            one.admin(&full);
+        }
+        let key = |org: &str| one.admin(&["enrol-secret", "create", "--org", org]);
+        let (_, a) = one.enrol(&key("RX1")).await;
+        let (_, b) = two.enrol(&key("RX2")).await;
+        let (key_a, key_b) = (
+            a["key"].as_str().unwrap().to_owned(),
+            b["key"].as_str().unwrap().to_owned(),
+        );
+
+        Lab {
+            name,
+            pki,
+            ca,
+            scratch,
+            smtpd,
+            _hook: hook,
+            received,
+            alertmanager,
+            one,
+            two,
+            key_a,
+            key_b,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() {
-    let name = format!("posture_e2e_alerts_{}", std::process::id());
-    super::collector::psql(&format!("DROP DATABASE IF EXISTS {name}"));
-    super::collector::psql(&format!("CREATE DATABASE {name}"));
-    let pki = Pki::new();
-    let ca = pki.root_file();
-    let scratch = TempDir::new("alerts");
-    let smtp_leaf = pki.leaf(&LeafSpec::valid(&["localhost"]));
-    let mut smtpd = Smtpd {
-        child: None,
-        port: free_port(),
-        maildir: scratch.path().join("maildir"),
-        cert: scratch.write("smtp-cert.pem", smtp_leaf.full_chain_pem()),
-        key: scratch.write("smtp-key.pem", &smtp_leaf.key_pem),
-    };
-    smtpd.start();
-    let (hook, received) = posture_lab::web::webhook_receiver().await;
-    let alertmanager = Alertmanager::start(&scratch);
-    let extra = format!(
-        "[database]\nurl = \"postgres://postgres@127.0.0.1:5432/{name}\"\n\
-         [notify]\nbase_url = \"https://collector.lab.test\"\ninterval = \"1s\"\nquiet_after_start = \"0s\"\n\
-         remind_every = \"15s\"\nretry_after = \"1s\"\n\
-         [notify.smtp]\nhost = \"localhost\"\nport = {}\nfrom = \"posture <posture@lab.test>\"\nca_file = \"{}\"\n\
-         username = \"posture\"\npassword_file = \"{}\"\n",
-        smtpd.port,
-        ca.display(),
-        scratch.write("smtp-password", "lab-password\n").display()
-    );
-    let mut one = Collector::start_on(&pki, &extra, true);
-    let two = Collector::start_on(&pki, &extra, false);
-    // RX1: its default contacts, a mailbox and a JSON webhook. RX2: a default JSON webhook,
-    // and for www.b.test its own mailbox and a chat webhook, which hear of www.b.test instead.
-    let hook_url = |path: &str| format!("http://127.0.0.1:{}/{path}", hook.addr.port());
-    for args in [
-        vec!["--org", "RX1", "--email", "owner@a.test"],
-        vec!["--org", "RX1", "--webhook", &hook_url("rx1")],
-        vec!["--org", "RX2", "--webhook", &hook_url("rx2")],
-        vec![
-            "--org",
-            "RX2",
-            "--for",
-            "www.b.test",
-            "--email",
-            "certs@b.test",
-        ],
-        vec![
-            "--org",
-            "RX2",
-            "--for",
-            "www.b.test",
-            "--chat",
-            &hook_url("chat"),
-        ],
-        vec![
-            "--org",
-            "RX2",
-            "--for",
-            "www.b.test",
-            "--alertmanager",
-            &alertmanager.url,
-        ],
-    ] {
-        let mut full = vec!["contact", "add"];
-        full.extend(args);
-        one.admin(&full);
-    }
-    let key = |org: &str| one.admin(&["enrol-secret", "create", "--org", org]);
-    let (_, a) = one.enrol(&key("RX1")).await;
-    let (_, b) = two.enrol(&key("RX2")).await;
-    let (key_a, key_b) = (
-        a["key"].as_str().unwrap().to_owned(),
-        b["key"].as_str().unwrap().to_owned(),
-    );
-
+    let Lab {
+        name,
+        pki,
+        ca,
+        scratch,
+        mut smtpd,
+        _hook,
+        received,
+        alertmanager,
+        mut one,
+        two,
+        key_a,
+        key_b,
+    } = Lab::start().await;
     // First scans: RX2's certificate expires in ten days; RX1's DMARC is p=reject.
     submit(&one, &scan_b(&pki, 10, &ca, &scratch, 1).await, &key_b, &ca);
     submit(&two, &scan_a("reject", &ca, &scratch, 1).await, &key_a, &ca);
@@ -337,17 +512,6 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
         count(m, "certs@b.test", expiring) == 1 && count(m, "owner@a.test", "FAILING") > 0
     })
     .await;
-    let set = posture_policies::PolicySet::builtin().unwrap();
-    let fix = |check: &str| {
-        set.check(check)
-            .unwrap()
-            .remediation
-            .lines()
-            .next()
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
     let to_b: Vec<&Value> = mails
         .iter()
         .filter(|m| m["to"].as_str().unwrap().contains("certs@b.test"))
@@ -375,43 +539,17 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
         "RX1 hears nothing of RX2"
     );
     // The chat webhook got the same text; RX2's default webhook heard nothing of www.b.test.
-    let hooked = |path: &str, check: &str, reason: &str| {
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p == path)
-            .map(|(_, body)| {
-                if path == "/chat" {
-                    let heading = match reason {
-                        "resolved" => format!("FIXED: {check} "),
-                        "regression" => format!("FAILING (was passing): {check} "),
-                        _ => format!("FAILING: {check} "),
-                    };
-                    body["text"]
-                        .as_str()
-                        .unwrap_or("")
-                        .matches(&heading)
-                        .count()
-                } else {
-                    body["items"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|i| i["check"] == check && i["reason"] == reason)
-                        .count()
-                }
-            })
-            .sum::<usize>()
-    };
     for _ in 0..100 {
-        if hooked("/chat", "TLS-CERT-EXPIRING", "failing") > 0 {
+        if hooked(&received, "/chat", "TLS-CERT-EXPIRING", "failing") > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "failing"), 1);
-    assert_eq!(hooked("/rx2", "TLS-CERT-EXPIRING", "failing"), 0);
+    assert_eq!(
+        hooked(&received, "/chat", "TLS-CERT-EXPIRING", "failing"),
+        1
+    );
+    assert_eq!(hooked(&received, "/rx2", "TLS-CERT-EXPIRING", "failing"), 0);
     // And Alertmanager holds it as an active alert, with the fix.
     let mut active = Vec::new();
     for _ in 0..100 {
@@ -437,34 +575,7 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     smtpd.stop();
     submit(&one, &scan_a("none", &ca, &scratch, 2).await, &key_a, &ca);
     let national = one.admin(&["token", "create", "--national"]);
-    let mut pending = Value::Null;
-    for _ in 0..100 {
-        let (_, n) = one
-            .get("/api/v1/notifications?domain=a.test", &national)
-            .await;
-        pending = n;
-        let waiting = pending["items"].as_array().unwrap().iter().any(|n| {
-            n["delivery"] == "pending"
-                && n["attempts"].as_i64().unwrap_or(0) > 0
-                && n["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|i| i["check"] == "MAIL-DMARC-POLICY" && i["reason"] == "regression")
-        });
-        if waiting {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let dmarc_pending = pending["items"].as_array().unwrap().iter().find(|n| {
-        n["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["check"] == "MAIL-DMARC-POLICY")
-    });
-    let dmarc_pending = dmarc_pending.unwrap_or_else(|| panic!("{pending}"));
+    let dmarc_pending = pending_regression(&one, &national).await;
     assert_eq!(dmarc_pending["delivery"], "pending", "{dmarc_pending}");
     assert!(
         dmarc_pending["last_error"]
@@ -504,49 +615,11 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     );
 
     // Acknowledge the DMARC failure through the link in the message.
-    let link = text
-        .lines()
-        .filter_map(|l| l.split_once("Acknowledge (no more reminders until it changes): "))
-        .map(|(_, url)| url.trim().to_owned())
-        .find(|url| url.contains("MAIL-DMARC-POLICY"))
-        .unwrap_or_else(|| panic!("no acknowledgement link: {text}"));
-    let link = link.replace("https://collector.lab.test", &two.url);
     let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
         .build()
         .unwrap();
-    let page = http.get(&link).send().await.unwrap();
-    assert_eq!(page.status().as_u16(), 200);
-    let query: Vec<(String, String)> = reqwest::Url::parse(&link)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let acked = http
-        .post(format!("{}/ui/ack", two.url))
-        .form(&query)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(acked.status().as_u16(), 200);
-    assert!(acked.text().await.unwrap().contains("Acknowledged"));
-    let mut forged = query.clone();
-    for (k, v) in &mut forged {
-        if k == "since" {
-            *v = "1".into();
-        }
-    }
-    let refused = http
-        .post(format!("{}/ui/ack", two.url))
-        .form(&forged)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refused.status().as_u16(),
-        403,
-        "a link altered does not acknowledge"
-    );
+    acknowledge_by_link(text, "MAIL-DMARC-POLICY", &two.url, &http).await;
 
     // Past the reminder interval: RX1's other failures are reminded, the acknowledged one is
     // not.
@@ -581,15 +654,27 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
         assert_eq!(count(&mails_after, to, heading), 1, "{to}: {heading}");
     }
     assert!(mails_after.len() >= mails.len());
-    assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "resolved"), 1);
+    assert_eq!(
+        hooked(&received, "/chat", "TLS-CERT-EXPIRING", "resolved"),
+        1
+    );
     assert!(
         alertmanager.active().await.is_empty(),
         "the fix ended the alert in Alertmanager"
     );
-    assert_eq!(hooked("/chat", "TLS-CERT-EXPIRING", "failing"), 1);
+    assert_eq!(
+        hooked(&received, "/chat", "TLS-CERT-EXPIRING", "failing"),
+        1
+    );
     // RX1's JSON webhook: the regression and its resolution, once each, with the fix.
-    assert_eq!(hooked("/rx1", "MAIL-DMARC-POLICY", "regression"), 1);
-    assert_eq!(hooked("/rx1", "MAIL-DMARC-POLICY", "resolved"), 1);
+    assert_eq!(
+        hooked(&received, "/rx1", "MAIL-DMARC-POLICY", "regression"),
+        1
+    );
+    assert_eq!(
+        hooked(&received, "/rx1", "MAIL-DMARC-POLICY", "resolved"),
+        1
+    );
     let item = received
         .lock()
         .unwrap()
