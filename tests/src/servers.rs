@@ -674,3 +674,70 @@ impl RustlsServer {
         Arc::new(config)
     }
 }
+
+/// A TCP proxy on 127.0.0.1:0 to `upstream` that can be cut, as a network between a collector
+/// and its database can: while cut, connections in flight are dropped and new ones are closed
+/// at once.
+pub struct TcpProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Start forwarding to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> TcpProxy {
+        let (listener, addr) = listen().await;
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (is_up, kept) = (up.clone(), links.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !is_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+                kept.retain(|h| !h.is_finished());
+                kept.push(link.abort_handle());
+            }
+        });
+        TcpProxy {
+            addr,
+            up,
+            links,
+            task,
+        }
+    }
+
+    /// Cut the network: drop every connection, refuse new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for h in self
+            .links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            h.abort();
+        }
+    }
+
+    /// Mend it.
+    pub fn mend(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.task.abort();
+    }
+}

@@ -841,6 +841,16 @@ pub fn parse_trust_anchors(text: &str) -> Result<Vec<TrustAnchor>, String> {
     Ok(out)
 }
 
+/// The CAA records of a DNS response in wire form, as `(flags, tag, value)`: how the agent
+/// reads what a nameserver sent (the fuzzing entry point for CAA).
+pub fn caa_records(message: &[u8]) -> Result<Vec<(u8, String, String)>, String> {
+    let m = Message::from_vec(message).map_err(|e| e.to_string())?;
+    Ok(m.answers
+        .iter()
+        .filter_map(|r| caa_fact(r.data.clone()))
+        .collect())
+}
+
 /// One CAA record as `(flags, tag, value)`; the value is read as text, lossily.
 fn caa_fact(r: RData) -> Option<(u8, String, String)> {
     match r {

@@ -103,8 +103,33 @@ impl From<Error> for ApiError {
             Error::BadInput(m) => ApiError::BadRequest(m),
             Error::NotFound(m) => ApiError::NotFound(m),
             Error::Conflict(m) => ApiError::Conflict(m),
+            Error::Database(d) if unavailable(&d) => {
+                tracing::warn!(error = %d, "the database is unavailable");
+                ApiError::Busy(DATABASE_RETRY)
+            }
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+/// Seconds an agent is told to wait while the database cannot be reached.
+const DATABASE_RETRY: u64 = 10;
+
+/// Whether a database error means it cannot be reached now (connection refused or lost, the
+/// pool out of connections, the server shutting down), which passes: 503, not 500.
+pub fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        // PostgreSQL's classes 08 (connection exception) and 57 (operator intervention:
+        // shutdown, too many connections).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c == "53300"),
+        _ => false,
     }
 }
 

@@ -267,6 +267,9 @@ impl Store {
         let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            // A database that cannot be reached is said (503) within this, well inside a
+            // request's time-out.
+            .acquire_timeout(std::time::Duration::from_secs(8))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

@@ -69,6 +69,8 @@ pub enum PageError {
     NotFound(String),
     /// A bad filter or form (400).
     BadRequest(String),
+    /// The database cannot be reached now (503).
+    Unavailable,
     /// A fault of the collector (500): logged, not shown.
     Internal(String),
 }
@@ -77,6 +79,10 @@ impl From<crate::Error> for PageError {
     fn from(e: crate::Error) -> PageError {
         match e {
             crate::Error::NotFound(m) => PageError::NotFound(m),
+            crate::Error::Database(d) if crate::api::error::unavailable(&d) => {
+                tracing::warn!(error = %d, "the database is unavailable");
+                PageError::Unavailable
+            }
             other => PageError::Internal(other.to_string()),
         }
     }
@@ -96,6 +102,11 @@ impl IntoResponse for PageError {
             PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not yours to see", m),
             PageError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
+            PageError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "The collector cannot reach its database just now; try again in a minute.".into(),
+            ),
             PageError::Internal(m) => {
                 tracing::error!(error = %m, "page failed");
                 (

@@ -258,7 +258,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Scan `https://www.DOMAIN:PORT` (routed to the lab server) with the agent; the JSON report.
-fn scan(domain: &str, server: &Running, ca: &Path, out: &Path) -> Value {
+pub(crate) fn scan(domain: &str, server: &Running, ca: &Path, out: &Path) -> Value {
     let port = server.addr.port();
     let host = format!("www.{domain}");
     scan_target(

@@ -23,6 +23,7 @@ mod config;
 mod demo;
 mod dns_domain;
 mod dnssec;
+mod faults;
 mod hostile;
 mod mail;
 mod mail_domain;

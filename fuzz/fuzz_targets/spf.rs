@@ -1,0 +1,8 @@
+//! SPF records (RFC 7208) as the agent parses them from TXT answers.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = posture_agent::probe::mail::spf::parse(text);
+});

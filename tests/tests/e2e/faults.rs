@@ -1,0 +1,130 @@
+//! Faults the collector must live through: its database out of reach. The collector's link to
+//! PostgreSQL runs through a proxy that the test cuts: meanwhile the collector answers 503 with
+//! Retry-After (API and pages) within seconds, stays up, and once the link is back it recovers
+//! by itself; the batch refused meanwhile, sent again, is stored once and nothing stored before
+//! is lost.
+
+use std::time::Duration;
+
+use posture_lab::pki::{LeafSpec, Pki, TempDir};
+use posture_lab::servers::{RustlsServer, TcpProxy};
+
+use super::collector::{Collector, expired_a_minute_later, psql, scan};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers() {
+    let name = format!("posture_e2e_dbcut_{}", std::process::id());
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let proxy = TcpProxy::start(([127, 0, 0, 1], 5432).into()).await;
+    let database = format!(
+        "[database]\nurl = \"postgres://postgres@127.0.0.1:{}/{name}\"\nmax_connections = 4\n",
+        proxy.addr.port()
+    );
+    let pki = Pki::new();
+    let ca = pki.root_file();
+    let c = Collector::start_on(&pki, &database, true);
+    let scratch = TempDir::new("dbcut");
+    let server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+        .start()
+        .await;
+    let report = scan("a.test", &server, &ca, &scratch.path().join("a.json"));
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let national = c.admin(&["token", "create", "--national"]);
+    let (_, agent) = c.enrol(&secret).await;
+    let key = agent["key"].as_str().unwrap().to_owned();
+    let first = serde_json::to_vec(&report["observations"][0]).unwrap();
+    let (status, body) = c.post_batch(&key, first, false, "first").await;
+    assert_eq!(status, 200, "{body}");
+
+    // The link to the database is cut: 503 with Retry-After, well within the request's
+    // time-out, from the API and the pages alike; the collector stays up.
+    proxy.cut();
+    let later = serde_json::to_vec(&expired_a_minute_later(&report, "during-the-cut")).unwrap();
+    let started = tokio::time::Instant::now();
+    let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("busy")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let scores = http
+        .get(format!("{}/api/v1/scores?level=organisation", c.url))
+        .bearer_auth(&national)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scores.status().as_u16(), 503);
+    assert_eq!(
+        scores
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("10")
+    );
+    let page = http
+        .get(format!("{}/ui/org/RX1", c.url))
+        .header("cookie", format!("posture_session={national}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 503);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("cannot reach its database")
+    );
+
+    // Mended: the same batch again is stored (once), and the first is still there.
+    proxy.mend();
+    let mut stored = serde_json::Value::Null;
+    for _ in 0..30 {
+        let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
+        if status == 200 {
+            stored = body;
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(stored["accepted"], 1, "{stored}");
+    let (status, again) = c.post_batch(&key, later, false, "second").await;
+    assert_eq!(
+        (status, again["accepted"].as_u64()),
+        (200, Some(0)),
+        "{again}"
+    );
+    let (_, regressions) = c.get("/api/v1/regressions", &national).await;
+    assert!(
+        regressions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["check"] == "TLS-CERT-EXPIRED"),
+        "the batch sent again was judged: {regressions}"
+    );
+    let store = posture_collector::store::Store::connect(
+        &format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.counts().await.unwrap().0,
+        2,
+        "two observations, each once"
+    );
+    drop(store);
+    drop(c);
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
