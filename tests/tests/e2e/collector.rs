@@ -138,10 +138,14 @@ impl Collector {
     }
 
     pub(crate) async fn enrol(&self, secret: &str) -> (u16, Value) {
+        self.enrol_named(secret, "lab agent").await
+    }
+
+    pub(crate) async fn enrol_named(&self, secret: &str, name: &str) -> (u16, Value) {
         let r = self
             .client
             .post(format!("{}/api/v1/enroll", self.url))
-            .json(&serde_json::json!({"secret": secret, "name": "lab agent"}))
+            .json(&serde_json::json!({"secret": secret, "name": name}))
             .send()
             .await
             .unwrap();

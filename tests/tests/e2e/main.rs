@@ -16,6 +16,7 @@ pub(crate) fn scanned(result: Result<(), posture_agent::Error>) -> u8 {
 }
 
 mod alerts;
+mod attacks;
 mod checkdmarc;
 mod cli;
 mod collector;

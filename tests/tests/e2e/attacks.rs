@@ -1,0 +1,215 @@
+//! Attacks as tests, against a collector fed by lab scans of two organisations: RX1's viewer
+//! tries every read route and page for RX2's data; markup and SQL metacharacters go into every
+//! name that reaches the store and the pages; paths try to leave the pages' one file.
+
+use posture_lab::pki::Pki;
+use serde_json::Value;
+
+use super::collector::fed;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_nothing_of_another_organisation_by_any_route_or_page() {
+    let pki = Pki::new();
+    let fed = fed(&pki).await;
+    let c = &fed.c;
+    let (_, rx2_targets) = c
+        .get(
+            "/api/v1/findings?organisation=RX2&per_page=1",
+            &fed.national,
+        )
+        .await;
+    let rx2_key = format!(
+        "endpoint:tls:{}:{}:",
+        rx2_targets["items"][0]["target"]["host"].as_str().unwrap(),
+        rx2_targets["items"][0]["target"]["port"]
+    );
+    // Asking for RX2 by name: 403 on every route that takes an organisation.
+    for path in [
+        "/api/v1/domains?organisation=RX2",
+        "/api/v1/findings?organisation=RX2",
+        "/api/v1/regressions?organisation=RX2",
+        "/api/v1/agents?organisation=RX2",
+        "/api/v1/scores?organisation=RX2",
+        "/api/v1/scores?level=organisation&organisation=RX2",
+        "/api/v1/scores?level=national",
+        "/api/v1/notifications?organisation=RX2",
+        &format!("/api/v1/targets/{}/history", rx2_key.replace(':', "%3A")),
+    ] {
+        let (status, body) = c.get(path, &fed.viewer_a).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    // Contacts are for admins only.
+    let (status, _) = c.get("/api/v1/contacts", &fed.viewer_a).await;
+    assert_eq!(status, 403);
+    let (status, _) = c.get("/api/v1/contacts", &fed.national).await;
+    assert_eq!(status, 403);
+    // Not asking: only RX1's data, on every list.
+    for path in [
+        "/api/v1/organisations",
+        "/api/v1/domains",
+        "/api/v1/findings?per_page=1000",
+        "/api/v1/regressions",
+        "/api/v1/agents",
+        "/api/v1/scores?per_page=1000",
+        "/api/v1/scores?level=organisation",
+        "/api/v1/notifications",
+    ] {
+        let (status, body) = c.get(path, &fed.viewer_a).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("RX2") && !text.contains("b.test") && !text.contains("Trust B"),
+            "{path}: {text}"
+        );
+    }
+    // The pages, and their CSV exports.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/ui/org/RX2",
+        "/ui/org/RX2?csv=findings",
+        "/ui/org/RX2?csv=agents",
+        "/ui/domain/www.b.test",
+        "/ui/domain/www.b.test?csv=findings",
+        "/ui/domain/b.test",
+        "/ui/domain/WWW.B.TEST.",
+    ] {
+        let r = http
+            .get(format!("{}{path}", c.url))
+            .header("cookie", format!("posture_session={}", fed.viewer_a))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            !body.contains("b.test") && !body.contains("Trust B"),
+            "{path}: {body}"
+        );
+    }
+    // The national page sends the viewer to its own organisation, not to everyone's.
+    let r = http
+        .get(format!("{}/ui/?csv=organisations", c.url))
+        .header("cookie", format!("posture_session={}", fed.viewer_a))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_and_sql_in_names_are_stored_as_text_and_shown_escaped() {
+    let pki = Pki::new();
+    let fed = fed(&pki).await;
+    let c = &fed.c;
+    let hostile = "<script>alert('x')</script>\"'; DROP TABLE organisations;--";
+    c.admin(&["org", "add", "RX9", "--name", hostile]);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX9"]);
+    let (status, agent) = c.enrol_named(&secret, hostile).await;
+    assert_eq!(status, 201, "{agent}");
+    // Stored as given, every table still there.
+    let (_, orgs) = c.get("/api/v1/organisations", &fed.national).await;
+    let names: Vec<&str> = orgs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&hostile), "{orgs}");
+    assert!(
+        names.contains(&"Trust A") && names.contains(&"Trust B"),
+        "{orgs}"
+    );
+    let (_, agents) = c
+        .get("/api/v1/agents?organisation=RX9", &fed.national)
+        .await;
+    assert_eq!(agents["items"][0]["name"], Value::from(hostile), "{agents}");
+    // Shown escaped on the pages: the markup is text, never an element.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/ui/org/RX9", c.url))
+        .header("cookie", format!("posture_session={}", fed.national))
+        .send()
+        .await
+        .unwrap();
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("&#60;script&#62;alert(") || body.contains("&lt;script&gt;alert("),
+        "{body}"
+    );
+    assert!(!body.contains("<script>"), "{body}");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    // A CSV export of it does not start a formula, and quotes what needs quoting.
+    let csv = http
+        .get(format!("{}/ui/org/RX9?csv=agents", c.url))
+        .header("cookie", format!("posture_session={}", fed.national))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("\"<script>alert('x')</script>\"\"'; DROP TABLE"),
+        "{csv}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_do_not_leave_the_pages_and_deep_json_is_refused() {
+    let pki = Pki::new();
+    let fed = fed(&pki).await;
+    let c = &fed.c;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    for path in [
+        "/ui/style.css/../../../../etc/passwd",
+        "/ui/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/ui/..%2f..%2f..%2fetc%2fpasswd",
+        "/ui/style.css%00.html",
+        "/api/v1/targets/..%2f..%2fetc%2fpasswd/history",
+        "/../../../../etc/passwd",
+    ] {
+        let r = http
+            .get(format!("{}{path}", c.url))
+            .header("cookie", format!("posture_session={}", fed.national))
+            .bearer_auth(&fed.national)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("root:x:0:0"), "{path}: {body}");
+        assert!(matches!(status, 200 | 404 | 400 | 403), "{path}: {status}");
+    }
+    // A batch of deeply nested JSON: a clear 400, and the collector still answers.
+    let (_, agent) = c
+        .enrol(&c.admin(&["enrol-secret", "create", "--org", "RX1"]))
+        .await;
+    let key = agent["key"].as_str().unwrap();
+    // 20,000 levels (40 kB, under the test collector's 64 KiB body limit).
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let (status, body) = c.post_batch(key, deep.into_bytes(), false, "deep").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let (status, _) = c.get("/api/v1/organisations", &fed.national).await;
+    assert_eq!(status, 200);
+}
