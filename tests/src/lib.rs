@@ -13,6 +13,7 @@
 pub mod browser;
 pub mod demo;
 pub mod dns;
+pub mod load;
 pub mod pki;
 pub mod scan;
 pub mod scripted_dns;

@@ -15,9 +15,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::time::Duration;
-
 use posture_collector::config::{Config, Transport};
 use posture_collector::store::Role;
 use tokio::time::Instant;
@@ -30,34 +27,7 @@ fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-/// The observations of `domain`: the weak or good example, renamed, with fresh ids.
-fn observations(template: &str, from: &str, domain: &str, tag: &str) -> Vec<String> {
-    let set: serde_json::Value = serde_json::from_str(&template.replace(from, domain)).unwrap();
-    set["observations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let mut o = o.clone();
-            o["scan"]["id"] = format!("{tag}-{domain}-{i}").into();
-            // Scanned now, so nothing is stale when scored.
-            o["scan"]["finished"] = chrono::Utc::now().to_rfc3339().into();
-            serde_json::to_string(&o).unwrap()
-        })
-        .collect()
-}
-
-fn gzip(text: &str) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(text.as_bytes()).unwrap();
-    e.finish().unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
+use posture_lab::load::{gzip, observations, percentile};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -119,9 +89,7 @@ async fn main() {
     let key = enrolled["key"].as_str().unwrap().to_owned();
 
     // The batches, built before the clock starts.
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
-    let weak = std::fs::read_to_string(format!("{root}weak-domain.json")).unwrap();
-    let good = std::fs::read_to_string(format!("{root}good-domain.json")).unwrap();
+    let [(weak, _), (good, _)] = posture_lab::load::examples();
     let mut bodies = Vec::new();
     let mut observations_total = 0;
     for chunk in (0..domains).collect::<Vec<_>>().chunks(batch) {

@@ -26,6 +26,7 @@ mod dns_domain;
 mod dnssec;
 mod faults;
 mod hostile;
+mod load;
 mod mail;
 mod mail_domain;
 mod pages;
