@@ -101,6 +101,16 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
+# Supply chain and fuzzing tools, built once from crates.io when missing.
+if ! cargo deny --version >/dev/null 2>&1; then
+  step "cargo install cargo-deny (once)"
+  cargo install --locked --quiet cargo-deny
+fi
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo fuzz --version >/dev/null 2>&1; then
+  step "cargo install cargo-fuzz (once)"
+  cargo install --locked --quiet cargo-fuzz
+fi
+
 # PostgreSQL is started by this machine kind before each session; make sure it is up for the
 # store tests that will use it.
 if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&1; then
@@ -115,6 +125,17 @@ if [ "$lint" = 1 ]; then
   cargo fmt --all -- --check
   step "cargo clippy --all-targets -- -D warnings"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+step "cargo deny check licenses bans sources (advisories: scripts/audit.sh, needs a network)"
+cargo deny --log-level error check licenses bans sources
+
+# Every fuzz target builds (running them is scripts/fuzz.sh): a quick unoptimised build.
+if cargo fuzz --version >/dev/null 2>&1 && rustup toolchain list | grep -q '^nightly'; then
+  step "cargo +nightly fuzz build (every target)"
+  cargo +nightly fuzz build --dev --sanitizer none
+else
+  echo "(no nightly toolchain or cargo-fuzz: the fuzz targets are not built)"
 fi
 
 step "policy lint"

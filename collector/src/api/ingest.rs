@@ -76,7 +76,13 @@ pub async fn enroll(
     body: Result<Json<EnrolRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Enrolled>), ApiError> {
     let now = millis(Utc::now());
-    state.enrol_limit.take(now).map_err(ApiError::TooMany)?;
+    state.enrol_limit.take(now).map_err(|wait| {
+        tracing::warn!(
+            retry_after = wait,
+            "enrolment attempts over the limit: refused"
+        );
+        ApiError::TooMany(wait)
+    })?;
     let Json(request) = body?;
     let name = request.name.trim();
     if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
@@ -96,7 +102,10 @@ pub async fn enroll(
             now,
         )
         .await?
-        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked enrolment secret".into()))?;
+        .ok_or_else(|| {
+            tracing::warn!(name, "enrolment refused: unknown or revoked secret");
+            ApiError::Unauthorized("unknown or revoked enrolment secret".into())
+        })?;
     tracing::info!(%agent, %organisation, "agent enrolled");
     Ok((
         StatusCode::CREATED,

@@ -5,7 +5,7 @@
 use posture_lab::pki::Pki;
 use serde_json::Value;
 
-use super::collector::fed;
+use super::collector::{Collector, fed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_reads_nothing_of_another_organisation_by_any_route_or_page() {
@@ -212,4 +212,31 @@ async fn paths_do_not_leave_the_pages_and_deep_json_is_refused() {
     );
     let (status, _) = c.get("/api/v1/organisations", &fed.national).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_brute_force_is_rate_limited_and_logged() {
+    let pki = Pki::new();
+    let c = Collector::start(&pki);
+    let mut statuses = Vec::new();
+    for i in 0..35 {
+        let (status, _) = c.enrol(&format!("pe_guess_{i}")).await;
+        statuses.push(status);
+    }
+    // 30 attempts a minute (the default): the guesses are refused, then not even tried.
+    assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let (status, _) = c.enrol(&secret).await;
+    assert_eq!(
+        status, 429,
+        "the right secret waits too, until the minute is over"
+    );
+    let log = std::fs::read_to_string(c.log()).unwrap_or_default();
+    assert_eq!(
+        log.matches("enrolment refused: unknown or revoked secret")
+            .count(),
+        30
+    );
+    assert!(log.contains("enrolment attempts over the limit"), "{log}");
 }
