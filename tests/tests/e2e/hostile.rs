@@ -77,6 +77,24 @@ async fn agent(args: Vec<String>) -> Run {
 /// The common assertions: no panic, within `budget`, under the memory cap, the target is in
 /// the output.
 fn check_run(label: &str, run: &Run, budget: Duration) {
+    check_bounds(label, run, budget);
+    let report = run.report();
+    assert_eq!(
+        report["observations"].as_array().map(Vec::len),
+        Some(1),
+        "{label}: {}",
+        run.stdout
+    );
+}
+
+/// No panic, within `budget`, under the memory cap, a report.
+fn check_bounds(label: &str, run: &Run, budget: Duration) {
+    eprintln!(
+        "hostile case {label}: {:.1} s, peak {} KiB, exit {:?}",
+        run.took.as_secs_f64(),
+        run.peak_kib,
+        run.code
+    );
     assert!(
         !run.stderr.contains("panicked"),
         "{label}: panicked: {}",
@@ -89,13 +107,7 @@ fn check_run(label: &str, run: &Run, budget: Duration) {
         "{label}: peak {} KiB",
         run.peak_kib
     );
-    let report = run.report();
-    assert_eq!(
-        report["observations"].as_array().map(Vec::len),
-        Some(1),
-        "{label}: {}",
-        run.stdout
-    );
+    assert!(run.report()["observations"].is_array(), "{label}");
 }
 
 fn tls_args(peer: &Running, scheme: &str) -> Vec<String> {
@@ -565,4 +577,155 @@ async fn the_runner_streams_observations_and_stops_when_cancelled() {
     );
     streamed.sort();
     assert_eq!(streamed, all);
+}
+
+/// A peer that answers every connection (plain or, with `leaf`, TLS) by reading the request
+/// and writing `response` whole, then closing.
+async fn answers_with(response: Vec<u8>, leaf: Option<&posture_lab::pki::Leaf>) -> Running {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (listener, addr) = posture_lab::servers::listen().await;
+    let response = std::sync::Arc::new(response);
+    let acceptor = leaf.map(|l| {
+        tokio_rustls::TlsAcceptor::from(posture_lab::servers::RustlsServer::new(l).config())
+    });
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (response, acceptor) = (response.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+                    mut s: S,
+                    response: &[u8],
+                ) {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(response).await;
+                    let _ = s.shutdown().await;
+                }
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(tls) = a.accept(tcp).await {
+                            answer(tls, &response).await;
+                        }
+                    }
+                    None => answer(tcp, &response).await,
+                }
+            });
+        }
+    });
+    Running::from_task(addr, task)
+}
+
+/// Issue 15, item 2: hostile web, registry and DNS peers met by a domain scan. A website whose
+/// answer has a 1 MB header, one whose gzip body would inflate to 200 MB, an RDAP server that
+/// answers 50 MB of JSON, and a DMARC record that is a CNAME loop: the scan ends within its
+/// budget, under the memory cap, each part `error` or `untestable`, never a pass or a failure
+/// made up from what could not be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_web_registry_and_dns_peers_end_within_budget() {
+    use std::io::Write;
+    let pki = Pki::new();
+    let ca = pki.root_file();
+    let big_header = {
+        let mut r = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+        r.extend(std::iter::repeat_n(b'a', 1 << 20));
+        r.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        r
+    };
+    let bomb = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            e.write_all(&zeros).unwrap();
+        }
+        let body = e.finish().unwrap();
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nStrict-Transport-Security: max-age=31536000\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend(body);
+        r
+    };
+    let rdap_leaf = pki.leaf(&LeafSpec::valid(&["rdap.hostile.test"]));
+    let rdap_body = {
+        let mut b =
+            br#"{"objectClassName":"domain","ldhName":"hostile.test","remarks":[{"description":[""#
+                .to_vec();
+        b.extend(std::iter::repeat_n(b'x', 50 << 20));
+        b.extend_from_slice(br#""]}]}"#);
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json\r\nContent-Length: {}\r\n\r\n",
+            b.len()
+        )
+        .into_bytes();
+        r.extend(b);
+        r
+    };
+    let headers_peer = answers_with(big_header, None).await;
+    let web_leaf = pki.leaf(&LeafSpec::valid(&["hostile.test", "www.hostile.test"]));
+    let bomb_peer = answers_with(bomb, Some(&web_leaf)).await;
+    let rdap_peer = answers_with(rdap_body, Some(&rdap_leaf)).await;
+    let zone = "$ORIGIN hostile.test.\n@ 300 IN SOA ns.hostile.test. h.hostile.test. 1 3600 600 86400 300\n\
+                @ 300 IN NS ns.hostile.test.\n@ 300 IN A 127.0.0.1\nwww 300 IN A 127.0.0.1\n\
+                @ 300 IN TXT \"v=spf1 -all\"\n_dmarc 300 IN CNAME _dmarc2.hostile.test.\n_dmarc2 300 IN CNAME _dmarc.hostile.test.\n";
+    let dns = posture_lab::dns::serve(&[zone]).await;
+    let closed = posture_lab::servers::free_port();
+    let rule = |from: &str, to: &Running| format!("{from}:127.0.0.1:{}", to.addr.port());
+    let mut args = vec![
+        "scan".to_owned(),
+        "hostile.test".into(),
+        "--resolver".into(),
+        dns.addr.to_string(),
+        "--nameserver-port".into(),
+        dns.addr.port().to_string(),
+        "--rdap-base".into(),
+        "https://rdap.hostile.test/".into(),
+        "--ca-file".into(),
+        ca.display().to_string(),
+        "--read-timeout".into(),
+        "3".into(),
+        "--connect-timeout".into(),
+        "1".into(),
+        "--budget".into(),
+        "30".into(),
+    ];
+    for r in [
+        rule("hostile.test:80", &headers_peer),
+        rule("www.hostile.test:80", &headers_peer),
+        rule("hostile.test:443", &bomb_peer),
+        rule("www.hostile.test:443", &bomb_peer),
+        rule("rdap.hostile.test:443", &rdap_peer),
+        format!("::127.0.0.1:{closed}"),
+    ] {
+        args.push("--connect-to".into());
+        args.push(r);
+    }
+    let run = agent(args).await;
+    check_bounds(
+        "hostile web, registry and DNS",
+        &run,
+        Duration::from_secs(45),
+    );
+    let report = run.report();
+    let domain = &report["observations"][0];
+    // The 50 MB RDAP answer is cut off where the agent stops reading: registration untestable.
+    let errors = domain["scan"]["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["probe"] == "rdap" && e["status"] == "untestable"),
+        "{errors:?}"
+    );
+    assert_eq!(run.statuses("DOMAIN-EXPIRY"), ["untestable"]);
+    assert_eq!(run.statuses("DOMAIN-LOCK"), ["untestable"]);
+    // A 1 MB header on plain HTTP: the redirect could not be tested.
+    assert_eq!(run.statuses("WEB-REDIRECT"), ["untestable"]);
+    // The gzip bomb's headers are read (HSTS is there), its body is not inflated whole (the
+    // memory cap above holds).
+    assert_eq!(run.statuses("WEB-HSTS"), ["pass"]);
+    // A DMARC name that is a CNAME loop has no record to give: no pass.
+    assert!(!run.statuses("MAIL-DMARC").contains(&"pass".to_owned()));
 }
