@@ -207,6 +207,19 @@ impl Pki {
         self.root.pem()
     }
 
+    /// An HTTP client that trusts this root (and only the public roots besides), following
+    /// redirects when `follow`.
+    pub fn client(&self, follow: bool) -> reqwest::Client {
+        let mut b = reqwest::Client::builder().no_proxy();
+        if let Ok(root) = reqwest::Certificate::from_pem(self.root_pem().as_bytes()) {
+            b = b.add_root_certificate(root);
+        }
+        if !follow {
+            b = b.redirect(reqwest::redirect::Policy::none());
+        }
+        b.build().unwrap_or_default()
+    }
+
     /// The root, DER.
     pub fn root_der(&self) -> Vec<u8> {
         self.root.der().to_vec()

@@ -19,15 +19,7 @@ use posture_collector::config::{Config, Transport};
 use posture_collector::store::Role;
 use tokio::time::Instant;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-use posture_lab::load::{gzip, observations, percentile};
+use posture_lab::load::{arg, gzip, observations, percentile};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {

@@ -20,16 +20,8 @@ use std::time::Duration;
 
 use posture_collector::auth::hash;
 use posture_collector::store::{Role, Store};
-use posture_lab::load::{examples, gzip, observations, percentile};
+use posture_lab::load::{arg, examples, gzip, observations, percentile};
 use tokio::time::Instant;
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
 
 /// Organisations the agents belong to.
 const ORGANISATIONS: usize = 10;

@@ -615,10 +615,7 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     );
 
     // Acknowledge the DMARC failure through the link in the message.
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let http = pki.client(true);
     acknowledge_by_link(text, "MAIL-DMARC-POLICY", &two.url, &http).await;
 
     // Past the reminder interval: RX1's other failures are reminded, the acknowledged one is

@@ -63,11 +63,7 @@ async fn a_viewer_reads_nothing_of_another_organisation_by_any_route_or_page() {
         );
     }
     // The pages, and their CSV exports.
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = pki.client(false);
     for path in [
         "/ui/org/RX2",
         "/ui/org/RX2?csv=findings",
@@ -129,10 +125,7 @@ async fn markup_and_sql_in_names_are_stored_as_text_and_shown_escaped() {
         .await;
     assert_eq!(agents["items"][0]["name"], Value::from(hostile), "{agents}");
     // Shown escaped on the pages: the markup is text, never an element.
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let http = pki.client(true);
     let page = http
         .get(format!("{}/ui/org/RX9", c.url))
         .header("cookie", format!("posture_session={}", fed.national))
@@ -173,10 +166,7 @@ async fn paths_do_not_leave_the_pages_and_deep_json_is_refused() {
     let pki = Pki::new();
     let fed = fed(&pki).await;
     let c = &fed.c;
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let http = pki.client(true);
     for path in [
         "/ui/style.css/../../../../etc/passwd",
         "/ui/%2e%2e/%2e%2e/%2e%2e/etc/passwd",

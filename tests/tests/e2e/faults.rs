@@ -53,10 +53,7 @@ async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers(
         "{:?}",
         started.elapsed()
     );
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let http = pki.client(true);
     let scores = http
         .get(format!("{}/api/v1/scores?level=organisation", c.url))
         .bearer_auth(&national)

@@ -165,11 +165,7 @@ async fn a_viewer_sees_its_organisation_in_a_browser_and_nothing_of_another() {
     browser.wait_for_url("/ui/org/RX1").await.unwrap();
 
     // The same, as HTTP sees it: statuses, CSV, no scripts.
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = pki.client(false);
     for path in [
         "/ui/org/RX2",
         "/ui/domain/www.b.test",

@@ -120,11 +120,7 @@ async fn a_real_prometheus_scrapes_the_collector_and_agrees_with_its_api() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.root_pem().as_bytes()).unwrap())
-        .no_proxy()
-        .build()
-        .unwrap();
+    let http = pki.client(true);
     let beat = http
         .post(format!("{}/api/v1/heartbeat", c.url))
         .bearer_auth(&fed.agents[1].0)
