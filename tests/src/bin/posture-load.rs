@@ -9,7 +9,12 @@
 //! waits it was told to make, errors and the collector's peak memory, and exits 1 if any agent
 //! failed or anything was not accepted exactly once. Bounded: `--max-seconds` (default 600).
 //!
+//! With `--kill-after S` the collector is killed (SIGKILL) S seconds in and started again on the
+//! same port and database: agents keep retrying (connection errors too, as the agent's uplink
+//! does), and the run passes only if every observation is stored exactly once.
+//!
 //! Usage: posture-load [--agents N] [--batches B] [--database URL] [--max-seconds S]
+//!        [--kill-after S]
 
 #![allow(clippy::unwrap_used)]
 
@@ -31,6 +36,7 @@ const ORGANISATIONS: usize = 10;
 struct Outcome {
     latencies: Vec<Duration>,
     accepted: u64,
+    duplicates: u64,
     findings: u64,
     waits: u64,
     error: Option<String>,
@@ -55,7 +61,16 @@ async fn send(
             r = r.header(*k, v);
         }
         let started = Instant::now();
-        let answer = r.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let answer = match r.send().await {
+            Ok(a) => a,
+            Err(e) if e.is_connect() || e.is_request() => {
+                // The collector is away (restarting): come back, as the agent does.
+                out.waits += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(format!("{url}: {e}")),
+        };
         out.latencies.push(started.elapsed());
         let status = answer.status().as_u16();
         if status == 503 || status == 429 {
@@ -139,6 +154,7 @@ async fn agent(
             )
             .await?;
             out.accepted += answer["accepted"].as_u64().unwrap_or(0);
+            out.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
             out.findings += answer["findings"].as_u64().unwrap_or(0);
         }
         Ok::<(), String>(())
@@ -147,6 +163,29 @@ async fn agent(
         out.error = Some(e);
     }
     out
+}
+
+/// `posture-collector-lab serve --config CONFIG`, once it listens.
+fn serve(config: &std::path::Path) -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe.with_file_name("posture-collector-lab"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("posture-collector-lab beside posture-load (cargo build -p posture-lab --bins)");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the collector said where it listens")
+            .unwrap();
+        if line.starts_with("posture-collector: listening on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
 }
 
 /// The collector's peak resident memory (VmHWM), KiB.
@@ -198,31 +237,27 @@ async fn main() -> ExitCode {
         .unwrap();
     drop(store);
     let config = scratch.join("collector.toml");
+    let port = posture_lab::servers::free_port();
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nplain_http = true\nenrol_per_minute = 1000000\n[database]\nurl = \"{database}\"\n[log]\nlevel = \"warn\"\n"
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nplain_http = true\nenrol_per_minute = 1000000\n[database]\nurl = \"{database}\"\n[log]\nlevel = \"warn\"\n"
         ),
     )
     .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut collector = Command::new(exe.with_file_name("posture-collector-lab"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("posture-collector-lab beside posture-load (cargo build -p posture-lab --bins)");
-    let mut lines = std::io::BufReader::new(collector.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("the collector said where it listens")
-            .unwrap();
-        if let Some(p) = line.strip_prefix("posture-collector: listening on http://127.0.0.1:") {
-            break p.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let collector = Arc::new(std::sync::Mutex::new(serve(&config)));
+    let kill_after: Option<u64> = arg("--kill-after", "").parse().ok();
+    let restarts = kill_after.map(|after| {
+        let (collector, config) = (collector.clone(), config.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(after)).await;
+            let mut c = collector.lock().unwrap();
+            let _ = c.kill();
+            let _ = c.wait();
+            *c = serve(&config);
+            println!("collector killed at {after} s and started again");
+        })
+    });
     let url = Arc::new(format!("http://127.0.0.1:{port}"));
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -251,9 +286,23 @@ async fn main() -> ExitCode {
     })
     .await;
     let took = started.elapsed();
-    let peak = peak_kib(collector.id());
-    let _ = collector.kill();
-    let _ = collector.wait();
+    if let Some(r) = restarts {
+        let _ = r.await;
+    }
+    let peak = {
+        let mut c = collector.lock().unwrap();
+        let peak = peak_kib(c.id());
+        let _ = c.kill();
+        let _ = c.wait();
+        peak
+    };
+    let stored = Store::connect(&database, 1)
+        .await
+        .map(|s| async move { s.counts().await.map(|c| c.0).unwrap_or(-1) });
+    let stored = match stored {
+        Ok(f) => f.await,
+        Err(_) => -1,
+    };
     let Ok(outcomes) = all else {
         eprintln!("posture-load: not finished within {max_seconds} s");
         return ExitCode::FAILURE;
@@ -261,6 +310,7 @@ async fn main() -> ExitCode {
     let mut latencies: Vec<Duration> = outcomes.iter().flat_map(|o| o.latencies.clone()).collect();
     latencies.sort();
     let accepted: u64 = outcomes.iter().map(|o| o.accepted).sum();
+    let duplicates: u64 = outcomes.iter().map(|o| o.duplicates).sum();
     let findings: u64 = outcomes.iter().map(|o| o.findings).sum();
     let waits: u64 = outcomes.iter().map(|o| o.waits).sum();
     let errors: Vec<&String> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
@@ -274,6 +324,9 @@ async fn main() -> ExitCode {
     println!(
         "posture-load on {backend}: {agents} agents at once, {batches} batches of 4 observations each, in {:.1} s",
         took.as_secs_f64()
+    );
+    println!(
+        "stored {stored} of {expected} observations; answers: {accepted} accepted, {duplicates} already stored (a batch sent again after its answer was lost)"
     );
     println!(
         "accepted {accepted} of {expected} observations ({:.0}/s), {findings} findings ({:.0}/s)",
@@ -297,7 +350,8 @@ async fn main() -> ExitCode {
         println!("  {e}");
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    if errors.is_empty() && accepted == expected {
+    let exactly_once = stored == expected as i64 && accepted + duplicates >= expected;
+    if errors.is_empty() && exactly_once && (kill_after.is_some() || accepted == expected) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
