@@ -194,6 +194,43 @@ pub struct BatchOutcome {
     pub duplicates: usize,
     /// Findings judged from the targets' latest observations.
     pub findings: usize,
+    /// Observations whose scan claimed to finish in the future (the agent's clock ahead of
+    /// the collector's by more than a minute): stored as finished when they arrived, so a
+    /// later observation is not taken for an older one.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub clock_adjusted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How far ahead of the collector's clock an agent's may be before its times are adjusted.
+const CLOCK_TOLERANCE: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Observations dated in the future (beyond [`CLOCK_TOLERANCE`]) are dated `now`, keeping how
+/// long the scan took; how many were.
+fn clamp_clocks(
+    observations: &mut [Observation],
+    now: chrono::DateTime<Utc>,
+    agent: &str,
+) -> usize {
+    let mut adjusted = 0;
+    for o in observations.iter_mut() {
+        let ahead = o.scan.finished - now;
+        if ahead > CLOCK_TOLERANCE {
+            let took = o.scan.finished - o.scan.started;
+            o.scan.finished = now;
+            o.scan.started = now - took.max(chrono::Duration::zero());
+            adjusted += 1;
+            tracing::warn!(
+                %agent,
+                ahead_seconds = ahead.num_seconds(),
+                "an observation dated in the future: the agent's clock is ahead; dated on arrival"
+            );
+        }
+    }
+    adjusted
 }
 
 /// A batch of posture/v1 observations: JSON lines, gzip-compressed (`Content-Encoding:
@@ -231,7 +268,8 @@ async fn ingest(
         })?
         .to_owned();
     let body = body?;
-    let observations = parse_batch(&body, state.max_batch_observations)?;
+    let mut observations = parse_batch(&body, state.max_batch_observations)?;
+    let clock_adjusted = clamp_clocks(&mut observations, Utc::now(), &agent.id);
     // Every target must be the agent's organisation's: one that is not refuses the batch.
     let owned = state.store.domains_of(&agent.organisation).await?;
     let endpoints: Vec<(String, u16)> = state
@@ -295,6 +333,7 @@ async fn ingest(
         accepted: stored.accepted,
         duplicates: stored.duplicates,
         findings,
+        clock_adjusted,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Faults the collector must live through: its database out of reach. The collector's link to
+//! Faults the collector must live through: its database out of reach, an agent's clock
+//! ahead. The collector's link to
 //! PostgreSQL runs through a proxy that the test cuts: meanwhile the collector answers 503 with
 //! Retry-After (API and pages) within seconds, stays up, and once the link is back it recovers
 //! by itself; the batch refused meanwhile, sent again, is stored once and nothing stored before
@@ -124,4 +125,58 @@ async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers(
     drop(store);
     drop(c);
     psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+/// Issue 15, faults: an agent whose clock is ten minutes ahead. Its observation, dated in the
+/// future, is dated on arrival (and said so), so the next observation of the same target (made
+/// when the clock was right, the certificate now expired) is taken as the newer one: the
+/// regression is seen at once instead of ten minutes late, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_clock_ten_minutes_ahead_does_not_hide_the_next_observation() {
+    let pki = Pki::new();
+    let ca = pki.root_file();
+    let c = Collector::start(&pki);
+    let scratch = TempDir::new("clock");
+    let server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+        .start()
+        .await;
+    let report = scan("a.test", &server, &ca, &scratch.path().join("a.json"));
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let national = c.admin(&["token", "create", "--national"]);
+    let (_, agent) = c.enrol(&secret).await;
+    let key = agent["key"].as_str().unwrap().to_owned();
+    let ahead = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let mut first = report["observations"][0].clone();
+    first["scan"]["id"] = "clock-ahead".into();
+    first["scan"]["started"] = (ahead - chrono::Duration::seconds(2)).to_rfc3339().into();
+    first["scan"]["finished"] = ahead.to_rfc3339().into();
+    let (status, body) = c
+        .post_batch(&key, serde_json::to_vec(&first).unwrap(), false, "ahead")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
+    assert_eq!(body["clock_adjusted"], 1, "{body}");
+    // The clock put right; a minute later the certificate has expired.
+    let mut second = expired_a_minute_later(&report, "clock-right");
+    second["scan"]["finished"] = chrono::Utc::now().to_rfc3339().into();
+    let (status, body) = c
+        .post_batch(&key, serde_json::to_vec(&second).unwrap(), false, "right")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("clock_adjusted").is_none(), "{body}");
+    let (_, findings) = c
+        .get("/api/v1/findings?check=TLS-CERT-EXPIRED", &national)
+        .await;
+    assert_eq!(findings["items"][0]["status"], "fail", "{findings}");
+    let (_, regressions) = c.get("/api/v1/regressions", &national).await;
+    assert!(
+        regressions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["check"] == "TLS-CERT-EXPIRED"),
+        "{regressions}"
+    );
+    let log = std::fs::read_to_string(c.log()).unwrap_or_default();
+    assert!(log.contains("the agent's clock is ahead"), "{log}");
 }
