@@ -729,3 +729,45 @@ async fn hostile_web_registry_and_dns_peers_end_within_budget() {
     // A DMARC name that is a CNAME loop has no record to give: no pass.
     assert!(!run.statuses("MAIL-DMARC").contains(&"pass".to_owned()));
 }
+
+/// Issue 15, item 2: a server that answers every hello with a TLS 1.2 ServerHello choosing
+/// TLS_NULL_WITH_NULL_NULL (0x0000), a suite no client offers. Nothing may be reported as
+/// accepted from it: a made-up "NULL cipher accepted" would be a false vulnerability.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_hello_for_a_suite_not_offered_is_not_an_accepted_suite() {
+    let mut hello = vec![3u8, 3];
+    hello.extend(std::iter::repeat_n(7u8, 32));
+    hello.extend_from_slice(&[0, 0x00, 0x00, 0]);
+    let mut handshake = vec![2u8, 0, 0, hello.len() as u8];
+    handshake.extend(hello);
+    handshake.extend_from_slice(&[14, 0, 0, 0]);
+    let mut record = vec![22u8, 3, 3, 0, handshake.len() as u8];
+    record.extend(handshake);
+    let peer = scripted(Script::Garbage(Box::leak(record.into_boxed_slice()))).await;
+    let run = agent(tls_args(&peer, "tls")).await;
+    check_run(
+        "a ServerHello for a suite not offered",
+        &run,
+        Duration::from_secs(15),
+    );
+    let obs = &run.report()["observations"][0];
+    for p in obs["tls"]["protocols"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        assert_ne!(p["result"], "accepted", "{p}");
+        assert!(
+            p["cipher_suites"].as_array().is_none_or(|s| s.is_empty()),
+            "{p}"
+        );
+    }
+    for check in ["TLS-CIPHER-BROKEN", "TLS-PROTO-MODERN"] {
+        assert!(
+            !run.statuses(check).contains(&"pass".to_owned())
+                && !run.statuses(check).contains(&"fail".to_owned()),
+            "{check}: {:?}",
+            run.statuses(check)
+        );
+    }
+}

@@ -373,11 +373,16 @@ async fn enumerate(dialer: &Dialer, version: ProtocolVersion, known: &[u32]) -> 
         match try_hello(dialer, &spec, until).await {
             Attempt::Accepted(suite, flight) => {
                 if !offered.contains(&suite) || result.accepted.contains(&u32::from(suite)) {
+                    // A broken server (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3: the client must
+                    // abort): the suite was not offered, so it is not an accepted suite. What
+                    // was accepted before stays; with nothing, the version is an error.
                     result.detail = Some(format!(
                         "the server chose suite 0x{suite:04x}, which was not offered"
                     ));
-                    result.accepted.push(u32::from(suite));
-                    result.flights.push(flight);
+                    result.code = Some("protocol");
+                    if result.accepted.is_empty() {
+                        result.outcome = ProbeOutcome::Error;
+                    }
                     break;
                 }
                 offered.retain(|s| *s != suite);
