@@ -12,6 +12,25 @@ use posture_lab::servers::{RustlsServer, TcpProxy};
 
 use super::collector::{Collector, expired_a_minute_later, psql, scan};
 
+/// A lab scan of RX1's www.a.test, an agent key of RX1 and a national token: (report, key,
+/// token).
+async fn scanned_and_enrolled(pki: &Pki, c: &Collector) -> (serde_json::Value, String, String) {
+    let scratch = TempDir::new("fault-scan");
+    let server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
+        .start()
+        .await;
+    let report = scan(
+        "a.test",
+        &server,
+        &pki.root_file(),
+        &scratch.path().join("a.json"),
+    );
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let national = c.admin(&["token", "create", "--national"]);
+    let (_, agent) = c.enrol(&secret).await;
+    (report, agent["key"].as_str().unwrap().to_owned(), national)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers() {
     let name = format!("posture_e2e_dbcut_{}", std::process::id());
@@ -23,17 +42,8 @@ async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers(
         proxy.addr.port()
     );
     let pki = Pki::new();
-    let ca = pki.root_file();
     let c = Collector::start_on(&pki, &database, true);
-    let scratch = TempDir::new("dbcut");
-    let server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
-        .start()
-        .await;
-    let report = scan("a.test", &server, &ca, &scratch.path().join("a.json"));
-    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
-    let national = c.admin(&["token", "create", "--national"]);
-    let (_, agent) = c.enrol(&secret).await;
-    let key = agent["key"].as_str().unwrap().to_owned();
+    let (report, key, national) = scanned_and_enrolled(&pki, &c).await;
     let first = serde_json::to_vec(&report["observations"][0]).unwrap();
     let (status, body) = c.post_batch(&key, first, false, "first").await;
     assert_eq!(status, 200, "{body}");
@@ -134,17 +144,8 @@ async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_clock_ten_minutes_ahead_does_not_hide_the_next_observation() {
     let pki = Pki::new();
-    let ca = pki.root_file();
     let c = Collector::start(&pki);
-    let scratch = TempDir::new("clock");
-    let server = RustlsServer::new(&pki.leaf(&LeafSpec::valid(&["www.a.test"])))
-        .start()
-        .await;
-    let report = scan("a.test", &server, &ca, &scratch.path().join("a.json"));
-    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
-    let national = c.admin(&["token", "create", "--national"]);
-    let (_, agent) = c.enrol(&secret).await;
-    let key = agent["key"].as_str().unwrap().to_owned();
+    let (report, key, national) = scanned_and_enrolled(&pki, &c).await;
     let ahead = chrono::Utc::now() + chrono::Duration::minutes(10);
     let mut first = report["observations"][0].clone();
     first["scan"]["id"] = "clock-ahead".into();
