@@ -771,3 +771,24 @@ async fn a_server_hello_for_a_suite_not_offered_is_not_an_accepted_suite() {
         );
     }
 }
+
+/// Issue 15, item 2: an alert storm. The server answers every hello with 100,000 warning
+/// alerts (700 KB) and closes: the agent stops reading at its flight limit or the first alert,
+/// accepts nothing, and ends within its budget and memory cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_storm_is_cut_off() {
+    let storm: Vec<u8> = std::iter::repeat_n([21u8, 3, 3, 0, 2, 1, 100], 100_000)
+        .flatten()
+        .collect();
+    let peer = scripted(Script::Garbage(Box::leak(storm.into_boxed_slice()))).await;
+    let run = agent(tls_args(&peer, "tls")).await;
+    check_run("an alert storm", &run, Duration::from_secs(15));
+    let obs = &run.report()["observations"][0];
+    for p in obs["tls"]["protocols"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        assert_ne!(p["result"], "accepted", "{p}");
+    }
+}
