@@ -230,3 +230,49 @@ async fn enrolment_brute_force_is_rate_limited_and_logged() {
     );
     assert!(log.contains("enrolment attempts over the limit"), "{log}");
 }
+
+/// Issue 15, attacks: another agent reusing an idempotency key. Keys are each agent's own, so
+/// agent B's different batch under agent A's key is stored (not taken for A's); and B sending
+/// A's very batch again is recognised by the observations' ids: nothing stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_is_each_agents_own() {
+    let pki = Pki::new();
+    let fed = fed(&pki).await;
+    let c = &fed.c;
+    let enrol = || async {
+        let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+        let (_, agent) = c.enrol(&secret).await;
+        agent["key"].as_str().unwrap().to_owned()
+    };
+    let (a, b) = (enrol().await, enrol().await);
+    let report = &fed.agents[0].1;
+    let batch_a = super::collector::expired_a_minute_later(report, "agent-a-batch");
+    let batch_b = super::collector::expired_a_minute_later(report, "agent-b-batch");
+    let body = |v: &Value| serde_json::to_vec(v).unwrap();
+    let (status, first) = c.post_batch(&a, body(&batch_a), false, "shared-key").await;
+    assert_eq!(
+        (status, first["accepted"].as_u64()),
+        (200, Some(1)),
+        "{first}"
+    );
+    let (status, other) = c.post_batch(&b, body(&batch_b), false, "shared-key").await;
+    assert_eq!(
+        (
+            status,
+            other["accepted"].as_u64(),
+            other["duplicates"].as_u64()
+        ),
+        (200, Some(1), Some(0)),
+        "B's batch under A's key is B's: {other}"
+    );
+    let (status, replay) = c.post_batch(&b, body(&batch_a), false, "another-key").await;
+    assert_eq!(
+        (
+            status,
+            replay["accepted"].as_u64(),
+            replay["duplicates"].as_u64()
+        ),
+        (200, Some(0), Some(1)),
+        "A's batch sent by B is recognised: {replay}"
+    );
+}
