@@ -166,6 +166,21 @@ fn state(r: &sqlx::any::AnyRow) -> Result<AlertState> {
     })
 }
 
+/// The alert state of (target, check), through the pool or an evaluation's transaction.
+async fn select_state<'e, E>(e: E, target: &str, check: &str) -> Result<Option<AlertState>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(&format!(
+        "SELECT {STATE_COLUMNS} FROM alert_states WHERE target_key = $1 AND check_id = $2"
+    ))
+    .bind(target)
+    .bind(check)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(state).transpose()
+}
+
 /// One evaluation's transaction: the notifier's row is locked until it commits.
 pub struct NotifyTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
@@ -374,14 +389,7 @@ impl Store {
 
     /// The alert state of (target, check), if owners were ever told of it.
     pub async fn alert_state(&self, target: &str, check: &str) -> Result<Option<AlertState>> {
-        let row = sqlx::query(&format!(
-            "SELECT {STATE_COLUMNS} FROM alert_states WHERE target_key = $1 AND check_id = $2"
-        ))
-        .bind(target)
-        .bind(check)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(state).transpose()
+        select_state(&self.pool, target, check).await
     }
 
     /// Acknowledge the failure episode of (target, check) that began at `since`: no
@@ -435,14 +443,7 @@ impl NotifyTx {
 
     /// The state of (target, check).
     pub async fn state(&mut self, target: &str, check: &str) -> Result<Option<AlertState>> {
-        let row = sqlx::query(&format!(
-            "SELECT {STATE_COLUMNS} FROM alert_states WHERE target_key = $1 AND check_id = $2"
-        ))
-        .bind(target)
-        .bind(check)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref().map(state).transpose()
+        select_state(&mut *self.tx, target, check).await
     }
 
     /// Open, unacknowledged alerts whose reminder is due by `now`.

@@ -449,14 +449,11 @@ async fn failing_checks(
     f: &Filters,
     organisation: Option<&str>,
 ) -> Result<Table, PageError> {
+    let of_standard = standard_checks(state, f);
     let in_standard = |check: &str| {
-        f.standard.as_ref().is_none_or(|s| {
-            state
-                .judge
-                .standards()
-                .iter()
-                .any(|x| &x.id == s && x.checks.iter().any(|c| c == check))
-        })
+        of_standard
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|x| x == check))
     };
     let rows = state
         .store

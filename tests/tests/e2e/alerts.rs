@@ -634,7 +634,7 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     // Both fixed: one resolution each, to the right owner.
     submit(&two, &scan_b(&pki, 90, &ca, &scratch, 2).await, &key_b, &ca);
     submit(&one, &scan_a("reject", &ca, &scratch, 3).await, &key_a, &ca);
-    let mails = wait_for_mail(&smtpd, "the resolutions", |m| {
+    wait_for_mail(&smtpd, "the resolutions", |m| {
         count(m, "certs@b.test", "FIXED: TLS-CERT-EXPIRING") == 1
             && count(m, "owner@a.test", "FIXED: MAIL-DMARC-POLICY") == 1
     })
@@ -650,7 +650,6 @@ async fn each_failure_is_told_once_to_its_owner_with_the_fix_and_its_fix_once() 
     ] {
         assert_eq!(count(&mails_after, to, heading), 1, "{to}: {heading}");
     }
-    assert!(mails_after.len() >= mails.len());
     assert_eq!(
         hooked(&received, "/chat", "TLS-CERT-EXPIRING", "resolved"),
         1
