@@ -160,9 +160,9 @@ pub async fn serve_signed_then(
     (start(catalog, udp, tcp), keys)
 }
 
-/// UDP and TCP on one loopback port: bind UDP first, then TCP on its port (retry on a clash).
-/// A UDP socket and a TCP listener on the same free loopback port.
-pub(crate) async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
+/// A UDP socket and a TCP listener on the same free loopback port: UDP first, then TCP on its
+/// port (retry on a clash).
+pub async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0")
             .await

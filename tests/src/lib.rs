@@ -15,6 +15,7 @@ pub mod demo;
 pub mod dns;
 pub mod load;
 pub mod pki;
+pub mod postgres;
 pub mod scan;
 pub mod scripted_dns;
 pub mod servers;

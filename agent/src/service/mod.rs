@@ -7,6 +7,7 @@
 //!
 //! `posture-agent status` reads the same state directory.
 
+mod held;
 pub mod metrics;
 mod policy;
 pub mod spool;
@@ -27,7 +28,8 @@ use crate::cli::RunArgs;
 use crate::commands::settings::{Settings, load_config};
 use crate::config::{CollectorConfig, Config, ConfigError};
 use crate::error::{Error, Result};
-use spool::Spool;
+use held::Held;
+use spool::{Spool, Spooled};
 use uplink::{Beat, Uplink, UplinkError, say};
 
 /// How long SIGTERM waits for the upload in flight.
@@ -185,6 +187,7 @@ async fn run_with(args: &RunArgs, config: &Config) -> Result<Ended> {
         policy: Mutex::new(LocalPolicy::load(&config.spool.dir)?),
         metrics,
         spool,
+        held: Mutex::new(Held::default()),
         work: Arc::new(Notify::new()),
         scans_done: std::sync::atomic::AtomicBool::new(false),
         config: config.clone(),
@@ -199,6 +202,8 @@ struct Service {
     policy: Mutex<LocalPolicy>,
     metrics: metrics::AgentMetrics,
     spool: Arc<Mutex<Spool>>,
+    /// What the spool could not take (its disk full): held in memory, uploaded from there.
+    held: Mutex<Held>,
     work: Arc<Notify>,
     /// This process has finished its rounds (`--once`: the upload loop ends with the spool).
     scans_done: std::sync::atomic::AtomicBool,
@@ -290,6 +295,64 @@ impl Service {
         self.spool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write what is held in memory to the spool, then `item`. A spool that refuses the write
+    /// (its disk full) does not stop the service: the observation is held in memory, up to
+    /// the spool's cap, and uploaded from there until the spool takes writes again.
+    fn keep(&self, item: Option<Spooled>) {
+        let now = Utc::now().timestamp_millis();
+        let cap = self.config.spool.max_bytes;
+        let mut held = self.held();
+        let writes = held.len() > 0 || item.is_some();
+        let mut spool = self.spool();
+        let written = held.flush(&mut spool, now).and_then(|d| match &item {
+            Some(i) => spool.push(&i.id, &i.body, now).map(|e| d + e),
+            None => Ok(d),
+        });
+        drop(spool);
+        let dropped = match written {
+            Ok(dropped) => {
+                if writes && held.failing.take().is_some() {
+                    say("the spool takes writes again: the observations held in memory are in it");
+                }
+                dropped
+            }
+            Err(e) => {
+                let Some(item) = item else {
+                    return;
+                };
+                if held.failing.is_none() {
+                    say(&format!(
+                        "ERROR: the spool cannot be written ({e}); observations are held in memory (up to {} MiB) and uploaded from there until it can",
+                        cap / (1024 * 1024)
+                    ));
+                }
+                held.failing = Some(e.to_string());
+                held.hold(item, cap)
+            }
+        };
+        if dropped > 0 {
+            say(&format!(
+                "WARNING: the spool is full ({} MiB): dropped the {dropped} oldest observation(s)",
+                cap / (1024 * 1024)
+            ));
+        }
+    }
+
+    /// Set a state value; one that cannot be written (the disk full) is said, not fatal.
+    fn remember(&self, values: &[(&str, &str)]) {
+        let mut spool = self.spool();
+        for (key, value) in values {
+            if let Err(e) = spool.set_state(key, value) {
+                say(&format!("WARNING: keeping {key}: {e}"));
+                return;
+            }
+        }
+    }
+
     /// The group due first, and when: as kept in the state (a restart resumes the schedule),
     /// else now.
     fn next_due(&self, groups: &[Group]) -> Result<(usize, DateTime<Utc>)> {
@@ -313,12 +376,11 @@ impl Service {
     fn note_next(&self, groups: &[Group]) -> Result<()> {
         let (i, due) = self.next_due(groups)?;
         let due = after_quiet(due, self.config.schedule.quiet_hours, &chrono::Local);
-        self.spool()
-            .set_state(
-                "next_scan",
-                &format!("{} ({})", due.to_rfc3339(), groups[i].name),
-            )
-            .map_err(unavailable)
+        self.remember(&[(
+            "next_scan",
+            &format!("{} ({})", due.to_rfc3339(), groups[i].name),
+        )]);
+        Ok(())
     }
 
     /// One round: every target scanned, each observation spooled as it finishes.
@@ -348,17 +410,8 @@ impl Service {
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             o.scan.id = Some(id.clone());
-            let line = serde_json::to_vec(&o).map_err(|e| Error::Unavailable(e.to_string()))?;
-            let dropped = self
-                .spool()
-                .push(&id, &line, Utc::now().timestamp_millis())
-                .map_err(unavailable)?;
-            if dropped > 0 {
-                say(&format!(
-                    "WARNING: the spool is full ({} MiB): dropped the {dropped} oldest observation(s)",
-                    self.config.spool.max_bytes / (1024 * 1024)
-                ));
-            }
+            let body = serde_json::to_vec(&o).map_err(|e| Error::Unavailable(e.to_string()))?;
+            self.keep(Some(Spooled { seq: 0, id, body }));
             spooled += 1;
             self.metrics.scanned(&o);
             self.work.notify_one();
@@ -377,14 +430,10 @@ impl Service {
         };
         let next =
             started + interval + chrono::Duration::milliseconds(i64::try_from(jitter).unwrap_or(0));
-        let mut spool = self.spool();
-        spool
-            .set_state("last_scan", &Utc::now().to_rfc3339())
-            .and_then(|()| {
-                spool.set_state(&format!("next_scan.{}", group.name), &next.to_rfc3339())
-            })
-            .map_err(unavailable)?;
-        drop(spool);
+        self.remember(&[
+            ("last_scan", &Utc::now().to_rfc3339()),
+            (&format!("next_scan.{}", group.name), &next.to_rfc3339()),
+        ]);
         self.metrics.round();
         say(&format!(
             "round finished ({}): {spooled} observation(s) spooled; {}",
@@ -416,7 +465,13 @@ impl Service {
                 }
                 self.refresh_policy(&uplink).await;
             }
-            let items = self.spool().oldest(batch).map_err(unavailable)?;
+            // What the spool could not take goes first: memory is what a stop would lose.
+            self.keep(None);
+            let mut items = self.held().first(batch);
+            let from_memory = !items.is_empty();
+            if !from_memory {
+                items = self.spool().oldest(batch).map_err(unavailable)?;
+            }
             if items.is_empty() {
                 if once && self.scans_done.load(std::sync::atomic::Ordering::SeqCst) {
                     say("the spool is empty: done");
@@ -436,12 +491,16 @@ impl Service {
             }
             // The same observations make the same key, so a batch sent again after a failure
             // (or after a restart) is recognised as the one the collector may have stored.
-            let key = format!(
-                "{}-{}-{}",
-                items[0].seq,
-                items[items.len() - 1].seq,
-                items.len()
-            );
+            let key = if from_memory {
+                format!("held-{}-{}", items[0].id, items.len())
+            } else {
+                format!(
+                    "{}-{}-{}",
+                    items[0].seq,
+                    items[items.len() - 1].seq,
+                    items.len()
+                )
+            };
             let sent = tokio::select! {
                 r = uplink.upload(&key, &lines) => r,
                 () = stop.cancelled() => {
@@ -459,14 +518,20 @@ impl Service {
             });
             match sent {
                 Ok(ack) => {
-                    let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
-                    let mut spool = self.spool();
-                    spool.acknowledge(&seqs).map_err(unavailable)?;
-                    spool
-                        .set_state("last_upload", &Utc::now().to_rfc3339())
-                        .and_then(|()| spool.set_state("last_error", ""))
-                        .map_err(unavailable)?;
-                    drop(spool);
+                    if let Err(e) = self.acknowledge(&items, from_memory) {
+                        // Sent again later, and recognised by the collector as what it has.
+                        say(&format!("WARNING: {e}; the batch will be sent again"));
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            () = stop.cancelled() => return Ok(()),
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                    self.remember(&[
+                        ("last_upload", &Utc::now().to_rfc3339()),
+                        ("last_error", ""),
+                    ]);
                     say(&format!(
                         "uploaded {} observation(s): {} new, {} the collector had",
                         items.len(),
@@ -484,13 +549,17 @@ impl Service {
                         "ERROR: the collector refused observation {} ({status}: {message}); it is set aside in the spool's rejected table",
                         items[0].id
                     ));
-                    self.spool()
-                        .reject(
-                            &items[0],
-                            &format!("{status}: {message}"),
-                            Utc::now().timestamp_millis(),
-                        )
-                        .map_err(unavailable)?;
+                    if from_memory {
+                        self.held().forget(&[&items[0].id]);
+                    } else {
+                        self.spool()
+                            .reject(
+                                &items[0],
+                                &format!("{status}: {message}"),
+                                Utc::now().timestamp_millis(),
+                            )
+                            .map_err(unavailable)?;
+                    }
                 }
                 Err(UplinkError::Rejected { .. }) => batch = (items.len() / 2).max(1),
                 Err(e) => {
@@ -512,6 +581,17 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// The collector has `items`: forget them (from the spool, or from memory).
+    fn acknowledge(&self, items: &[Spooled], from_memory: bool) -> Result<(), spool::SpoolError> {
+        if from_memory {
+            let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+            self.held().forget(&ids);
+            return Ok(());
+        }
+        let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+        self.spool().acknowledge(&seqs)
     }
 
     /// Pull the collector's policy set when it changed (ETag), and keep it.
@@ -578,11 +658,13 @@ impl Service {
     }
 
     fn beat(&self) -> Result<Beat> {
+        // Held first: `keep` takes the two locks in this order.
+        let held = self.held().len() as u64;
         let spool = self.spool();
         Ok(Beat {
             version: env!("CARGO_PKG_VERSION"),
             last_scan: spool.state("last_scan").map_err(unavailable)?,
-            spool_depth: spool.depth().map_err(unavailable)?.observations,
+            spool_depth: spool.depth().map_err(unavailable)?.observations + held,
             last_error: spool
                 .state("last_error")
                 .map_err(unavailable)?

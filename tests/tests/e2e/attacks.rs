@@ -276,3 +276,201 @@ async fn an_idempotency_key_is_each_agents_own() {
         "A's batch sent by B is recognised: {replay}"
     );
 }
+
+/// One form of the collector's pages, as the site itself would post it.
+struct PostedForm {
+    action: &'static str,
+    /// The cookies the browser holds for the site.
+    cookie: String,
+    fields: Vec<(&'static str, String)>,
+    /// The field holding the form's CSRF token (or the link's signature).
+    secret_field: &'static str,
+    /// What the legitimate post answers.
+    expect: u16,
+}
+
+/// The POST forms in the collector's templates (`action`s), and the `/ui/` routes that take a
+/// POST in its router: the table below must cover both.
+fn posted_forms_in_the_source() -> (Vec<String>, Vec<String>) {
+    let root = posture_lab::repository_root().join("collector");
+    let mut actions = Vec::new();
+    for path in posture_lab::files_with_suffix(&root.join("templates"), ".html") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for form in text.split("<form").skip(1) {
+            let tag = &form[..form.find('>').unwrap()];
+            if tag.contains("method=\"post\"") {
+                let action = tag.split("action=\"").nth(1).unwrap();
+                actions.push(action[..action.find('"').unwrap()].to_owned());
+            }
+        }
+    }
+    let router = std::fs::read_to_string(root.join("src/web/mod.rs")).unwrap();
+    let mut routes: Vec<String> = router
+        .lines()
+        .filter(|l| l.contains(".route(\"/ui/") && l.contains("post("))
+        .map(|l| l.split('"').nth(1).unwrap().to_owned())
+        .collect();
+    routes.sort();
+    actions.sort();
+    actions.dedup();
+    (actions, routes)
+}
+
+/// Issue 15, item 5: a CSRF attempt on every form. Each POST form of the pages (found in the
+/// templates and the router, so a new form without a case here fails this test) is posted as
+/// the site posts it (accepted), from another origin (403), with its token forged (403), and
+/// without it (refused); nothing changes on a refused post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_refuses_a_cross_site_post() {
+    let pki = Pki::new();
+    let c = Collector::start(&pki);
+    let national = c.admin(&["token", "create", "--national"]);
+    let http = pki.client(false);
+    let base = c.url.clone();
+    // The login form's token, as a browser gets it: in a cookie and in the form.
+    let login = http.get(format!("{base}/ui/login")).send().await.unwrap();
+    let login_cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("posture_login_csrf="))
+        .unwrap();
+    let form_value = |page: &str| -> String {
+        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let login_csrf = form_value(&login.text().await.unwrap());
+    // The logout form's token, from a page seen in a session.
+    let session = format!("posture_session={national}");
+    let page = http
+        .get(format!("{base}/ui/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let logout_csrf = form_value(&page);
+    // An acknowledgement link as a message carries it, signed with the collector's secret.
+    let secret = c.store().await.notifier_secret().await.unwrap();
+    let (target, check, since) = ("domain:www.a.test", "WEB-HSTS", 1_700_000_000_000i64);
+    let sig = posture_collector::notify::render::ack_signature(&secret, target, check, since);
+
+    let forms = [
+        PostedForm {
+            action: "/ui/login",
+            cookie: login_cookie,
+            fields: vec![("token", national.clone()), ("csrf", login_csrf)],
+            secret_field: "csrf",
+            expect: 303,
+        },
+        PostedForm {
+            action: "/ui/logout",
+            cookie: session,
+            fields: vec![("csrf", logout_csrf)],
+            secret_field: "csrf",
+            expect: 303,
+        },
+        PostedForm {
+            action: "/ui/ack",
+            cookie: String::new(),
+            fields: vec![
+                ("target", target.into()),
+                ("check", check.into()),
+                ("since", since.to_string()),
+                ("sig", sig),
+            ],
+            secret_field: "sig",
+            // Past the origin and signature checks: no such alert is open.
+            expect: 404,
+        },
+    ];
+    let (actions, routes) = posted_forms_in_the_source();
+    let mut covered: Vec<String> = forms.iter().map(|f| f.action.to_owned()).collect();
+    covered.sort();
+    assert_eq!(
+        actions, covered,
+        "every POST form in the templates has a case"
+    );
+    assert_eq!(routes, covered, "every /ui/ POST route has a case");
+
+    for form in &forms {
+        let post = |fields: Vec<(&'static str, String)>, origin: &str, cookie: &str| {
+            let mut r = http
+                .post(format!("{base}{}", form.action))
+                .header("origin", origin)
+                .form(&fields);
+            if !cookie.is_empty() {
+                r = r.header("cookie", cookie.to_owned());
+            }
+            r.send()
+        };
+        let forged: Vec<(&'static str, String)> = form
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                let v = if *k == form.secret_field {
+                    format!("{}0", &v[..v.len() - 1])
+                } else {
+                    v.clone()
+                };
+                (*k, v)
+            })
+            .collect();
+        let without: Vec<(&'static str, String)> = form
+            .fields
+            .iter()
+            .filter(|(k, _)| *k != form.secret_field)
+            .cloned()
+            .collect();
+        let evil = "https://evil.example";
+        for (case, fields, origin, cookie) in [
+            (
+                "another origin",
+                form.fields.clone(),
+                evil,
+                form.cookie.as_str(),
+            ),
+            (
+                "a forged token",
+                forged,
+                base.as_str(),
+                form.cookie.as_str(),
+            ),
+            ("no token", without, base.as_str(), form.cookie.as_str()),
+        ] {
+            let r = post(fields, origin, cookie).await.unwrap();
+            let status = r.status().as_u16();
+            assert!(
+                r.headers().get("set-cookie").is_none(),
+                "{} with {case}: a refused post sets no cookie",
+                form.action
+            );
+            if case == "no token" {
+                assert!(
+                    (400..500).contains(&status),
+                    "{} {case}: {status}",
+                    form.action
+                );
+            } else {
+                assert_eq!(status, 403, "{} with {case}", form.action);
+            }
+        }
+        // As the site posts it (same origin, or no Origin header at all): accepted.
+        for origin in [base.as_str(), ""] {
+            let mut r = http
+                .post(format!("{base}{}", form.action))
+                .form(&form.fields);
+            if !origin.is_empty() {
+                r = r.header("origin", origin);
+            }
+            if !form.cookie.is_empty() {
+                r = r.header("cookie", form.cookie.clone());
+            }
+            let status = r.send().await.unwrap().status().as_u16();
+            assert_eq!(status, form.expect, "{} from {origin:?}", form.action);
+        }
+    }
+}

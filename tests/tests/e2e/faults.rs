@@ -181,3 +181,87 @@ async fn an_agent_clock_ten_minutes_ahead_does_not_hide_the_next_observation() {
     let log = std::fs::read_to_string(c.log()).unwrap_or_default();
     assert!(log.contains("the agent's clock is ahead"), "{log}");
 }
+
+/// Issue 15, item 3: PostgreSQL itself stopped for a minute (a server of the test's own, so
+/// the lab's shared one serves the other tests) and started again. Throughout the minute the
+/// collector answers 503 with Retry-After, promptly, and stays up; once the server is back the
+/// collector recovers by itself (no restart): the batch refused meanwhile is stored once and
+/// what was stored before is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_stopped_for_a_minute_then_started_again() {
+    let pg = posture_lab::postgres::PrivatePostgres::start();
+    let database = format!("[database]\nurl = \"{}\"\nmax_connections = 4\n", pg.url());
+    let pki = Pki::new();
+    let c = Collector::start_on(&pki, &database, true);
+    let (report, key, national) = scanned_and_enrolled(&pki, &c).await;
+    let first = serde_json::to_vec(&report["observations"][0]).unwrap();
+    let (status, body) = c.post_batch(&key, first, false, "first").await;
+    assert_eq!(status, 200, "{body}");
+
+    pg.stop();
+    let later = serde_json::to_vec(&expired_a_minute_later(&report, "during-the-stop")).unwrap();
+    let http = pki.client(true);
+    let outage = tokio::time::Instant::now();
+    let mut refused = 0;
+    while outage.elapsed() < Duration::from_secs(60) {
+        let started = tokio::time::Instant::now();
+        let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("busy")),
+            "{body}"
+        );
+        let scores = http
+            .get(format!("{}/api/v1/scores?level=organisation", c.url))
+            .bearer_auth(&national)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scores.status().as_u16(), 503);
+        assert_eq!(
+            scores
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("10")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        refused += 1;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(refused >= 3, "{refused}");
+
+    pg.start_again();
+    let mut stored = serde_json::Value::Null;
+    for _ in 0..60 {
+        let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
+        if status == 200 {
+            stored = body;
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        stored["accepted"], 1,
+        "recovered without a restart: {stored}"
+    );
+    let (status, again) = c.post_batch(&key, later, false, "second").await;
+    assert_eq!(
+        (status, again["accepted"].as_u64()),
+        (200, Some(0)),
+        "{again}"
+    );
+    let store = posture_collector::store::Store::connect(&pg.url(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.counts().await.unwrap().0,
+        2,
+        "two observations, each once"
+    );
+}

@@ -172,6 +172,14 @@ async fn endless_and_oversized_flights_are_cut_off_per_connection() {
             "tls",
         ),
         (
+            "one certificate message of 10 MB",
+            Script::HugeCertificates {
+                count: 1,
+                size: 10_000_000,
+            },
+            "tls",
+        ),
+        (
             "SMTP banner a byte every 100 ms",
             Script::SmtpTrickle(Duration::from_millis(100)),
             "smtp",
@@ -188,7 +196,7 @@ async fn endless_and_oversized_flights_are_cut_off_per_connection() {
         for p in &protocols {
             assert_ne!(p["result"], "accepted", "{label}: {p}");
         }
-        if label.starts_with("25 certificates") {
+        if label.contains("certificate") {
             // It answers TLS 1.3 hellos with a TLS 1.2 ServerHello: a true refusal of 1.3.
             let legacy: Vec<&serde_json::Value> = protocols
                 .iter()
@@ -791,4 +799,137 @@ async fn an_alert_storm_is_cut_off() {
     {
         assert_ne!(p["result"], "accepted", "{p}");
     }
+}
+
+/// A domain scan of `domain` through `resolver` (also the nameserver port), with `extra`
+/// arguments, every other connection sent to a closed port.
+async fn domain_scan(domain: &str, resolver: std::net::SocketAddr, extra: &[String]) -> Run {
+    let closed = posture_lab::servers::free_port();
+    let mut args = vec![
+        "scan".to_owned(),
+        domain.into(),
+        "--resolver".into(),
+        resolver.to_string(),
+        "--nameserver-port".into(),
+        resolver.port().to_string(),
+        "--read-timeout".into(),
+        "2".into(),
+        "--connect-timeout".into(),
+        "1".into(),
+        "--budget".into(),
+        "8".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    args.extend(["--connect-to".into(), format!("::127.0.0.1:{closed}")]);
+    agent(args).await
+}
+
+/// Issue 15, item 2: a nameserver whose every UDP answer is truncated (TC set, no records) and
+/// whose TCP port accepts the fallback and never answers. Each lookup ends at the read
+/// time-out, the scan within its budget, and what DNS was needed for is `untestable` (never a
+/// failure, never a pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_answer_whose_tcp_fallback_hangs_is_untestable() {
+    use hickory_proto::op::{Message, MessageType};
+    let (udp, tcp) = posture_lab::dns::bind_udp_and_tcp().await;
+    let addr = udp.local_addr().unwrap();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    let _tcp = tokio::spawn(async move {
+        // Accepted and kept open, never a byte.
+        while let Ok((stream, _)) = tcp.accept().await {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let _udp = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = Message::new(
+                query.metadata.id,
+                MessageType::Response,
+                query.metadata.op_code,
+            );
+            reply.metadata.truncation = true;
+            reply.queries = query.queries.clone();
+            let _ = udp.send_to(&reply.to_vec().unwrap(), from).await;
+        }
+    });
+    let run = domain_scan("truncated.test", addr, &[]).await;
+    check_run("truncated, TCP hangs", &run, Duration::from_secs(14));
+    assert!(
+        !held.lock().unwrap().is_empty(),
+        "the agent fell back to TCP"
+    );
+    for check in ["MAIL-SPF", "MAIL-DMARC"] {
+        assert_eq!(run.statuses(check), ["untestable"], "{check}");
+    }
+}
+
+/// Issue 15, item 2: an oversized TXT answer. The domain's TXT RRset is a 64,000-byte record
+/// (250 strings of 255 bytes) beside its SPF record: too big for UDP, so the answer comes
+/// truncated and is read whole over TCP. The scan ends within its budget and memory cap, and
+/// the SPF record among the junk is found (it is there: a pass is the truth).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_txt_answer_is_read_over_tcp_within_bounds() {
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::TXT;
+    use posture_lab::scripted_dns::{Entry, Table};
+    let junk = vec!["j".repeat(255); 250];
+    let mut table = Table::new();
+    table.insert(
+        "big.test".into(),
+        vec![
+            Entry::Record(RData::TXT(TXT::new(junk))),
+            Entry::Record(RData::TXT(TXT::new(vec!["v=spf1 -all".into()]))),
+        ],
+    );
+    let dns = posture_lab::scripted_dns::serve(table).await;
+    let run = domain_scan("big.test", dns.addr, &[]).await;
+    check_run("a 64 KB TXT answer", &run, Duration::from_secs(14));
+    assert_eq!(run.statuses("MAIL-SPF"), ["pass"], "{}", run.stdout);
+}
+
+/// Issue 15, item 2: infinite redirects, answered at once (the slow chain is in
+/// `a_domain_scan_ends_within_its_budget`). The walk stops at its hop limit and says so (the
+/// endpoint ends in error `too_many_redirects`); the redirect check fails on what was seen for
+/// certain, the first hop going to plain HTTP, and says which hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_redirects_stop_at_the_hop_limit() {
+    let zone = "$ORIGIN loop.test.\n@ 300 IN SOA ns.loop.test. h.loop.test. 1 3600 600 86400 300\n@ 300 IN NS ns.loop.test.\n@ 300 IN A 127.0.0.1\n";
+    let dns = posture_lab::dns::serve(&[zone]).await;
+    let endless = slow_redirects(Duration::ZERO).await;
+    let run = domain_scan(
+        "loop.test",
+        dns.addr,
+        &[
+            "--connect-to".into(),
+            format!("loop.test:80:127.0.0.1:{}", endless.addr.port()),
+        ],
+    )
+    .await;
+    check_run("endless redirects", &run, Duration::from_secs(14));
+    let obs = &run.report()["observations"][0];
+    let plain = obs["web"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == "http://loop.test/")
+        .unwrap_or_else(|| panic!("{obs}"));
+    assert_eq!(plain["error_code"], "too_many_redirects", "{plain}");
+    assert_eq!(plain["hops"].as_array().unwrap().len(), 10, "{plain}");
+    let finding = run.report()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "WEB-REDIRECT")
+        .cloned()
+        .unwrap();
+    assert_eq!(finding["status"], "fail", "{finding}");
+    assert!(
+        finding.to_string().contains("http://loop.test/ -> /page1"),
+        "{finding}"
+    );
 }

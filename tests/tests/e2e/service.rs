@@ -651,3 +651,112 @@ async fn killed_after_the_collector_stored_a_batch_but_before_the_answer_nothing
     assert!(had >= 1, "{log}");
     assert_eq!(agent.status()["spool"]["observations"], 0);
 }
+
+/// A tmpfs of `size` mounted on `dir` (this test runs as root, as CI does), unmounted when
+/// dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "posture-spool",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir)
+    }
+
+    /// Fill it: a file written until the disk refuses.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).and_then(|()| f.flush()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue 15, item 3: the spool's disk fills while the agent runs, with the collector away.
+/// The agent does not stop: what the spool cannot take is held in memory and uploaded first
+/// when the collector is back; once the disk has room the spool is written and emptied again.
+/// Every observation reaches the collector once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_disk_holds_observations_in_memory_and_loses_none() {
+    let pki = Pki::new();
+    let mut c = Collector::start(&pki);
+    let secret = c.admin(&["enrol-secret", "create", "--org", "RX1"]);
+    let mut servers = lab_servers(&pki, 2).await;
+    // A target that accepts and never speaks: its observation comes last, after the disk is
+    // full.
+    servers.push(posture_lab::servers::scripted(posture_lab::servers::Script::Silent).await);
+    let refs: Vec<&Running> = servers.iter().collect();
+    let agent = AgentFiles::new(
+        &pki,
+        &c.url,
+        &secret,
+        &refs,
+        "\n[scan]\nread_timeout = 2\nconnect_timeout = 1\nbudget = 6\n",
+    );
+    let disk = SmallDisk::mount(agent.dir.path().join("state"), "2m");
+    c.stop();
+    let mut run = agent.spawn(true);
+    agent.wait_for("the two quick observations spooled", |s| {
+        s["spool"]["observations"] == 2
+    });
+    let filler = disk.fill();
+    for _ in 0..200 {
+        if agent.log().contains("ERROR: the spool cannot be written") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = agent.log();
+    assert!(
+        log.contains("ERROR: the spool cannot be written")
+            && log.contains("held in memory")
+            && log.contains("full"),
+        "{log}"
+    );
+    assert_eq!(run.try_wait().unwrap(), None, "still running: {log}");
+    // The collector back: the held observation goes first, the spool after it, all while the
+    // disk is still full.
+    c.start_again();
+    let store = c.store().await;
+    for _ in 0..300 {
+        if store.counts().await.unwrap().0 == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.counts().await.unwrap().0, 3, "{}", agent.log());
+    // Room again: the spool is written and emptied, and the agent (--once) ends.
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(exit_of(&mut run, 60), Some(0), "{}", agent.log());
+    assert_eq!(agent.status()["spool"]["observations"], 0);
+    assert_eq!(
+        store.counts().await.unwrap().0,
+        3,
+        "each observation once: {}",
+        agent.log()
+    );
+    drop(disk);
+}

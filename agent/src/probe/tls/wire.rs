@@ -498,7 +498,9 @@ impl FlightReader {
                 | (usize::from(self.handshake[at + 2]) << 8)
                 | usize::from(self.handshake[at + 3]);
             if len > self.limit {
-                return Err(WireError::Malformed("handshake length"));
+                // A message announced over the limit (a 10 MB certificate, say): too large to
+                // read, not malformed (a 24-bit length may say up to 16 MB).
+                return Err(WireError::TooLarge(self.limit));
             }
             if self.handshake.len() < at + 4 + len {
                 break;
