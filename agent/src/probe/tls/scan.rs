@@ -1,8 +1,6 @@
 //! One TLS endpoint, scanned: protocol versions and suites by elimination, groups, server
 //! order, fallback protection, compression, renegotiation, OCSP, ALPN and the certificate.
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Utc};
 use posture_policies::model::{
     DhParams, GroupSupport, ProbeOutcome, ProtocolResult, ProtocolVersion, Service, TlsFacts,
@@ -17,6 +15,9 @@ use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
 use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
 use crate::probe::net::Gate;
 use crate::probe::net::cert::{self, TrustStore};
+
+mod enumerate;
+use enumerate::enumerate;
 
 /// The failure message of an SMTP server that does not offer STARTTLS.
 pub const NO_STARTTLS: &str = "the SMTP server does not offer STARTTLS";
@@ -71,6 +72,15 @@ struct VersionResult {
     accepted: Vec<u32>,
     /// First flights of accepted handshakes.
     flights: Vec<ServerFlight>,
+    /// Whether the server imposes its order, when the enumeration's own hellos told.
+    order: Option<bool>,
+    /// TLS 1.3: the groups the same hellos found, in the order found.
+    groups: Vec<u16>,
+    /// Refused outright with a protocol_version alert: the server has no version at or
+    /// below this one.
+    refused_version: bool,
+    /// Answered with this lower version instead (nothing accepted at this one).
+    lower: Option<u16>,
 }
 
 fn kex_of(id: u16) -> Option<&'static str> {
@@ -115,6 +125,22 @@ struct HelloSpec<'a> {
 }
 
 impl VersionResult {
+    /// Nothing found yet: rejected until a suite is accepted.
+    fn empty(version: ProtocolVersion) -> VersionResult {
+        VersionResult {
+            version,
+            outcome: ProbeOutcome::Rejected,
+            detail: None,
+            code: None,
+            accepted: Vec::new(),
+            flights: Vec::new(),
+            order: None,
+            groups: Vec::new(),
+            refused_version: false,
+            lower: None,
+        }
+    }
+
     /// The accepted suites as two-byte codes (SSLv2 kinds excluded).
     fn suite_codes(&self) -> Vec<u16> {
         self.accepted
@@ -253,7 +279,11 @@ fn build_hello(ep: &Endpoint, spec: &HelloSpec<'_>) -> Vec<u8> {
 enum Attempt {
     Accepted(u16, ServerFlight),
     VersionRejected,
-    NoSuite,
+    /// Answered with a ServerHello of this lower version (the highest the server has below
+    /// the one offered, RFC 5246 Appendix E.1).
+    Lower(u16),
+    /// Refused with this alert, or (`None`) by closing.
+    NoSuite(Option<u8>),
     Error(String, &'static str),
     Unreachable(String, &'static str),
 }
@@ -270,6 +300,8 @@ fn classify(version: ProtocolVersion, result: Result<ServerFlight, Failure>) -> 
                 if negotiated {
                     let suite = h.cipher_suite;
                     Attempt::Accepted(suite, flight)
+                } else if h.version < wire::version_code(version) && h.legacy_version == h.version {
+                    Attempt::Lower(h.version)
                 } else {
                     Attempt::VersionRejected
                 }
@@ -277,7 +309,7 @@ fn classify(version: ProtocolVersion, result: Result<ServerFlight, Failure>) -> 
                 if desc == 70 {
                     Attempt::VersionRejected
                 } else {
-                    Attempt::NoSuite
+                    Attempt::NoSuite(Some(desc))
                 }
             } else {
                 Attempt::Error(
@@ -286,7 +318,7 @@ fn classify(version: ProtocolVersion, result: Result<ServerFlight, Failure>) -> 
                 )
             }
         }
-        Err(Failure::Closed) => Attempt::NoSuite,
+        Err(Failure::Closed) => Attempt::NoSuite(None),
         Err(Failure::Unreachable { reason, code, .. }) => Attempt::Unreachable(reason, code),
         Err(e) => Attempt::Error(e.to_string(), e.code()),
     }
@@ -312,113 +344,64 @@ fn groups_for(version: ProtocolVersion) -> Vec<u16> {
 /// an SRP password are never chosen for a client that has none (the reference scanners, built
 /// on OpenSSL clients, do not offer them either).
 fn offerable(s: &suites::SuiteInfo) -> bool {
-    !matches!(s.suite.kex.as_str(), "PSK" | "KRB5" | "SRP" | "ECCPWD")
+    // TLS_NULL_WITH_NULL_NULL is the state before a handshake and must never be negotiated
+    // (RFC 5246 §A.5): a server that picks it has picked something no client offers.
+    s.suite.id != 0
+        && !matches!(s.suite.kex.as_str(), "PSK" | "KRB5" | "SRP" | "ECCPWD")
         && !matches!(s.suite.auth.as_str(), "PSK" | "KRB5" | "SRP" | "ECCPWD")
 }
 
-/// Enumerate the suites of one version by elimination.
-///
-/// `known` are suites the server accepted in another version: offered first, and when the
-/// server refuses a hello that holds any of them, this version is taken as refused without
-/// offering the rest (servers configure one suite list for all versions), which saves a
-/// connection per remaining chunk.
-async fn enumerate(dialer: &Dialer, version: ProtocolVersion, known: &[u32]) -> VersionResult {
-    let mut pool: Vec<&suites::SuiteInfo> = suites::for_version(version)
-        .into_iter()
-        .filter(|s| offerable(s))
-        .collect();
-    pool.sort_by_key(|s| (!known.contains(&s.suite.id), commonness(s)));
-    let known_here: Vec<u16> = pool
-        .iter()
-        .filter(|s| known.contains(&s.suite.id))
-        .filter_map(|s| u16::try_from(s.suite.id).ok())
-        .collect();
-    let mut remaining: VecDeque<u16> = pool
-        .iter()
-        .filter_map(|s| u16::try_from(s.suite.id).ok())
-        .collect();
-    let mut offered: Vec<u16> = Vec::new();
-    let mut result = VersionResult {
-        version,
-        outcome: ProbeOutcome::Rejected,
-        detail: None,
-        code: None,
-        accepted: Vec::new(),
-        flights: Vec::new(),
-    };
-    let groups = groups_for(version);
-    let until = if version == ProtocolVersion::Tls13 {
-        Until::ServerHello
-    } else {
-        Until::HelloDone
-    };
-    loop {
-        while offered.len() < CHUNK {
-            match remaining.pop_front() {
-                Some(s) => offered.push(s),
-                None => break,
-            }
-        }
-        if offered.is_empty() {
-            break;
-        }
-        let spec = HelloSpec {
-            version,
-            suites: &offered,
-            groups: &groups,
-            key_shares: vec![(29, random32().to_vec())],
-            fallback: false,
-            extra: Vec::new(),
+/// TLS 1.1, TLS 1.0 and SSLv3, highest first, each hello asking only what the answers before
+/// it left open: a server that refuses TLS 1.1's hello with protocol_version has no version
+/// below it, and one that answers it with a lower version has none in between (RFC 5246
+/// Appendix E.1), so a server without legacy versions costs one connection, not three.
+async fn legacy_versions(dialer: &Dialer, known: &[u32]) -> [VersionResult; 3] {
+    const ORDER: [ProtocolVersion; 3] = [
+        ProtocolVersion::Tls11,
+        ProtocolVersion::Tls10,
+        ProtocolVersion::Ssl3,
+    ];
+    let mut out: Vec<VersionResult> = Vec::new();
+    while let Some(&version) = ORDER.get(out.len()) {
+        let r = enumerate(dialer, version, known).await;
+        let rejected = r.outcome == ProbeOutcome::Rejected;
+        // Where the next hello goes, and why the versions skipped are refused.
+        let (next, why) = if rejected && r.refused_version {
+            (
+                ORDER.len(),
+                format!(
+                    "the server refused a {} hello with protocol_version, so it has no version below it",
+                    version.as_str()
+                ),
+            )
+        } else if let (true, Some(code)) = (rejected, r.lower) {
+            let at = ORDER
+                .iter()
+                .position(|v| wire::version_code(*v) == code)
+                .unwrap_or(ORDER.len());
+            (
+                at,
+                format!(
+                    "the server answered a {} hello with a lower version, the highest it has",
+                    version.as_str()
+                ),
+            )
+        } else {
+            (out.len() + 1, String::new())
         };
-        match try_hello(dialer, &spec, until).await {
-            Attempt::Accepted(suite, flight) => {
-                if !offered.contains(&suite) || result.accepted.contains(&u32::from(suite)) {
-                    // A broken server (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3: the client must
-                    // abort): the suite was not offered, so it is not an accepted suite. What
-                    // was accepted before stays; with nothing, the version is an error.
-                    result.detail = Some(format!(
-                        "the server chose suite 0x{suite:04x}, which was not offered"
-                    ));
-                    result.code = Some("protocol");
-                    if result.accepted.is_empty() {
-                        result.outcome = ProbeOutcome::Error;
-                    }
-                    break;
-                }
-                offered.retain(|s| *s != suite);
-                result.accepted.push(u32::from(suite));
-                result.flights.push(flight);
-            }
-            Attempt::VersionRejected => break,
-            Attempt::NoSuite
-                if result.accepted.is_empty() && offered.iter().any(|s| known_here.contains(s)) =>
-            {
-                result.detail = Some("refused suites the server accepts in another version".into());
-                break;
-            }
-            Attempt::NoSuite => offered.clear(),
-            Attempt::Error(e, code) => {
-                if result.accepted.is_empty() {
-                    result.outcome = ProbeOutcome::Error;
-                }
-                result.detail = Some(e);
-                result.code = Some(code);
-                break;
-            }
-            Attempt::Unreachable(e, code) => {
-                if result.accepted.is_empty() {
-                    result.outcome = ProbeOutcome::Untestable;
-                }
-                result.detail = Some(e);
-                result.code = Some(code);
-                break;
-            }
+        out.push(r);
+        while out.len() < next && out.len() < ORDER.len() {
+            let mut skipped = VersionResult::empty(ORDER[out.len()]);
+            skipped.detail = Some(why.clone());
+            out.push(skipped);
         }
     }
-    if !result.accepted.is_empty() {
-        result.outcome = ProbeOutcome::Accepted;
-    }
-    result
+    let mut out = out.into_iter();
+    let mut take = || {
+        out.next()
+            .unwrap_or_else(|| VersionResult::empty(ProtocolVersion::Ssl3))
+    };
+    [take(), take(), take()]
 }
 
 /// SSLv2: one hello offering every kind; the SERVER-HELLO lists what it shares.
@@ -430,14 +413,7 @@ async fn probe_sslv2(dialer: &Dialer) -> VersionResult {
     let mut challenge = [0u8; 16];
     rand::rng().fill_bytes(&mut challenge);
     let hello = wire::sslv2_client_hello(&kinds, challenge);
-    let mut result = VersionResult {
-        version: ProtocolVersion::Ssl2,
-        outcome: ProbeOutcome::Rejected,
-        detail: None,
-        code: None,
-        accepted: Vec::new(),
-        flights: Vec::new(),
-    };
+    let mut result = VersionResult::empty(ProtocolVersion::Ssl2);
     match dialer
         .exchange(
             &hello,
@@ -616,11 +592,7 @@ pub async fn scan(
     if let Some(s) = unreachable(&dialer, &[&v12, &v13, &v2]) {
         return s;
     }
-    let (v3, v10, v11) = tokio::join!(
-        enumerate(&dialer, ProtocolVersion::Ssl3, &v12.accepted),
-        enumerate(&dialer, ProtocolVersion::Tls10, &v12.accepted),
-        enumerate(&dialer, ProtocolVersion::Tls11, &v12.accepted),
-    );
+    let [v11, v10, v3] = legacy_versions(&dialer, &v12.accepted).await;
     let mut results = vec![v2, v3, v10, v11, v12, v13];
 
     if let Some(s) = unreachable(&dialer, &results.iter().collect::<Vec<_>>()) {
@@ -636,7 +608,10 @@ pub async fn scan(
         .iter()
         .filter(|r| r.version != ProtocolVersion::Ssl2)
     {
-        orders.push(server_order(&dialer, r).await);
+        orders.push(match r.order {
+            Some(o) => Some(o),
+            None => server_order(&dialer, r).await,
+        });
     }
     let group_codes = groups(&dialer, &results).await;
     let fallback_scsv = fallback_scsv(&dialer, &results).await;
@@ -713,7 +688,9 @@ fn no_usable_answer(dialer: &Dialer, results: &[VersionResult]) -> Option<TlsSca
 /// older version with an ECDHE suite.
 async fn groups(dialer: &Dialer, results: &[VersionResult]) -> Vec<u16> {
     let tls13 = &results[5];
-    let mut group_codes = if tls13.outcome == ProbeOutcome::Accepted {
+    let mut group_codes = if tls13.outcome == ProbeOutcome::Accepted && !tls13.groups.is_empty() {
+        tls13.groups.clone()
+    } else if tls13.outcome == ProbeOutcome::Accepted {
         groups_tls13(dialer, &tls13.suite_codes()).await
     } else {
         Vec::new()
