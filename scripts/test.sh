@@ -2,16 +2,19 @@
 # The project's one test command: sets up what the tests need on this machine, then runs every
 # check CI runs. Safe to run again; it installs nothing that is already there.
 #
-#   scripts/test.sh            set up, then fmt + clippy + all tests
-#   scripts/test.sh --no-lint  set up, then tests only
+#   scripts/test.sh              set up, then fmt + clippy + all tests
+#   scripts/test.sh --no-lint    set up, then tests only
+#   scripts/test.sh --setup-only set up the lab only (scripts/bench.sh uses it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lint=1
+setup_only=0
 for arg in "$@"; do
   case "$arg" in
     --no-lint) lint=0 ;;
-    *) echo "usage: scripts/test.sh [--no-lint]" >&2; exit 64 ;;
+    --setup-only) setup_only=1 ;;
+    *) echo "usage: scripts/test.sh [--no-lint | --setup-only]" >&2; exit 64 ;;
   esac
 done
 
@@ -118,6 +121,8 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
   fi
 fi
+
+[ "$setup_only" = 1 ] && exit 0
 
 # --- checks -------------------------------------------------------------------------------
 if [ "$lint" = 1 ]; then

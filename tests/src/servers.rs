@@ -675,13 +675,14 @@ impl RustlsServer {
     }
 }
 
-/// A TCP proxy on 127.0.0.1:0 to `upstream` that can be cut, as a network between a collector
-/// and its database can: while cut, connections in flight are dropped and new ones are closed
-/// at once.
+/// A TCP proxy on 127.0.0.1:0 to `upstream` that counts the connections it accepts and can
+/// be cut, as a network between a collector and its database can: while cut, connections in
+/// flight are dropped and new ones are closed at once.
 pub struct TcpProxy {
     /// Where it listens.
     pub addr: SocketAddr,
     up: Arc<std::sync::atomic::AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicU32>,
     links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
     task: JoinHandle<()>,
 }
@@ -692,9 +693,11 @@ impl TcpProxy {
         let (listener, addr) = listen().await;
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (is_up, kept) = (up.clone(), links.clone());
+        let accepted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (is_up, kept, counted) = (up.clone(), links.clone(), accepted.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if !is_up.load(std::sync::atomic::Ordering::SeqCst) {
                     continue; // dropped: closed at once
                 }
@@ -711,9 +714,15 @@ impl TcpProxy {
         TcpProxy {
             addr,
             up,
+            accepted,
             links,
             task,
         }
+    }
+
+    /// Connections accepted so far (counted on this side, not by the client).
+    pub fn connections(&self) -> u32 {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Cut the network: drop every connection, refuse new ones.

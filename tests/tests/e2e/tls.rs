@@ -736,3 +736,73 @@ async fn heartbleed_only_when_opted_in() {
         assert!(!hb.vulnerable, "{addr}: {hb:?}");
     }
 }
+
+/// Issue 16: an OpenSSL server with three TLS 1.2 and three TLS 1.3 suites (its own default:
+/// the client's order; ten groups) is enumerated exactly in at most 20 connections, counted on
+/// the server's side by a proxy (nmap's ssl-enum-ciphers opens about 50; posture opened 31
+/// before the enumeration was reworked). The server's order, when it imposes one, costs at
+/// most one more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_and_three_suites_in_twenty_connections() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec {
+        key: LeafKey::Rsa(2048),
+        ..LeafSpec::valid(&[NAME])
+    });
+    for (order, extra, most) in [("client", None, 20), ("server", Some("-serverpref"), 21)] {
+        let mut args = vec![
+            "-min_protocol",
+            "TLSv1.2",
+            "-cipher",
+            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305",
+            "-ciphersuites",
+            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+        ];
+        args.extend(extra);
+        let server = OpensslServer::new(&leaf, &args).start().await;
+        let proxy = posture_lab::servers::TcpProxy::start(server.addr).await;
+        let j = scan_and_judge(proxy.addr, NAME, Service::Https, trust(&pki)).await;
+        let mut t12 = j.suites(V::Tls12);
+        t12.sort();
+        assert_eq!(
+            t12,
+            [
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+            ],
+            "{order}"
+        );
+        let mut t13 = j.suites(V::Tls13);
+        t13.sort();
+        assert_eq!(
+            t13,
+            [
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256"
+            ],
+            "{order}"
+        );
+        assert_eq!(j.accepted_versions(), vec![V::Tls12, V::Tls13], "{order}");
+        // OpenSSL 3's default groups: x25519, P-256, x448, P-521, P-384 and five FFDHE.
+        assert_eq!(
+            j.scan.facts.groups.len(),
+            10,
+            "{order}: {:?}",
+            j.scan.facts.groups
+        );
+        let counted = proxy.connections();
+        eprintln!("{order} order: {counted} connections");
+        assert!(counted <= most, "{order} order: {counted} connections");
+        assert_eq!(
+            counted, j.scan.connections,
+            "the agent's own count is the server's"
+        );
+        for p in &j.scan.facts.protocols {
+            if matches!(p.version, V::Tls12 | V::Tls13) {
+                assert_eq!(p.server_order, Some(order == "server"), "{order}: {p:?}");
+            }
+        }
+    }
+}

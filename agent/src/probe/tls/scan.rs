@@ -81,6 +81,8 @@ struct VersionResult {
     refused_version: bool,
     /// Answered with this lower version instead (nothing accepted at this one).
     lower: Option<u16>,
+    /// Enumerated in chunks: the server did not answer a hello with every suite.
+    chunked: bool,
 }
 
 fn kex_of(id: u16) -> Option<&'static str> {
@@ -138,6 +140,7 @@ impl VersionResult {
             groups: Vec::new(),
             refused_version: false,
             lower: None,
+            chunked: false,
         }
     }
 
@@ -355,7 +358,7 @@ fn offerable(s: &suites::SuiteInfo) -> bool {
 /// it left open: a server that refuses TLS 1.1's hello with protocol_version has no version
 /// below it, and one that answers it with a lower version has none in between (RFC 5246
 /// Appendix E.1), so a server without legacy versions costs one connection, not three.
-async fn legacy_versions(dialer: &Dialer, known: &[u32]) -> [VersionResult; 3] {
+async fn legacy_versions(dialer: &Dialer, known: &[u32], chunks: bool) -> [VersionResult; 3] {
     const ORDER: [ProtocolVersion; 3] = [
         ProtocolVersion::Tls11,
         ProtocolVersion::Tls10,
@@ -363,7 +366,7 @@ async fn legacy_versions(dialer: &Dialer, known: &[u32]) -> [VersionResult; 3] {
     ];
     let mut out: Vec<VersionResult> = Vec::new();
     while let Some(&version) = ORDER.get(out.len()) {
-        let r = enumerate(dialer, version, known).await;
+        let r = enumerate(dialer, version, known, chunks).await;
         let rejected = r.outcome == ProbeOutcome::Rejected;
         // Where the next hello goes, and why the versions skipped are refused.
         let (next, why) = if rejected && r.refused_version {
@@ -583,8 +586,8 @@ pub async fn scan(
     let alpn_for_capture: &[&str] = if https { &["http/1.1"] } else { &[] };
     let (v2, v12, v13, captured) = tokio::join!(
         probe_sslv2(&dialer),
-        enumerate(&dialer, ProtocolVersion::Tls12, &[]),
-        enumerate(&dialer, ProtocolVersion::Tls13, &[]),
+        enumerate(&dialer, ProtocolVersion::Tls12, &[], true),
+        enumerate(&dialer, ProtocolVersion::Tls13, &[], true),
         capture::capture(&dialer, alpn_for_capture),
     );
     // Nothing reachable in the first wave (a closed or filtered port): do not knock three more
@@ -592,7 +595,10 @@ pub async fn scan(
     if let Some(s) = unreachable(&dialer, &[&v12, &v13, &v2]) {
         return s;
     }
-    let [v11, v10, v3] = legacy_versions(&dialer, &v12.accepted).await;
+    // A server that answered TLS 1.2's hello of every suite takes a long hello: a legacy
+    // hello it closes on is a refusal, not one too long to read.
+    let chunks = v12.outcome != ProbeOutcome::Accepted || v12.chunked;
+    let [v11, v10, v3] = legacy_versions(&dialer, &v12.accepted, chunks).await;
     let mut results = vec![v2, v3, v10, v11, v12, v13];
 
     if let Some(s) = unreachable(&dialer, &results.iter().collect::<Vec<_>>()) {

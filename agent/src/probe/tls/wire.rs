@@ -195,7 +195,8 @@ impl ClientHello {
         // bytes; RFC 7685 padding moves it out of that range.
         let unpadded = 4 + b.len() + 2 + exts.len();
         if (256..512).contains(&unpadded) && !self.extensions.is_empty() {
-            let pad = 512 - unpadded - 4;
+            // The extension's own 4 bytes count: from 508 bytes on, an empty one is enough.
+            let pad = (512 - 4usize).saturating_sub(unpadded);
             put_u16(&mut exts, ext::PADDING);
             put_u16(&mut exts, u16::try_from(pad).unwrap_or(0));
             exts.resize(exts.len() + pad, 0);
@@ -726,6 +727,25 @@ mod tests {
             cipher_suites: vec![0xc02f, 0x009c],
             compression_methods: vec![0],
             extensions: vec![(ext::SERVER_NAME, body::server_name("a.test"))],
+        }
+    }
+
+    /// Every hello length a suite count can make is padded out of 256-511 bytes, and none
+    /// panics (from 508 bytes on the padding's own header used to underflow its length).
+    #[test]
+    fn every_hello_length_is_padded_out_of_the_dropped_range() {
+        for n in 1..400u16 {
+            let mut h = hello();
+            h.cipher_suites = (0..n).collect();
+            let msg = h.handshake_message();
+            assert!(
+                !(256..512).contains(&msg.len()),
+                "{n} suites: {} bytes",
+                msg.len()
+            );
+            let bytes = h.to_bytes();
+            let (rest, _) = tls_parser::parse_tls_plaintext(&bytes).unwrap();
+            assert!(rest.is_empty(), "{n} suites");
         }
     }
 

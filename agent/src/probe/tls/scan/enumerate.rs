@@ -85,11 +85,13 @@ fn order_from_picks(picks: &[Pick], accepted: &[u16]) -> Option<bool> {
 
 /// Enumerate one version. `known` are suites the server accepted in another version: when it
 /// refuses a hello holding any of them, the version is taken as refused (servers configure
-/// one suite list for all versions).
+/// one suite list for all versions). `chunks`: a first hello closed or broken is asked again
+/// in chunks (else it is a refusal: the server has shown it reads long hellos).
 pub(super) async fn enumerate(
     dialer: &Dialer,
     version: ProtocolVersion,
     known: &[u32],
+    chunks: bool,
 ) -> VersionResult {
     let mut pool: Vec<&suites::SuiteInfo> = suites::for_version(version)
         .into_iter()
@@ -255,7 +257,7 @@ pub(super) async fn enumerate(
             // The first hello, with every suite, went unanswered or broke the peer: perhaps it
             // is too long for this server; ask again in chunks.
             Attempt::NoSuite(None) | Attempt::Error(..)
-                if hellos == 1 && !tls13 && pool.len() > CHUNK =>
+                if chunks && hellos == 1 && !tls13 && pool.len() > CHUNK =>
             {
                 return enumerate_chunked(dialer, version, known).await;
             }
@@ -384,6 +386,7 @@ async fn enumerate_chunked(
     if !r.accepted.is_empty() {
         r.outcome = ProbeOutcome::Accepted;
     }
+    r.chunked = true;
     r
 }
 

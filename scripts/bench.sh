@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The benchmarks of issue 16, side by side on this machine, and BENCHMARKS.md regenerated from
+# them: posture's TLS scan next to sslyze, sslscan, nmap's ssl-enum-ciphers and testssl.sh on
+# the lab's TLS configurations (scripts/lib/bench_tls.py), and the collector's ingestion and
+# scores latency (scripts/bench-collector.sh). Loopback only. Needs root (as scripts/test.sh:
+# it installs what is missing, and the STARTTLS server listens on 127.0.0.2:25).
+#
+#   scripts/bench.sh [--runs N] [--only CONFIG,...] [--tools TOOL,...] [--no-collector]
+#
+# testssl.sh takes about a minute per run: `--runs 5` over nine configurations is most of an
+# hour. BENCHMARKS.md is rewritten only by a full run (no --only / --tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=5 only="" tools="" collector=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift ;;
+    --only) only=$2; shift ;;
+    --tools) tools=$2; shift ;;
+    --no-collector) collector=0 ;;
+    *) sed -n '2,12p' "$0" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+scripts/test.sh --setup-only
+need=()
+command -v nmap >/dev/null 2>&1 || need+=(nmap)
+command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+cargo build --quiet --release --locked -p posture-agent
+venvs="${POSTURE_VENVS:-/opt/posture-venvs}"
+raw=target/bench/tls.json
+mkdir -p target/bench
+tables=$(python3 scripts/lib/bench_tls.py --agent target/release/posture-agent \
+  --sslyze "$venvs/sslyze/bin/sslyze" --openssl111 target/lab/openssl-1.1.1w/apps/openssl \
+  --aiosmtpd-python "$venvs/aiosmtpd/bin/python" --runs "$runs" --only "$only" --tools "$tools" \
+  --raw "$raw")
+echo "$tables"
+
+collector_figures=""
+if [ "$collector" = 1 ]; then
+  collector_figures=$(scripts/bench-collector.sh 10000 2>&1 | tail -n +1)
+  echo "$collector_figures"
+fi
+
+if [ -z "$only$tools" ]; then
+  versions=$(printf '%s; ' "posture-agent $(target/release/posture-agent --version | awk '{print $2}')" \
+    "sslyze $("$venvs/sslyze/bin/sslyze" --help 2>/dev/null | grep -o 'sslyze version [0-9.]*' | awk '{print $3}')" \
+    "$(sslscan --version 2>/dev/null | grep -o 'sslscan version [0-9.a-z-]*' | head -n1 | sed 's/ version//')" \
+    "$(nmap --version | head -n1 | sed 's/ version//; s/ (.*//')" \
+    "testssl.sh $(testssl --version 2>/dev/null | grep -o 'testssl.sh[^0-9]*[0-9][0-9.a-z-]*' | head -n1 | grep -o '[0-9][0-9.a-z-]*$')")
+  python3 scripts/lib/write_benchmarks.py --tls "$raw" --runs "$runs" --versions "$versions" \
+    --machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")" \
+    --collector "$collector_figures" > BENCHMARKS.md
+  echo "BENCHMARKS.md written"
+fi
