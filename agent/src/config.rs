@@ -109,6 +109,7 @@ struct RawScan {
     budget: Option<f64>,
     per_host: Option<usize>,
     max_connections: Option<usize>,
+    domains_at_once: Option<usize>,
     policies: Option<PathBuf>,
     #[serde(default)]
     internal_networks: Vec<String>,
@@ -171,6 +172,8 @@ pub struct Config {
     pub per_host: Option<usize>,
     /// Connections open at once in all (at least 1).
     pub max_connections: Option<usize>,
+    /// Domains scanned at once (at least 1), each within the connection limits.
+    pub domains_at_once: Option<usize>,
     /// A directory of standard files to use instead of the built-in ones.
     pub policies: Option<PathBuf>,
     /// More internal ranges that a scanned site's redirects, MTA-STS host and CNAMEs must not
@@ -346,6 +349,7 @@ impl Config {
             budget: c.seconds("scan.budget", raw.scan.budget)?,
             per_host: c.at_least_one("scan.per_host", raw.scan.per_host)?,
             max_connections: c.at_least_one("scan.max_connections", raw.scan.max_connections)?,
+            domains_at_once: c.at_least_one("scan.domains_at_once", raw.scan.domains_at_once)?,
             policies: c.policies(raw.scan.policies.as_deref())?,
             internal_networks: c.internal_networks(&raw.scan.internal_networks)?,
             resolvers: c.resolvers(&raw.dns.resolvers)?,

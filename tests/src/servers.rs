@@ -66,12 +66,22 @@ impl Running {
 
 /// A TCP listener on 127.0.0.1 port 0, and the address it got.
 pub async fn listen() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    listen_at(([127, 0, 0, 1], 0).into()).await
+}
+
+/// A TCP listener on `addr` (another loopback address, port 443 or 25 as root), and the
+/// address it got.
+pub async fn listen_at(addr: SocketAddr) -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind(addr)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     (listener, addr)
 }
+
+/// Connections accepted by the lab's web and SMTP servers in this process, all together (the
+/// national sweep counts connections on the servers' side with it).
+pub static ACCEPTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A loopback port that was free a moment ago (for servers that cannot bind port 0).
 pub fn free_port() -> u16 {
@@ -603,9 +613,18 @@ fn legacy_answer(config: &LegacyTls, hello_record: &[u8]) -> Vec<u8> {
 /// An SMTP server on 127.0.0.1:0 that offers STARTTLS (or not) and, after it, speaks TLS with
 /// rustls using `config`.
 pub async fn smtp_server(config: Option<Arc<rustls::ServerConfig>>) -> Running {
-    let (listener, addr) = listen().await;
+    smtp_server_at(([127, 0, 0, 1], 0).into(), config).await
+}
+
+/// [`smtp_server`] on `addr`.
+pub async fn smtp_server_at(
+    addr: SocketAddr,
+    config: Option<Arc<rustls::ServerConfig>>,
+) -> Running {
+    let (listener, addr) = listen_at(addr).await;
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let config = config.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(tcp);

@@ -88,6 +88,15 @@ pub type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
 
 /// Serve HTTP (or HTTPS with `leaf`) on 127.0.0.1:0 with `handler`.
 pub async fn serve(leaf: Option<&Leaf>, handler: Handler) -> Running {
+    serve_at(([127, 0, 0, 1], 0).into(), leaf, handler).await
+}
+
+/// [`serve`] on `addr`.
+pub async fn serve_at(
+    addr: std::net::SocketAddr,
+    leaf: Option<&Leaf>,
+    handler: Handler,
+) -> Running {
     let acceptor = leaf.map(|leaf| {
         let mut chain = vec![CertificateDer::from(leaf.cert_der.clone())];
         chain.extend(
@@ -107,9 +116,10 @@ pub async fn serve(leaf: Option<&Leaf>, handler: Handler) -> Running {
         .unwrap_or_else(|e| panic!("{e}"));
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     });
-    let (listener, addr) = crate::servers::listen().await;
+    let (listener, addr) = crate::servers::listen_at(addr).await;
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            crate::servers::ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let handler = handler.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {

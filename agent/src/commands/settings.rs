@@ -42,6 +42,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Connections open at once across the whole run.
     pub max_connections: usize,
+    /// Domains scanned at once.
+    pub domains_at_once: usize,
     /// The time a whole domain scan may take.
     pub domain_budget: Duration,
     /// Recursive resolvers (empty: the system's).
@@ -123,6 +125,9 @@ impl Settings {
             },
             limits,
             max_connections,
+            domains_at_once: config
+                .domains_at_once
+                .unwrap_or(crate::runner::DEFAULT_DOMAINS_AT_ONCE),
             resolvers: either(&args.resolver, &config.resolvers),
             trust_anchors: match &args.trust_anchor {
                 Some(path) => Some(read_and_parse(path, |b| {
@@ -180,6 +185,8 @@ impl Settings {
         Ok(RunOptions {
             progress: None,
             domain_budget: self.domain_budget,
+            domains_at_once: self.domains_at_once,
+            keep: true,
             tls: crate::probe::tls::scan::TlsOptions {
                 limits: self.limits,
                 trust: self.trust.clone(),

@@ -55,8 +55,8 @@ async fn registration(
 }
 
 /// [`scan_domains`], or with `full` false the web checks alone (no mail, no TLS scans).
-/// Domains are scanned one after another, each in its own task, so that a probe that panics
-/// leaves its domain in the output as `error` instead of ending the run. Dropping the returned
+/// Domains are scanned a few at a time (`domains_at_once`), each in its own task, so that a
+/// probe that panics leaves its domain in the output as `error` instead of ending the run. Dropping the returned
 /// future (a cancelled run) aborts the domain's task with it.
 async fn scan_domains_with(
     domains: &[String],
@@ -72,20 +72,33 @@ async fn scan_domains_with(
         dns: dns.as_ref().ok().cloned(),
         ..options.gated()
     });
-    let mut out = Vec::new();
-    for domain in domains {
-        // A JoinSet aborts its task when dropped; a JoinHandle would leave it running.
-        let mut task = tokio::task::JoinSet::new();
-        task.spawn(scan_domain(
-            domain.clone(),
-            options.clone(),
-            dns.clone(),
-            full,
-        ));
-        match task.join_next().await {
-            None => {}
-            Some(Ok(observations)) => out.extend(observations),
-            Some(Err(e)) => {
+    // Up to `domains_at_once` domains at a time, each in its own task (a JoinSet aborts its
+    // tasks when dropped); results kept in the plan's order unless the caller only streams
+    // them (`keep` false: a sweep of thousands of domains holds none of them here).
+    let mut slots: Vec<Vec<Observation>> = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
+    let mut index = std::collections::HashMap::new();
+    let at_once = options.domains_at_once.max(1);
+    let mut next = 0usize;
+    while next < domains.len() || !running.is_empty() {
+        while next < domains.len() && running.len() < at_once {
+            let handle = running.spawn(scan_domain(
+                domains[next].clone(),
+                options.clone(),
+                dns.clone(),
+                full,
+            ));
+            index.insert(handle.id(), next);
+            next += 1;
+        }
+        let Some(done) = running.join_next_with_id().await else {
+            break;
+        };
+        let (at, observations) = match done {
+            Ok((id, observations)) => (index.remove(&id).unwrap_or(0), observations),
+            Err(e) => {
+                let at = index.remove(&e.id()).unwrap_or(0);
+                let domain = &domains[at];
                 let message = format!("the scan of {domain} failed: {}", panic_message(e));
                 let observation = not_scanned(
                     domain,
@@ -96,11 +109,17 @@ async fn scan_domains_with(
                     Some("panic"),
                 );
                 Progress::report(options.progress.as_ref(), &observation);
-                out.push(observation);
+                (at, vec![observation])
             }
+        };
+        if options.keep {
+            if slots.len() <= at {
+                slots.resize_with(at + 1, Vec::new);
+            }
+            slots[at] = observations;
         }
     }
-    out
+    slots.into_iter().flatten().collect()
 }
 
 /// The observation of a domain that could not be scanned at all: every probe that was asked

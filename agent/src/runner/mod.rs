@@ -98,6 +98,11 @@ pub struct RunOptions {
     /// The time a whole domain scan may take (web, DNS, mail, registration and the TLS of its
     /// endpoints).
     pub domain_budget: std::time::Duration,
+    /// Domains scanned at once (each within the connection gate's limits).
+    pub domains_at_once: usize,
+    /// Keep every observation for [`Run::finish`]; a service that only streams them (through
+    /// [`Run::next`]) does not, so a sweep of thousands of domains holds none in memory.
+    pub keep: bool,
 }
 
 impl RunOptions {
@@ -145,12 +150,17 @@ impl Default for RunOptions {
                 .collect(),
             progress: None,
             domain_budget: DEFAULT_DOMAIN_BUDGET,
+            domains_at_once: DEFAULT_DOMAINS_AT_ONCE,
+            keep: true,
         }
     }
 }
 
 /// Connections open at once across a run unless `--max-connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+
+/// Domains scanned at once unless `scan.domains_at_once` says otherwise.
+pub const DEFAULT_DOMAINS_AT_ONCE: usize = 8;
 
 /// A domain scan's budget unless `--budget` says otherwise.
 pub const DEFAULT_DOMAIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);

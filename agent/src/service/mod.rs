@@ -32,6 +32,9 @@ use held::Held;
 use spool::{Spool, Spooled};
 use uplink::{Beat, Uplink, UplinkError, say};
 
+/// Observations judged locally at a time during a round.
+const JUDGE_BATCH: usize = 256;
+
 /// How long SIGTERM waits for the upload in flight.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -397,12 +400,16 @@ impl Service {
             group.name
         ));
         let mut options = options;
+        // Each observation is streamed to the spool; the runner keeps none (a round of
+        // thousands of domains stays small).
+        options.keep = false;
         if !group.roles.is_empty() {
             options.roles.clone_from(&group.roles);
         }
         let mut run = crate::runner::start(group.plan.clone(), options, stop.child_token());
         let mut spooled = 0;
         let mut made = Vec::new();
+        let mut judged = (0, 0);
         while let Some(mut o) = run.next().await {
             let id = o
                 .scan
@@ -416,7 +423,14 @@ impl Service {
             self.metrics.scanned(&o);
             self.work.notify_one();
             made.push(o);
+            // Judged here in batches, so a big round does not hold every observation.
+            if made.len() >= JUDGE_BATCH {
+                let (f, failing) = self.judge_locally(std::mem::take(&mut made));
+                judged = (judged.0 + f, judged.1 + failing);
+            }
         }
+        let (f, failing) = self.judge_locally(made);
+        let judged = (judged.0 + f, judged.1 + failing);
         let _ = run.finish().await;
         let interval = chrono::Duration::from_std(group.interval).unwrap_or_default();
         // A group scanned more often than the fleet's jitter starts within a quarter of its
@@ -436,9 +450,11 @@ impl Service {
         ]);
         self.metrics.round();
         say(&format!(
-            "round finished ({}): {spooled} observation(s) spooled; {}",
+            "round finished ({}): {spooled} observation(s) spooled; judged here with policy set {}: {} finding(s), {} failing",
             group.name,
-            self.judge_locally(made)
+            self.local_policy().set.digest(),
+            judged.0,
+            judged.1
         ));
         Ok(())
     }
@@ -636,8 +652,15 @@ impl Service {
             .clone()
     }
 
-    /// Judge a round's observations with the local policy set: what the collector will find.
-    fn judge_locally(&self, observations: Vec<posture_policies::model::Observation>) -> String {
+    /// Judge a round's observations with the local policy set (what the collector will find):
+    /// (findings, failing).
+    fn judge_locally(
+        &self,
+        observations: Vec<posture_policies::model::Observation>,
+    ) -> (usize, usize) {
+        if observations.is_empty() {
+            return (0, 0);
+        }
         let policy = self.local_policy();
         let set = posture_policies::model::ObservationSet {
             schema: posture_policies::model::Schema,
@@ -650,11 +673,7 @@ impl Service {
             .filter(|f| f.status == posture_policies::model::Status::Fail)
             .count();
         self.metrics.judged(findings.len(), failing);
-        format!(
-            "judged here with policy set {}: {} finding(s), {failing} failing",
-            policy.set.digest(),
-            findings.len()
-        )
+        (findings.len(), failing)
     }
 
     fn beat(&self) -> Result<Beat> {

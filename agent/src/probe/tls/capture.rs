@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::conn::{Dialer, Failure};
+use super::conn::{Connection, Dialer, Failure};
 use crate::probe::net::cert::{recording_config, server_name};
 
 /// What the rustls handshake recorded.
@@ -21,9 +21,18 @@ pub struct Captured {
 
 /// Handshake with rustls (TLS 1.2 or 1.3) and record the chain and any OCSP staple.
 pub async fn capture(dialer: &Dialer, alpn: &[&str]) -> Result<Captured, Failure> {
+    let conn = dialer.connect().await?;
+    capture_on(conn, dialer, alpn).await
+}
+
+/// [`capture`] on a connection already open (an SMTP server's, after STARTTLS).
+pub async fn capture_on(
+    conn: Connection,
+    dialer: &Dialer,
+    alpn: &[&str],
+) -> Result<Captured, Failure> {
     let (config, seen_slot) = recording_config(alpn).map_err(Failure::Smtp)?;
     let name = server_name(dialer.endpoint().server_name());
-    let conn = dialer.connect().await?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let wait = std::time::Duration::from_secs(10).min(conn.left());
     let outcome = tokio::time::timeout(wait, connector.connect(name, conn.stream)).await;

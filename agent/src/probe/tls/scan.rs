@@ -9,7 +9,7 @@ use posture_policies::model::{
 use rand::RngCore;
 
 use super::capture::{self, Captured};
-use super::conn::{Dialer, Endpoint, Failure, Limits};
+use super::conn::{Connection, Dialer, Endpoint, Failure, Limits};
 use super::groups;
 use super::suites::{self, EMPTY_RENEGOTIATION_INFO_SCSV, FALLBACK_SCSV};
 use super::wire::{self, ClientHello, FlightReader, KeyExchange, ServerFlight, Until, body, ext};
@@ -369,11 +369,14 @@ async fn legacy_versions(dialer: &Dialer, known: &[u32], chunks: bool) -> [Versi
         let r = enumerate(dialer, version, known, chunks).await;
         let rejected = r.outcome == ProbeOutcome::Rejected;
         // Where the next hello goes, and why the versions skipped are refused.
-        let (next, why) = if rejected && r.refused_version {
+        // A hello of this version offers every suite of the versions below it too: a server
+        // that refuses it outright (protocol_version; or any refusal, from a server that has
+        // shown it reads such long hellos) has nothing below it to negotiate down to.
+        let (next, why) = if rejected && r.lower.is_none() && (r.refused_version || !chunks) {
             (
                 ORDER.len(),
                 format!(
-                    "the server refused a {} hello with protocol_version, so it has no version below it",
+                    "the server refused a {} hello offering every suite, so it has no version below it",
                     version.as_str()
                 ),
             )
@@ -575,12 +578,16 @@ pub async fn scan(
 ) -> TlsScan {
     let dialer = Dialer::new(endpoint, options.limits, gate);
 
-    // SMTP: check STARTTLS once before anything else, so a server without it costs one connection.
-    if dialer.endpoint().service == Service::SmtpStarttls
-        && let Some(failed) = starttls_refused(&dialer).await
-    {
-        return failed;
-    }
+    // SMTP: STARTTLS first, so a server without it costs one connection; the connection it
+    // opens is the one the certificate is captured on.
+    let opened = if dialer.endpoint().service == Service::SmtpStarttls {
+        match starttls(&dialer).await {
+            Ok(conn) => Some(conn),
+            Err(failed) => return *failed,
+        }
+    } else {
+        None
+    };
 
     let https = dialer.endpoint().service == Service::Https;
     let alpn_for_capture: &[&str] = if https { &["http/1.1"] } else { &[] };
@@ -588,7 +595,12 @@ pub async fn scan(
         probe_sslv2(&dialer),
         enumerate(&dialer, ProtocolVersion::Tls12, &[], true),
         enumerate(&dialer, ProtocolVersion::Tls13, &[], true),
-        capture::capture(&dialer, alpn_for_capture),
+        async {
+            match opened {
+                Some(conn) => capture::capture_on(conn, &dialer, alpn_for_capture).await,
+                None => capture::capture(&dialer, alpn_for_capture).await,
+            }
+        },
     );
     // Nothing reachable in the first wave (a closed or filtered port): do not knock three more
     // times.
@@ -645,10 +657,11 @@ pub async fn scan(
     }
 }
 
-/// An SMTP server's STARTTLS, asked once: the scan's end when it is refused or unreachable.
-async fn starttls_refused(dialer: &Dialer) -> Option<TlsScan> {
+/// An SMTP server's STARTTLS, asked once: the connection, or the scan's end when it is
+/// refused or unreachable.
+async fn starttls(dialer: &Dialer) -> Result<Connection, Box<TlsScan>> {
     let (status, message, code) = match dialer.connect().await {
-        Ok(_) => return None,
+        Ok(conn) => return Ok(conn),
         Err(Failure::NoStarttls) => (
             posture_policies::model::Status::Untestable,
             NO_STARTTLS.to_owned(),
@@ -663,7 +676,7 @@ async fn starttls_refused(dialer: &Dialer) -> Option<TlsScan> {
             e.code(),
         ),
     };
-    Some(fail(dialer, status, &message, code))
+    Err(Box::new(fail(dialer, status, &message, code)))
 }
 
 /// A peer that gave no usable answer to any TLS hello (a TLS server may answer an SSLv2 hello
