@@ -5,19 +5,22 @@
 # scores latency (scripts/bench-collector.sh). Loopback only. Needs root (as scripts/test.sh:
 # it installs what is missing, and the STARTTLS server listens on 127.0.0.2:25).
 #
-#   scripts/bench.sh [--runs N] [--only CONFIG,...] [--tools TOOL,...] [--no-collector]
+#   scripts/bench.sh [--runs N] [--only CONFIG,...] [--tools TOOL,...] [--no-collector] [--no-sweep]
+#
+# The national sweep (tests/src/bin/posture-sweep.rs, 10,000 domains) takes about five minutes.
 #
 # testssl.sh takes about a minute per run: `--runs 5` over nine configurations is most of an
 # hour. BENCHMARKS.md is rewritten only by a full run (no --only / --tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=5 only="" tools="" collector=1
+runs=5 only="" tools="" collector=1 sweep=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift ;;
     --only) only=$2; shift ;;
     --tools) tools=$2; shift ;;
     --no-collector) collector=0 ;;
+    --no-sweep) sweep=0 ;;
     *) sed -n '2,12p' "$0" >&2; exit 64 ;;
   esac
   shift
@@ -46,6 +49,13 @@ if [ "$collector" = 1 ]; then
   echo "$collector_figures"
 fi
 
+sweep_figures=""
+if [ "$sweep" = 1 ]; then
+  cargo build --quiet --release --locked -p posture-lab --bin posture-sweep
+  sweep_figures=$(target/release/posture-sweep --domains 10000 --addresses 16 --ceiling-seconds 10 2>&1)
+  echo "$sweep_figures"
+fi
+
 if [ -z "$only$tools" ]; then
   versions=$(printf '%s; ' "posture-agent $(target/release/posture-agent --version | awk '{print $2}')" \
     "sslyze $("$venvs/sslyze/bin/sslyze" --help 2>/dev/null | grep -o 'sslyze version [0-9.]*' | awk '{print $3}')" \
@@ -54,6 +64,6 @@ if [ -z "$only$tools" ]; then
     "testssl.sh $(testssl --version 2>/dev/null | grep -o 'testssl.sh[^0-9]*[0-9][0-9.a-z-]*' | head -n1 | grep -o '[0-9][0-9.a-z-]*$')")
   python3 scripts/lib/write_benchmarks.py --tls "$raw" --runs "$runs" --versions "$versions" \
     --machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")" \
-    --collector "$collector_figures" > BENCHMARKS.md
+    --collector "$collector_figures" --sweep "$sweep_figures" > BENCHMARKS.md
   echo "BENCHMARKS.md written"
 fi
