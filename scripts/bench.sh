@@ -43,6 +43,15 @@ tables=$(python3 scripts/lib/bench_tls.py --agent target/release/posture-agent \
   --raw "$raw")
 echo "$tables"
 
+domains=target/bench/domains.json
+if [ -z "$only$tools" ]; then
+  cargo build --quiet --release --locked -p posture-lab --bin posture-demo
+  python3 scripts/lib/bench_domains.py --demo target/release/posture-demo \
+    --agent target/release/posture-agent --sslyze "$venvs/sslyze/bin/sslyze" \
+    --checkdmarc "$venvs/checkdmarc/bin/checkdmarc" \
+    --openssl111 target/lab/openssl-1.1.1w/apps/openssl --runs "$runs" --raw "$domains"
+fi
+
 collector_figures=""
 if [ "$collector" = 1 ]; then
   collector_figures=$(scripts/bench-collector.sh 10000 2>&1 | tail -n +1)
@@ -62,7 +71,7 @@ if [ -z "$only$tools" ]; then
     "$(sslscan --version 2>/dev/null | grep -o 'sslscan version [0-9.a-z-]*' | head -n1 | sed 's/ version//')" \
     "$(nmap --version | head -n1 | sed 's/ version//; s/ (.*//')" \
     "testssl.sh $(testssl --version 2>/dev/null | grep -o 'testssl.sh[^0-9]*[0-9][0-9.a-z-]*' | head -n1 | grep -o '[0-9][0-9.a-z-]*$')")
-  python3 scripts/lib/write_benchmarks.py --tls "$raw" --runs "$runs" --versions "$versions" \
+  python3 scripts/lib/write_benchmarks.py --tls "$raw" --domains "$domains" --runs "$runs" --versions "$versions" \
     --machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")" \
     --collector "$collector_figures" --sweep "$sweep_figures" > BENCHMARKS.md
   echo "BENCHMARKS.md written"

@@ -41,6 +41,10 @@ _mta-sts IN TXT "v=STSv1; id=20261125"
 _smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls-rua@mailcheck.service.ncsc.gov.uk"
 "#;
 
+/// Every zone the demo's nameserver serves (the domain benchmark serves them to checkdmarc
+/// too, on port 53).
+pub const ZONES: [&str; 5] = [WELL_RUN, NEGLECTED, REPORTS, REVERSE, REVERSE6];
+
 /// A neglected domain: one nameserver that hands out the zone, no CAA, SPF that does not end
 /// in -all, DMARC p=none, an MX without STARTTLS, a `www` CNAME to a name that is gone, and a
 /// website over plain HTTP only.

@@ -26,6 +26,16 @@ pub async fn serve_with(zones: &[&str], allow_axfr: bool) -> Running {
     start(catalog(zones, allow_axfr), udp, tcp)
 }
 
+/// [`serve`], and a count of the requests this server alone has been sent.
+pub async fn serve_counted(zones: &[&str]) -> (Running, Arc<std::sync::atomic::AtomicU64>) {
+    let (udp, tcp) = bind_udp_and_tcp().await;
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    (
+        start_counted(catalog(zones, false), udp, tcp, count.clone()),
+        count,
+    )
+}
+
 /// Serve `zones` on a given loopback address and port: another "host" at the same port as a
 /// first server, or port 53 (as root) for tools that cannot be given a port.
 pub async fn serve_on(addr: SocketAddr, zones: &[&str], allow_axfr: bool) -> Running {
@@ -174,9 +184,52 @@ pub async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
     }
 }
 
+/// DNS requests the lab's nameservers in this process have been sent, all together (the
+/// domain benchmark counts a tool's queries with it).
+pub static QUERIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A catalog that counts the requests it answers (in [`QUERIES`] and its own count).
+struct Counting(Catalog, Arc<std::sync::atomic::AtomicU64>);
+
+#[async_trait::async_trait]
+impl hickory_server::server::RequestHandler for Counting {
+    async fn handle_request<
+        R: hickory_server::server::ResponseHandler,
+        T: hickory_server::net::runtime::Time,
+    >(
+        &self,
+        request: &hickory_server::server::Request,
+        response_handle: R,
+    ) -> hickory_server::server::ResponseInfo {
+        QUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if std::env::var_os("POSTURE_LAB_DNS_LOG").is_some() {
+            if let Ok(info) = request.request_info() {
+                eprintln!(
+                    "dns-query {} {}",
+                    info.query.name(),
+                    info.query.query_type()
+                );
+            }
+        }
+        self.0
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
+
 fn start(catalog: Catalog, udp: UdpSocket, tcp: TcpListener) -> Running {
+    start_counted(catalog, udp, tcp, Arc::default())
+}
+
+fn start_counted(
+    catalog: Catalog,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    count: Arc<std::sync::atomic::AtomicU64>,
+) -> Running {
     let addr: SocketAddr = udp.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let mut server = Server::new(catalog);
+    let mut server = Server::new(Counting(catalog, count));
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
     let task = tokio::spawn(async move {

@@ -240,6 +240,17 @@ impl Dns {
             if !matches!(self.raw(&name, kind).await, Ok(Answer::Records(r)) if !r.is_empty()) {
                 continue;
             }
+            // In a zone that publishes no DNSKEY every answer is insecure (the rule below);
+            // proving each one again would walk the chain of trust once per RRset (hundreds
+            // of NS and DS requests a domain), to the same result.
+            if facts.status == DnssecStatus::Insecure {
+                facts.answers.push(posture_policies::model::AnswerProof {
+                    name,
+                    kind: kind.to_string(),
+                    status: DnssecStatus::Insecure,
+                });
+                continue;
+            }
             if let Some(mut status) = answer_proof(&self.validating, &name, kind).await {
                 // An unsigned zone's answers cannot be bogus, whatever the validator said
                 // about the missing chain (the same rule as for the zone above).
@@ -267,6 +278,34 @@ impl Dns {
         let Ok(name) = Name::from_ascii(format!("{}.", domain.trim_end_matches('.'))) else {
             return facts(DnssecStatus::Indeterminate, Some("bad name".into()));
         };
+        // A zone that publishes no DNSKEY is unsigned (or, with DS records at its parent,
+        // bogus) whatever a validator would add: two plain questions settle it, where proving
+        // the insecure delegation walks the chain of trust with hundreds of requests.
+        let unsigned = match self.raw(domain, RecordType::DNSKEY).await {
+            Ok(Answer::Records(keys)) => keys.is_empty(),
+            Ok(Answer::NoData) => true,
+            _ => false,
+        };
+        if unsigned {
+            match self.raw(domain, RecordType::DS).await {
+                Ok(Answer::Records(ds)) if !ds.is_empty() => {
+                    return facts(
+                        DnssecStatus::Bogus,
+                        Some(format!(
+                            "the parent publishes {} DS record(s) for the zone, but the zone publishes no DNSKEY",
+                            ds.len()
+                        )),
+                    );
+                }
+                Ok(_) => {
+                    return facts(
+                        DnssecStatus::Insecure,
+                        Some("the zone publishes no DNSKEY".into()),
+                    );
+                }
+                Err(_) => {}
+            }
+        }
         match self.validating.lookup(name, RecordType::SOA).await {
             Ok(lookup) => match proof_status(&lookup, RecordType::SOA) {
                 DnssecStatus::Bogus => facts(

@@ -3,6 +3,12 @@
 //! (nothing to install), and scans them with `posture-agent scan`, printing the findings.
 //!
 //! Extra arguments go to `scan`, e.g. `cargo run -p posture-lab --bin posture-demo -- --format json`.
+//!
+//! `posture-demo --serve` (as root) scans nothing: it serves the demo domains (and their zones
+//! on 127.0.0.36:53 too, for tools that cannot be given a port), prints one JSON line with the
+//! `scan` arguments that reach them, then answers each line read on standard input with the
+//! number of DNS requests its nameservers have been sent so far, until standard input ends
+//! (scripts/lib/bench_domains.py drives it).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,6 +36,30 @@ fn main() -> ExitCode {
 
     let servers: Vec<(&str, Running)> = runtime.block_on(posture_lab::demo::endpoints(&pki));
     let (domain_servers, domain_args) = runtime.block_on(posture_lab::demo::domains(&pki));
+    if std::env::args().nth(1).as_deref() == Some("--serve") {
+        let port53 = runtime.block_on(posture_lab::dns::serve_on(
+            ([127, 0, 0, 36], 53).into(),
+            &posture_lab::demo::ZONES,
+            false,
+        ));
+        let mut scan_args = vec!["--ca-file".to_owned(), root.display().to_string()];
+        scan_args.extend(domain_args);
+        println!(
+            "{}",
+            serde_json::json!({"scan_args": scan_args, "port_53": "127.0.0.36"})
+        );
+        for line in std::io::stdin().lines() {
+            if line.is_err() {
+                break;
+            }
+            println!(
+                "{}",
+                posture_lab::dns::QUERIES.load(std::sync::atomic::Ordering::SeqCst)
+            );
+        }
+        drop((port53, servers, domain_servers));
+        return ExitCode::SUCCESS;
+    }
 
     // Each demo name is dialled at its loopback server, as `--connect-to` lets users do with
     // split DNS. The endpoint rules come first: the domains' catch-all rule is last.

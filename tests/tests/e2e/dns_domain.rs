@@ -444,3 +444,22 @@ async fn a_zone_transfer_over_the_cap_is_allowed_and_truncated() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 16 (gentle on DNS too): a whole domain scan of an unsigned zone asks its nameserver
+/// a bounded number of questions, counted by the server. Proving each answer of an unsigned
+/// zone insecure through the validating resolver used to walk the chain of trust once per
+/// RRset: about 1,500 requests for one domain, 43 now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_scan_asks_the_nameserver_few_questions() {
+    let zone = "$ORIGIN calm.test.\n@ 300 IN SOA ns1.calm.test. h.calm.test. 1 3600 600 86400 300\n\
+                @ 300 IN NS ns1.calm.test.\nns1 300 IN A 127.0.0.1\n@ 300 IN A 127.0.0.1\n\
+                @ 300 IN MX 10 mx.calm.test.\nmx 300 IN A 127.0.0.1\n@ 300 IN CAA 0 issue \"letsencrypt.org\"\n\
+                @ 300 IN TXT \"v=spf1 mx -all\"\n_dmarc 300 IN TXT \"v=DMARC1; p=reject\"\n\
+                _mta-sts 300 IN TXT \"v=STSv1; id=1\"\n_smtp._tls 300 IN TXT \"v=TLSRPTv1; rua=mailto:t@calm.test\"\n";
+    let (server, asked) = posture_lab::dns::serve_counted(&[zone]).await;
+    let findings = judge(&server, &["calm.test"]).await;
+    let n = asked.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!("a domain scan: {n} DNS requests");
+    assert_eq!(status(&findings, "calm.test", "DNS-DNSSEC").0, Status::Warn);
+    assert!(n <= 100, "{n} DNS requests for one domain");
+}
