@@ -203,14 +203,15 @@ impl hickory_server::server::RequestHandler for Counting {
     ) -> hickory_server::server::ResponseInfo {
         QUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if std::env::var_os("POSTURE_LAB_DNS_LOG").is_some() {
-            if let Ok(info) = request.request_info() {
-                eprintln!(
-                    "dns-query {} {}",
-                    info.query.name(),
-                    info.query.query_type()
-                );
-            }
+        // POSTURE_LAB_DNS_LOG: each question on standard error, to see what a scan asks.
+        if std::env::var_os("POSTURE_LAB_DNS_LOG").is_some()
+            && let Ok(info) = request.request_info()
+        {
+            eprintln!(
+                "dns-query {} {}",
+                info.query.name(),
+                info.query.query_type()
+            );
         }
         self.0
             .handle_request::<R, T>(request, response_handle)
