@@ -54,7 +54,7 @@ fi
 
 collector_figures=""
 if [ "$collector" = 1 ]; then
-  collector_figures=$(scripts/bench-collector.sh 10000 2>&1 | tail -n +1)
+  collector_figures=$(scripts/bench-collector.sh 10000 2>&1; echo; scripts/load.sh 1000 3 2>&1)
   echo "$collector_figures"
 fi
 

@@ -162,7 +162,9 @@ preference" configuration), `server-order` the same suites in the server's order
 
 `scripts/bench-collector.sh 10000` (release build): observations and findings ingested per
 second through the API and `GET /api/v1/scores` latency with 10,000 domains stored, on SQLite
-and on PostgreSQL (127.0.0.1:5432).
+and on PostgreSQL (127.0.0.1:5432); then `scripts/load.sh 1000 3`, the load harness: 1,000
+simulated agents at once, three batches each, with request latency percentiles, the waits the
+collector told agents to make (503/429, as designed: four ingest slots) and its peak memory.
 
 ```
 {args.collector.strip() or "(not run: --no-collector)"}
