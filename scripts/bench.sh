@@ -42,6 +42,9 @@ tables=$(python3 scripts/lib/bench_tls.py --agent target/release/posture-agent \
   --aiosmtpd-python "$venvs/aiosmtpd/bin/python" --runs "$runs" --only "$only" --tools "$tools" \
   --raw "$raw")
 echo "$tables"
+floor=target/bench/floor.json
+python3 scripts/lib/bench_floor.py --agent target/release/posture-agent \
+  --sslyze "$venvs/sslyze/bin/sslyze" > "$floor"
 
 domains=target/bench/domains.json
 if [ -z "$only$tools" ]; then
@@ -66,12 +69,14 @@ if [ "$sweep" = 1 ]; then
 fi
 
 if [ -z "$only$tools" ]; then
-  versions=$(printf '%s; ' "posture-agent $(target/release/posture-agent --version | awk '{print $2}')" \
-    "sslyze $("$venvs/sslyze/bin/sslyze" --help 2>/dev/null | grep -o 'sslyze version [0-9.]*' | awk '{print $3}')" \
-    "$(sslscan --version 2>/dev/null | grep -o 'sslscan version [0-9.a-z-]*' | head -n1 | sed 's/ version//')" \
-    "$(nmap --version | head -n1 | sed 's/ version//; s/ (.*//')" \
-    "testssl.sh $(testssl --version 2>/dev/null | grep -o 'testssl.sh[^0-9]*[0-9][0-9.a-z-]*' | head -n1 | grep -o '[0-9][0-9.a-z-]*$')")
-  python3 scripts/lib/write_benchmarks.py --tls "$raw" --domains "$domains" --runs "$runs" --versions "$versions" \
+  versions="posture-agent $(target/release/posture-agent --version | awk '{print $2}'); \
+sslyze $("$venvs/sslyze/bin/pip" show sslyze 2>/dev/null | awk '/^Version/ {print $2}'); \
+sslscan $(sslscan --version 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | awk 'NF {print $1; exit}'); \
+$(nmap --version | head -n1 | sed 's/ version//; s/ (.*//'); \
+testssl.sh $(testssl --version 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | awk '/testssl +[0-9]/ {print $2; exit}'); \
+checkdmarc $("$venvs/checkdmarc/bin/pip" show checkdmarc 2>/dev/null | awk '/^Version/ {print $2}'); \
+OpenSSL $(openssl version | awk '{print $2}') (servers), 1.1.1w (SSLv3 servers, testssl.sh's client); GnuTLS $(gnutls-serv --version 2>/dev/null | awk 'NR==1 {print $NF}')"
+  python3 scripts/lib/write_benchmarks.py --tls "$raw" --domains "$domains" --floor "$floor" --runs "$runs" --versions "$versions" \
     --machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")" \
     --collector "$collector_figures" --sweep "$sweep_figures" > BENCHMARKS.md
   echo "BENCHMARKS.md written"
