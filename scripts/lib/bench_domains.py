@@ -18,6 +18,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_tls import timed  # noqa: E402
+from write_benchmarks import domains_table  # noqa: E402
 
 
 def main():
@@ -83,18 +84,7 @@ def main():
         demo.stdin.close()
         demo.wait(10)
     json.dump(raw, open(args.raw, "w"), indent=1)
-    print(markdown(raw))
-
-
-def markdown(raw):
-    base = next(r for r in raw if r["tool"] == "posture")
-    lines = ["| tool | what it covers | wall (median) | wall ÷ posture's | CPU | peak memory "
-             "| DNS requests |", "|---|---|---:|---:|---:|---:|---:|"]
-    for r in raw:
-        lines.append(f"| {r['tool']} | {r['what']} | {r['wall_s']:.2f} s "
-                     f"| {r['wall_s'] / base['wall_s']:.1f} | {r['cpu_s']:.2f} s "
-                     f"| {r['peak_mib']:.0f} MiB | {r['dns_requests']:.0f} |")
-    return "\n".join(lines)
+    print(domains_table(args.raw))
 
 
 if __name__ == "__main__":
