@@ -83,6 +83,39 @@ fn order_from_picks(picks: &[Pick], accepted: &[u16]) -> Option<bool> {
     }
 }
 
+impl VersionResult {
+    /// The enumeration of this version ends here: what was accepted stays; with nothing, the
+    /// version is `outcome` (an error, or untestable).
+    fn end(&mut self, outcome: ProbeOutcome, detail: String, code: &'static str) {
+        if self.accepted.is_empty() {
+            self.outcome = outcome;
+        }
+        self.detail = Some(detail);
+        self.code = Some(code);
+    }
+
+    /// A broken server (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3: the client must abort) chose a
+    /// suite that was not offered: it is not an accepted suite.
+    fn not_offered(&mut self, suite: u16) {
+        self.end(
+            ProbeOutcome::Error,
+            format!("the server chose suite 0x{suite:04x}, which was not offered"),
+            "protocol",
+        );
+    }
+
+    /// What a refusal before any suite was accepted says about the versions below.
+    fn note_refusal(&mut self, attempt: &Attempt) {
+        if self.accepted.is_empty() {
+            match attempt {
+                Attempt::VersionRejected => self.refused_version = true,
+                Attempt::Lower(v) => self.lower = Some(*v),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Enumerate one version. `known` are suites the server accepted in another version: when it
 /// refuses a hello holding any of them, the version is taken as refused (servers configure
 /// one suite list for all versions). `chunks`: a first hello closed or broken is asked again
@@ -197,26 +230,11 @@ pub(super) async fn enumerate(
         };
         hellos += 1;
         let attempt = try_hello(dialer, &spec, until).await;
-        if r.accepted.is_empty() {
-            match attempt {
-                Attempt::VersionRejected => r.refused_version = true,
-                Attempt::Lower(v) => r.lower = Some(v),
-                _ => {}
-            }
-        }
+        r.note_refusal(&attempt);
         match attempt {
             Attempt::Accepted(suite, flight) => {
                 if !offered.contains(&suite) {
-                    // A broken server (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3: the client must
-                    // abort): the suite was not offered, so it is not an accepted suite. What
-                    // was accepted before stays; with nothing, the version is an error.
-                    r.detail = Some(format!(
-                        "the server chose suite 0x{suite:04x}, which was not offered"
-                    ));
-                    r.code = Some("protocol");
-                    if r.accepted.is_empty() {
-                        r.outcome = ProbeOutcome::Error;
-                    }
+                    r.not_offered(suite);
                     break;
                 }
                 let group = flight.hello.as_ref().and_then(|h| h.key_share_group);
@@ -267,19 +285,11 @@ pub(super) async fn enumerate(
                 Looking::Groups => groups_done = true,
             },
             Attempt::Error(e, code) => {
-                if r.accepted.is_empty() {
-                    r.outcome = ProbeOutcome::Error;
-                }
-                r.detail = Some(e);
-                r.code = Some(code);
+                r.end(ProbeOutcome::Error, e, code);
                 break;
             }
             Attempt::Unreachable(e, code) => {
-                if r.accepted.is_empty() {
-                    r.outcome = ProbeOutcome::Untestable;
-                }
-                r.detail = Some(e);
-                r.code = Some(code);
+                r.end(ProbeOutcome::Untestable, e, code);
                 break;
             }
         }
@@ -334,23 +344,11 @@ async fn enumerate_chunked(
             extra: Vec::new(),
         };
         let attempt = try_hello(dialer, &spec, Until::HelloDone).await;
-        if r.accepted.is_empty() {
-            match attempt {
-                Attempt::VersionRejected => r.refused_version = true,
-                Attempt::Lower(v) => r.lower = Some(v),
-                _ => {}
-            }
-        }
+        r.note_refusal(&attempt);
         match attempt {
             Attempt::Accepted(suite, flight) => {
                 if !offered.contains(&suite) || r.accepted.contains(&u32::from(suite)) {
-                    r.detail = Some(format!(
-                        "the server chose suite 0x{suite:04x}, which was not offered"
-                    ));
-                    r.code = Some("protocol");
-                    if r.accepted.is_empty() {
-                        r.outcome = ProbeOutcome::Error;
-                    }
+                    r.not_offered(suite);
                     break;
                 }
                 offered.retain(|s| *s != suite);
@@ -366,19 +364,11 @@ async fn enumerate_chunked(
             }
             Attempt::NoSuite(_) => offered.clear(),
             Attempt::Error(e, code) => {
-                if r.accepted.is_empty() {
-                    r.outcome = ProbeOutcome::Error;
-                }
-                r.detail = Some(e);
-                r.code = Some(code);
+                r.end(ProbeOutcome::Error, e, code);
                 break;
             }
             Attempt::Unreachable(e, code) => {
-                if r.accepted.is_empty() {
-                    r.outcome = ProbeOutcome::Untestable;
-                }
-                r.detail = Some(e);
-                r.code = Some(code);
+                r.end(ProbeOutcome::Untestable, e, code);
                 break;
             }
         }
