@@ -240,9 +240,10 @@ impl Dns {
             if !matches!(self.raw(&name, kind).await, Ok(Answer::Records(r)) if !r.is_empty()) {
                 continue;
             }
-            // In a zone that publishes no DNSKEY every answer is insecure (the rule below);
-            // proving each one again would walk the chain of trust once per RRset (hundreds
-            // of NS and DS requests a domain), to the same result.
+            // In an insecure zone every answer not proven secure is insecure (the rule below),
+            // and none can be proven secure without the chain the zone lacks: proving each
+            // again would walk the chain of trust once per RRset (hundreds of NS and DS
+            // requests a domain), to the same result.
             if facts.status == DnssecStatus::Insecure {
                 facts.answers.push(posture_policies::model::AnswerProof {
                     name,

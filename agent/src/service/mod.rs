@@ -481,13 +481,7 @@ impl Service {
                 }
                 self.refresh_policy(&uplink).await;
             }
-            // What the spool could not take goes first: memory is what a stop would lose.
-            self.keep(None);
-            let mut items = self.held().first(batch);
-            let from_memory = !items.is_empty();
-            if !from_memory {
-                items = self.spool().oldest(batch).map_err(unavailable)?;
-            }
+            let (items, from_memory) = self.next_batch(batch)?;
             if items.is_empty() {
                 if once && self.scans_done.load(std::sync::atomic::Ordering::SeqCst) {
                     say("the spool is empty: done");
@@ -500,23 +494,7 @@ impl Service {
                 }
                 continue;
             }
-            let mut lines = Vec::new();
-            for i in &items {
-                lines.extend_from_slice(&i.body);
-                lines.push(b'\n');
-            }
-            // The same observations make the same key, so a batch sent again after a failure
-            // (or after a restart) is recognised as the one the collector may have stored.
-            let key = if from_memory {
-                format!("held-{}-{}", items[0].id, items.len())
-            } else {
-                format!(
-                    "{}-{}-{}",
-                    items[0].seq,
-                    items[items.len() - 1].seq,
-                    items.len()
-                )
-            };
+            let (key, lines) = batch_body(&items, from_memory);
             let sent = tokio::select! {
                 r = uplink.upload(&key, &lines) => r,
                 () = stop.cancelled() => {
@@ -597,6 +575,18 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// The next `n` observations to upload, and whether they are held in memory: what the
+    /// spool could not take goes first (memory is what a stop would lose), after one more try
+    /// to write it to the spool.
+    fn next_batch(&self, n: usize) -> Result<(Vec<Spooled>, bool)> {
+        self.keep(None);
+        let held = self.held().first(n);
+        if !held.is_empty() {
+            return Ok((held, true));
+        }
+        Ok((self.spool().oldest(n).map_err(unavailable)?, false))
     }
 
     /// The collector has `items`: forget them (from the spool, or from memory).
@@ -701,6 +691,23 @@ impl Service {
         ));
         let _ = self.spool().set_state("last_error", &text);
     }
+}
+
+/// A batch's idempotency key and its body (one JSON line per observation). The same
+/// observations make the same key, so a batch sent again after a failure (or after a restart)
+/// is recognised as the one the collector may have stored.
+fn batch_body(items: &[Spooled], from_memory: bool) -> (String, Vec<u8>) {
+    let mut lines = Vec::new();
+    for i in items {
+        lines.extend_from_slice(&i.body);
+        lines.push(b'\n');
+    }
+    let key = match (items.first(), items.last()) {
+        (Some(first), _) if from_memory => format!("held-{}-{}", first.id, items.len()),
+        (Some(first), Some(last)) => format!("{}-{}-{}", first.seq, last.seq, items.len()),
+        _ => String::new(),
+    };
+    (key, lines)
 }
 
 fn unavailable(e: spool::SpoolError) -> Error {

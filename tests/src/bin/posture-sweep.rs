@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use posture_collector::store::Role;
 use posture_lab::load::arg;
 use posture_lab::pki::{LeafSpec, Pki, TempDir};
 use posture_lab::servers::{ACCEPTED, Running, RustlsServer, smtp_server_at};
@@ -144,31 +143,7 @@ async fn sweep() -> Result<(), String> {
     let e = |e: posture_collector::Error| e.to_string();
     let collector = posture_lab::demo::LocalCollector::start(dir.path()).await?;
     let store = collector.store.clone();
-    store
-        .add_organisation("SWP", "Sweep Trust", 0)
-        .await
-        .map_err(e)?;
-    for j in 0..domains {
-        store
-            .add_domain(&format!("d{j:05}.test"), "SWP")
-            .await
-            .map_err(e)?;
-    }
-    let secret = posture_collector::auth::new_secret("pe_");
-    store
-        .add_enrol_secret(&posture_collector::auth::hash(&secret), "SWP", 0)
-        .await
-        .map_err(e)?;
-    let national = posture_collector::auth::new_secret("pt_");
-    store
-        .add_token(
-            &posture_collector::auth::hash(&national),
-            &Role::National,
-            0,
-        )
-        .await
-        .map_err(e)?;
-    dir.write("SWP.secret", &secret);
+    enrol_organisation(&store, domains, &dir).await?;
     let targets: Vec<String> = (0..domains).map(|j| format!("\"d{j:05}.test\"")).collect();
     let config = dir.write(
         "agent.toml",
@@ -187,51 +162,11 @@ async fn sweep() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    // The agent, under GNU time.
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let time_file = dir.path().join("time");
-    let log = std::fs::File::create(dir.path().join("agent.log")).map_err(|e| e.to_string())?;
     let before = ACCEPTED.load(Ordering::Relaxed);
-    let swept = Instant::now();
-    let mut child = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%e %U %S %M")
-        .arg("-o")
-        .arg(&time_file)
-        .arg(&exe)
-        .args(["agent", "run", "--once", "--config"])
-        .arg(&config)
-        .env("POSTURE_NO_SYSTEM_DNS", "1")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("/usr/bin/time: {e}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if swept.elapsed() > Duration::from_secs(u64::try_from(max_seconds).unwrap_or(1800)) {
-            let _ = child.kill();
-            return Err(format!(
-                "the agent did not finish in {max_seconds} s (log: {})",
-                dir.path().join("agent.log").display()
-            ));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    let wall = swept.elapsed().as_secs_f64();
+    let run = run_agent(&dir, &config, max_seconds).await?;
+    let (wall, user_system, peak_kib) = (run.wall, run.cpu, run.peak_kib);
+    let status = run.status;
     let connections = ACCEPTED.load(Ordering::Relaxed) - before;
-    let times = std::fs::read_to_string(&time_file).map_err(|e| e.to_string())?;
-    let fields: Vec<f64> = times
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let [_, user, system, peak_kib] = fields.as_slice() else {
-        return Err(format!("GNU time said {times:?}"));
-    };
     let (observations, findings) = store.counts().await.map_err(e)?;
     let ceiling = handshake_ceiling(&pki, hosts, ceiling_seconds).await?;
     let per_second = connections as f64 / wall;
@@ -244,8 +179,8 @@ async fn sweep() -> Result<(), String> {
         domains as f64 / wall,
         status.code(),
         peak_kib / 1024.0,
-        user + system,
-        (user + system) / wall / cores as f64 * 100.0,
+        user_system,
+        user_system / wall / cores as f64 * 100.0,
         connections as f64 / domains as f64,
         per_second / ceiling * 100.0,
     );
@@ -259,6 +194,100 @@ async fn sweep() -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The sweep's organisation: its domains, and the secret its agent enrols with (in `dir`).
+async fn enrol_organisation(
+    store: &posture_collector::store::Store,
+    domains: usize,
+    dir: &TempDir,
+) -> Result<(), String> {
+    let e = |e: posture_collector::Error| e.to_string();
+    store
+        .add_organisation("SWP", "Sweep Trust", 0)
+        .await
+        .map_err(e)?;
+    for j in 0..domains {
+        store
+            .add_domain(&format!("d{j:05}.test"), "SWP")
+            .await
+            .map_err(e)?;
+    }
+    let secret = posture_collector::auth::new_secret("pe_");
+    store
+        .add_enrol_secret(&posture_collector::auth::hash(&secret), "SWP", 0)
+        .await
+        .map_err(e)?;
+    dir.write("SWP.secret", &secret);
+    Ok(())
+}
+
+/// What one `posture-agent run --once` under GNU time did.
+struct AgentRun {
+    status: std::process::ExitStatus,
+    wall: f64,
+    /// User and system CPU seconds.
+    cpu: f64,
+    peak_kib: f64,
+}
+
+/// Run the agent (this program again) with `config` under GNU time, its log in `dir`; killed
+/// after `max_seconds`.
+async fn run_agent(
+    dir: &TempDir,
+    config: &std::path::Path,
+    max_seconds: usize,
+) -> Result<AgentRun, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let time_file = dir.path().join("time");
+    let log_path = dir.path().join("agent.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut child = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%e %U %S %M")
+        .arg("-o")
+        .arg(&time_file)
+        .arg(&exe)
+        .args(["agent", "run", "--once", "--config"])
+        .arg(config)
+        .env("POSTURE_NO_SYSTEM_DNS", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("/usr/bin/time: {e}"))?;
+    let limit = Duration::from_secs(u64::try_from(max_seconds).unwrap_or(1800));
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            return Err(format!(
+                "the agent did not finish in {max_seconds} s (log: {})",
+                log_path.display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let times = std::fs::read_to_string(&time_file).map_err(|e| e.to_string())?;
+    let fields: Vec<f64> = times
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [_, user, system, peak_kib] = fields.as_slice() else {
+        return Err(format!("GNU time said {times:?}"));
+    };
+    Ok(AgentRun {
+        status,
+        wall,
+        cpu: user + system,
+        peak_kib: *peak_kib,
+    })
 }
 
 /// Full TLS handshakes per second the sweep's HTTPS servers can do at all on this machine: 64
@@ -286,12 +315,15 @@ async fn handshake_ceiling(pki: &Pki, hosts: usize, seconds: usize) -> Result<f6
             while Instant::now() < until {
                 let ip = host(n % hosts);
                 n += 1;
-                let Ok(tcp) = tokio::net::TcpStream::connect((ip, 443)).await else {
-                    continue;
-                };
                 let name = rustls::pki_types::ServerName::try_from("ceiling.test")
                     .unwrap_or_else(|_| rustls::pki_types::ServerName::from(IpAddr::V4(ip)));
-                if connector.connect(name, tcp).await.is_ok() {
+                // Connect and handshake within a second, so a stuck server cannot hold a
+                // client past the measurement.
+                let handshake = async {
+                    let tcp = tokio::net::TcpStream::connect((ip, 443)).await.ok()?;
+                    connector.connect(name, tcp).await.ok()
+                };
+                if let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), handshake).await {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -31,6 +31,65 @@ async fn scanned_and_enrolled(pki: &Pki, c: &Collector) -> (serde_json::Value, S
     (report, agent["key"].as_str().unwrap().to_owned(), national)
 }
 
+/// While the database is out of reach: `batch` is refused with 503 "busy", the scores with 503
+/// and Retry-After 10, both within 20 s (well within a request's time-out).
+async fn refused_promptly(
+    c: &Collector,
+    http: &reqwest::Client,
+    key: &str,
+    batch: &[u8],
+    national: &str,
+) {
+    let started = tokio::time::Instant::now();
+    let (status, body) = c.post_batch(key, batch.to_vec(), false, "second").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("busy")),
+        "{body}"
+    );
+    let scores = http
+        .get(format!("{}/api/v1/scores?level=organisation", c.url))
+        .bearer_auth(national)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scores.status().as_u16(), 503);
+    assert_eq!(
+        scores
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("10")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Once the database is back: `batch`, sent again every half second (503 meanwhile, up to
+/// `tries` times), is stored, and sent once more it is recognised (nothing stored twice).
+async fn stored_once_when_back(c: &Collector, key: &str, batch: &[u8], tries: usize) {
+    let mut stored = serde_json::Value::Null;
+    for _ in 0..tries {
+        let (status, body) = c.post_batch(key, batch.to_vec(), false, "second").await;
+        if status == 200 {
+            stored = body;
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(stored["accepted"], 1, "{stored}");
+    let (status, again) = c.post_batch(key, batch.to_vec(), false, "second").await;
+    assert_eq!(
+        (status, again["accepted"].as_u64()),
+        (200, Some(0)),
+        "{again}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers() {
     let name = format!("posture_e2e_dbcut_{}", std::process::id());
@@ -52,33 +111,8 @@ async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers(
     // time-out, from the API and the pages alike; the collector stays up.
     proxy.cut();
     let later = serde_json::to_vec(&expired_a_minute_later(&report, "during-the-cut")).unwrap();
-    let started = tokio::time::Instant::now();
-    let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("busy")),
-        "{body}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
     let http = pki.client(true);
-    let scores = http
-        .get(format!("{}/api/v1/scores?level=organisation", c.url))
-        .bearer_auth(&national)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scores.status().as_u16(), 503);
-    assert_eq!(
-        scores
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("10")
-    );
+    refused_promptly(&c, &http, &key, &later, &national).await;
     let page = http
         .get(format!("{}/ui/org/RX1", c.url))
         .header("cookie", format!("posture_session={national}"))
@@ -95,23 +129,7 @@ async fn the_collector_says_503_while_its_database_is_out_of_reach_and_recovers(
 
     // Mended: the same batch again is stored (once), and the first is still there.
     proxy.mend();
-    let mut stored = serde_json::Value::Null;
-    for _ in 0..30 {
-        let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
-        if status == 200 {
-            stored = body;
-            break;
-        }
-        assert_eq!(status, 503, "{body}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(stored["accepted"], 1, "{stored}");
-    let (status, again) = c.post_batch(&key, later, false, "second").await;
-    assert_eq!(
-        (status, again["accepted"].as_u64()),
-        (200, Some(0)),
-        "{again}"
-    );
+    stored_once_when_back(&c, &key, &later, 30).await;
     let (_, regressions) = c.get("/api/v1/regressions", &national).await;
     assert!(
         regressions["items"]
@@ -204,58 +222,15 @@ async fn postgresql_stopped_for_a_minute_then_started_again() {
     let outage = tokio::time::Instant::now();
     let mut refused = 0;
     while outage.elapsed() < Duration::from_secs(60) {
-        let started = tokio::time::Instant::now();
-        let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (503, Some("busy")),
-            "{body}"
-        );
-        let scores = http
-            .get(format!("{}/api/v1/scores?level=organisation", c.url))
-            .bearer_auth(&national)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(scores.status().as_u16(), 503);
-        assert_eq!(
-            scores
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            Some("10")
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{:?}",
-            started.elapsed()
-        );
+        refused_promptly(&c, &http, &key, &later, &national).await;
         refused += 1;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     assert!(refused >= 3, "{refused}");
 
     pg.start_again();
-    let mut stored = serde_json::Value::Null;
-    for _ in 0..60 {
-        let (status, body) = c.post_batch(&key, later.clone(), false, "second").await;
-        if status == 200 {
-            stored = body;
-            break;
-        }
-        assert_eq!(status, 503, "{body}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(
-        stored["accepted"], 1,
-        "recovered without a restart: {stored}"
-    );
-    let (status, again) = c.post_batch(&key, later, false, "second").await;
-    assert_eq!(
-        (status, again["accepted"].as_u64()),
-        (200, Some(0)),
-        "{again}"
-    );
+    // Recovered without a restart.
+    stored_once_when_back(&c, &key, &later, 60).await;
     let store = posture_collector::store::Store::connect(&pg.url(), 1)
         .await
         .unwrap();

@@ -40,6 +40,21 @@ impl Run {
 
 const MAX_PEAK_KIB: u64 = 100 * 1024;
 
+/// No version accepted and no suite listed in an observation's TLS facts.
+fn nothing_accepted(obs: &serde_json::Value) {
+    for p in obs["tls"]["protocols"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        assert_ne!(p["result"], "accepted", "{p}");
+        assert!(
+            p["cipher_suites"].as_array().is_none_or(|s| s.is_empty()),
+            "{p}"
+        );
+    }
+}
+
 /// Run the agent with `args` (JSON output) under `/usr/bin/time`, off the async runtime.
 async fn agent(args: Vec<String>) -> Run {
     tokio::task::spawn_blocking(move || {
@@ -759,17 +774,7 @@ async fn a_server_hello_for_a_suite_not_offered_is_not_an_accepted_suite() {
         Duration::from_secs(15),
     );
     let obs = &run.report()["observations"][0];
-    for p in obs["tls"]["protocols"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        assert_ne!(p["result"], "accepted", "{p}");
-        assert!(
-            p["cipher_suites"].as_array().is_none_or(|s| s.is_empty()),
-            "{p}"
-        );
-    }
+    nothing_accepted(obs);
     for check in ["TLS-CIPHER-BROKEN", "TLS-PROTO-MODERN"] {
         assert!(
             !run.statuses(check).contains(&"pass".to_owned())
@@ -792,13 +797,7 @@ async fn an_alert_storm_is_cut_off() {
     let run = agent(tls_args(&peer, "tls")).await;
     check_run("an alert storm", &run, Duration::from_secs(15));
     let obs = &run.report()["observations"][0];
-    for p in obs["tls"]["protocols"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        assert_ne!(p["result"], "accepted", "{p}");
-    }
+    nothing_accepted(obs);
 }
 
 /// A domain scan of `domain` through `resolver` (also the nameserver port), with `extra`
