@@ -412,7 +412,10 @@ async fn every_form_refuses_a_cross_site_post() {
             .iter()
             .map(|(k, v)| {
                 let v = if *k == form.secret_field {
-                    format!("{}0", &v[..v.len() - 1])
+                    // Its last character changed (to one it is not: a forgery that happened
+                    // to equal the real value would be no forgery).
+                    let last = if v.ends_with('0') { '1' } else { '0' };
+                    format!("{}{last}", &v[..v.len() - 1])
                 } else {
                     v.clone()
                 };
